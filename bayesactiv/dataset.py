@@ -430,7 +430,7 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
         if fmt == "netcdf":
             encoded.to_netcdf(tmp, engine="h5netcdf")
         else:
-            encoded.to_zarr(tmp, mode="w", consolidated=True)
+            encoded.to_zarr(tmp, mode="w", consolidated=False)
         _replace(tmp, path)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -483,7 +483,7 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
             with xr.open_dataset(path, engine="h5netcdf") as raw:
                 ds = raw.load()
         else:
-            with xr.open_zarr(path, consolidated=None) as raw:
+            with xr.open_zarr(path, consolidated=False) as raw:
                 ds = raw.load()
     except (OSError, ValueError, KeyError) as err:
         raise DatasetError(f"path: {str(path)!r} is not a readable {fmt} activation dataset ({err})") from err
@@ -551,5 +551,7 @@ def combine(datasets: Iterable[xr.Dataset]) -> xr.Dataset:
         hists = xr.concat([ds[["hist_count", "hist_edges"]] for ds in datasets], dim="hist_group")
         _, first = np.unique(hists["hist_group"].values, return_index=True)
         out = out.merge(hists.isel(hist_group=np.sort(first)))
+    if "window_count" not in out:
+        out.attrs.pop("window_size", None)
     out.attrs["source"] = "combine(" + ", ".join(str(ds.attrs.get("source", "?")) for ds in datasets) + ")"
     return validate(out)
