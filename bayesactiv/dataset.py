@@ -59,6 +59,7 @@ __all__ = [
     "combine",
     "unit_ids",
     "require",
+    "set_epoch",
 ]
 
 _UNIT_STATS = ("act_min", "act_max", "act_mean", "act_var")
@@ -327,6 +328,38 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
         _check_dims(ds, "hist_count", ("hist_group", "hist_bin"))
         _check_dims(ds, "hist_edges", ("hist_group", "hist_edge"))
     return ds
+
+
+def set_epoch(ds: xr.Dataset, epoch: int) -> xr.Dataset:
+    """Tag every unit of ``ds`` with a training ``epoch`` (unit ids gain ``@epoch``).
+
+    Use it before :func:`combine` on recordings of several checkpoints of one network.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset without an ``epoch`` coordinate.
+    epoch : int
+
+    Returns
+    -------
+    xarray.Dataset
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> ds = ba.dataset.set_epoch(ba.make_dataset([1], 4, network="n", layer="l"), 3)
+    >>> ds["unit"].values.tolist()
+    ['n/l/0@3']
+    """
+    validate(ds)
+    if "epoch" in ds.coords:
+        raise DatasetError("epoch: the dataset already has an epoch coordinate")
+    epochs = np.full(ds.sizes["unit"], int(epoch), dtype=np.int64)
+    ids = unit_ids(ds["network"].values, ds["layer"].values, ds["index"].values, epochs)
+    out = ds.assign_coords(epoch=("unit", epochs)).assign_coords(unit=("unit", ids))
+    out.attrs["epoch"] = int(epoch)
+    return validate(out)
 
 
 def require(ds: xr.Dataset, name: str, purpose: str, how: str) -> None:
