@@ -62,7 +62,7 @@ __all__ = [
     "set_epoch",
 ]
 
-_UNIT_STATS = ("act_min", "act_max", "act_mean", "act_var")
+_UNIT_STATS = ("act_min", "act_max", "act_mean", "act_var", "act_skewness", "act_kurtosis", "act_zero")
 
 
 class DatasetError(ValueError):
