@@ -27,15 +27,15 @@ import torch
 from torch import nn
 
 __all__ = [
-    "IrisMLP",
-    "DigitsMLP",
-    "DigitsCNN",
-    "DenseLayer",
-    "DenseBlock",
-    "DigitsDenseNet",
     "ARCHITECTURES",
-    "relu_names",
+    "DenseBlock",
+    "DenseLayer",
+    "DigitsCNN",
+    "DigitsDenseNet",
+    "DigitsMLP",
+    "IrisMLP",
     "parameter_count",
+    "relu_names",
 ]
 
 
@@ -164,7 +164,7 @@ class DigitsDenseNet(nn.Sequential):
     ``stem`` conv 1->16 + ``relu_stem`` (8x8); ``block1``: 2 dense layers, growth 12
     (-> 40 maps, 8x8); transition ``trans`` 1x1 conv 40->24 + ``relu_trans``, 2x2
     average pool (4x4); ``block2``: 2 dense layers, growth 12 (-> 48 maps, 4x4);
-    2x2 average pool (2x2), flatten (192) -> ``fc1`` 128 + ``relu_fc1`` -> ``fc2`` 10.
+    flatten (768) -> ``fc1`` 128 + ``relu_fc1`` -> ``fc2`` 10.
 
     Examples
     --------
@@ -194,9 +194,8 @@ class DigitsDenseNet(nn.Sequential):
                 relu_trans=nn.ReLU(),
                 pool1=nn.AvgPool2d(2),
                 block2=block2,
-                pool2=nn.AvgPool2d(2),
                 flatten=nn.Flatten(),
-                fc1=nn.Linear(block2.out_channels * 2 * 2, 128),
+                fc1=nn.Linear(block2.out_channels * 4 * 4, 128),
                 relu_fc1=nn.ReLU(),
                 fc2=nn.Linear(128, 10),
             )
