@@ -94,9 +94,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     names = zoo.names() if args.network == "all" else [args.network]
     for name in names:
         card = zoo.train(name, out_dir=args.out_dir, progress=not args.quiet)
-        final = card.get("final", card)
-        print(f"{name}: train accuracy {final.get('train_accuracy')}, "
-              f"test accuracy {final.get('test_accuracy')}")
+        final = card["checkpoints"][-1]
+        print(f"{name}: epoch {final['epoch']}: train accuracy {final['train_accuracy']:.4f}, "
+              f"test accuracy {final['test_accuracy']:.4f}")
     return EXIT_OK
 
 
