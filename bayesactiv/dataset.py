@@ -583,7 +583,7 @@ def combine(datasets: Iterable[xr.Dataset]) -> xr.Dataset:
     if keep_hist:
         hists = xr.concat([ds[["hist_count", "hist_edges"]] for ds in datasets], dim="hist_group")
         _, first = np.unique(hists["hist_group"].values, return_index=True)
-        out = out.merge(hists.isel(hist_group=np.sort(first)))
+        out = out.merge(hists.isel(hist_group=np.sort(first)), join="outer")
     if "window_count" not in out:
         out.attrs.pop("window_size", None)
     out.attrs["source"] = "combine(" + ", ".join(str(ds.attrs.get("source", "?")) for ds in datasets) + ")"

@@ -40,6 +40,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,8 +125,8 @@ def _fmt(value: Any, digits: int) -> str:
     if isinstance(value, (float, np.floating)):
         if np.isnan(value):
             return "–"
-        if value != 0 and (abs(value) >= 10 ** (digits + 2) or abs(value) < 10 ** -(digits + 1)):
-            return f"{value:.{digits}e}"
+        if value != 0 and (abs(value) >= 10 ** (digits + 2) or abs(value) < 10**-digits):
+            return f"{value:.{max(digits - 1, 1)}e}"
         return f"{value:.{digits}g}" if abs(value) >= 1 else f"{value:.{digits}f}"
     return str(value)
 
@@ -212,6 +213,7 @@ th, td { border-bottom:1px solid var(--line); padding:4px 10px; text-align:right
          white-space:nowrap; }
 th { background:var(--soft); position:sticky; top:0; }
 td.text, th.text { text-align:left; }
+td.text { white-space:normal; min-width:5em; max-width:46em; }
 tr:hover td { background:#eef3fb; }
 .note { color:var(--muted); font-size:12px; margin:2px 0 18px; }
 a.file { color:var(--accent); }
@@ -249,7 +251,7 @@ class Report:
         self._figures: dict[str, bytes] = {}
 
     # -- building ------------------------------------------------------------
-    def section(self, title: str, *, level: int = 2, id: str | None = None) -> Report:  # noqa: A002
+    def section(self, title: str, *, level: int = 2, id: str | None = None) -> Report:
         """Start a section (``level`` 2) or subsection (3, 4); returns the report for chaining.
 
         Parameters
@@ -306,6 +308,7 @@ class Report:
         caption: str | None = None,
         max_rows: int = 40,
         digits: int = 3,
+        show: Sequence[str] | None = None,
     ) -> Report:
         """Add a table: shown in the HTML (first ``max_rows`` rows), written in full as CSV and MD.
 
@@ -322,6 +325,8 @@ class Report:
             Rows shown in the HTML; the files always hold all rows.
         digits : int
             Significant digits for floats in HTML and Markdown (CSV keeps full precision).
+        show : sequence of str, optional
+            Columns shown in the HTML and inline Markdown (default: all); the files keep all.
 
         Examples
         --------
@@ -333,10 +338,13 @@ class Report:
         if max_rows < 1:
             raise ReportError(f"max_rows: expected >= 1, got {max_rows}")
         frame = _as_frame(data)
+        if show is not None:
+            missing = [c for c in show if c not in frame.columns]
+            if missing:
+                raise ReportError(f"show: columns {missing} are not in table {name!r}")
         self._tables[name] = frame
-        self._items.append(
-            _Item("table", {"name": name, "caption": caption, "max_rows": max_rows, "digits": digits})
-        )
+        self._items.append(_Item("table", {"name": name, "caption": caption, "max_rows": max_rows,
+                                           "digits": digits, "show": show}))
         return self
 
     def figure(
@@ -415,8 +423,13 @@ class Report:
 
         return render(root)
 
-    def _table_html(self, name: str, caption: str | None, max_rows: int, digits: int) -> str:
+    def _shown(self, name: str, show: Sequence[str] | None) -> pd.DataFrame:
         frame = self._tables[name]
+        return frame if show is None else frame[list(show)]
+
+    def _table_html(self, name: str, caption: str | None, max_rows: int, digits: int,
+                    show: Sequence[str] | None = None) -> str:
+        frame = self._shown(name, show)
         shown = frame.head(max_rows)
         textual = [not pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
         head = "".join(
@@ -473,7 +486,8 @@ class Report:
             elif it.kind == "text":
                 body.append(markdown_to_html(p["md"]))
             elif it.kind == "table":
-                body.append(self._table_html(p["name"], p["caption"], p["max_rows"], p["digits"]))
+                body.append(self._table_html(p["name"], p["caption"], p["max_rows"], p["digits"],
+                                             p.get("show")))
             elif it.kind == "figure":
                 body.append(self._figure_html(p["name"], p["caption"]))
         created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -502,7 +516,7 @@ class Report:
             elif it.kind == "text":
                 out += [p["md"].strip(), ""]
             elif it.kind == "table":
-                frame = self._tables[p["name"]]
+                frame = self._shown(p["name"], p.get("show"))
                 out += [to_markdown_table(frame.head(p["max_rows"]), digits=p["digits"]), ""]
                 more = f" (first {p['max_rows']} of {len(frame)} rows)" if len(frame) > p[
                     "max_rows"] else ""
@@ -592,3 +606,627 @@ def _unwrap_figure(fig: Any) -> Any:
         if inner is not None and hasattr(inner, "savefig"):
             return inner
     raise ReportError(f"figure: expected a matplotlib Figure, got {type(fig).__name__}")
+
+
+# ----------------------------------------------------------------- analysis sections
+#
+# The pieces below turn an activation dataset, its baselines and a fitted firing
+# model into report sections. :mod:`bayesactiv.demo` and :func:`report_from_datasets`
+# (the ``bayesactiv report`` command) share them.
+
+
+def layer_bootstrap(
+    ds: xr.Dataset, *, n_resamples: int = 1000, prob: float = 0.9, seed: int | None = 0
+) -> pd.DataFrame:
+    """Plug-in MFR and MF of each layer with percentile-bootstrap intervals.
+
+    MFR (mean over units of ``count / n``) is resampled over inputs, all units of a
+    layer sharing the resampled inputs (needs ``fired``; without it MFR gets no
+    interval). MF (mean over units of the variance/mean of window counts, ddof 0,
+    units that never fired in the windows left out) is resampled over windows (needs
+    ``window_count``).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset.
+    n_resamples : int
+        Bootstrap resamples.
+    prob : float
+        Interval mass.
+    seed : int, optional
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (network, layer): ``mfr``, ``mfr_boot_low``, ``mfr_boot_high``,
+        ``mf``, ``mf_boot_low``, ``mf_boot_high``, ``n_units``.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> f = np.random.default_rng(0).random((200, 5)) < 0.3
+    >>> ds = ba.make_dataset(f.sum(0), 200, network="n", layer="l", fired=f)
+    >>> row = layer_bootstrap(ds, n_resamples=200).iloc[0]
+    >>> bool(row.mfr_boot_low < row.mfr < row.mfr_boot_high)
+    True
+    """
+    from bayesactiv.dataset import validate
+
+    validate(ds)
+    if not 0 < prob < 1:
+        raise ReportError(f"prob: expected a value in (0, 1), got {prob}")
+    if n_resamples < 1:
+        raise ReportError(f"n_resamples: expected >= 1, got {n_resamples}")
+    rng = np.random.default_rng(seed)
+    q = [(1 - prob) / 2, (1 + prob) / 2]
+    net = ds["network"].values.astype(str)
+    lay = ds["layer"].values.astype(str)
+    keys = list(dict.fromkeys(zip(net, lay, strict=True)))
+    rate = ds["count"].values / np.maximum(ds["n"].values, 1)
+    rows = []
+    w_in = None
+    if "fired" in ds:
+        n_in = ds.sizes["sample"]
+        w_in = rng.multinomial(n_in, np.full(n_in, 1.0 / n_in), size=n_resamples).astype(np.float32)
+    w_win = None
+    if "window_count" in ds:
+        n_win = ds.sizes["window"]
+        w_win = rng.integers(0, n_win, size=(n_resamples, n_win))
+    for network, layer in keys:
+        cols = np.flatnonzero((net == network) & (lay == layer))
+        row: dict[str, Any] = {"network": network, "layer": layer, "n_units": cols.size,
+                               "mfr": float(rate[cols].mean())}
+        if w_in is not None:
+            fired = ds["fired"].values[:, cols].astype(np.float32)
+            boot = (w_in @ fired).mean(axis=1) / fired.shape[0]
+            row["mfr_boot_low"], row["mfr_boot_high"] = np.quantile(boot, q)
+        else:
+            row["mfr_boot_low"] = row["mfr_boot_high"] = np.nan
+        if w_win is not None:
+            wc = ds["window_count"].values[:, cols].astype(np.float64)
+            row["mf"] = _nanmean(_fano(wc[None]))[0]
+            boot_mf = _nanmean(_fano(wc[w_win]))  # fano: (resample, unit)
+            boot_mf = boot_mf[np.isfinite(boot_mf)]
+            lo_hi = np.quantile(boot_mf, q) if boot_mf.size else (np.nan, np.nan)
+            row["mf_boot_low"], row["mf_boot_high"] = lo_hi
+        else:
+            row["mf"] = row["mf_boot_low"] = row["mf_boot_high"] = np.nan
+        rows.append(row)
+    cols_order = ["network", "layer", "n_units", "mfr", "mfr_boot_low", "mfr_boot_high", "mf",
+                  "mf_boot_low", "mf_boot_high"]
+    return pd.DataFrame(rows)[cols_order]
+
+
+def _fano(wc: np.ndarray) -> np.ndarray:
+    """Variance/mean (ddof 0) over the window axis (-2); NaN where the mean is 0."""
+    mean = wc.mean(axis=-2)
+    var = wc.var(axis=-2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(mean > 0, var / np.where(mean > 0, mean, 1.0), np.nan)
+    return out
+
+
+def _nanmean(values: np.ndarray) -> np.ndarray:
+    """Mean over the last axis ignoring NaN; NaN (no warning) where all are NaN."""
+    ok = np.isfinite(values)
+    k = ok.sum(axis=-1)
+    total = np.where(ok, values, 0.0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(k > 0, total / np.maximum(k, 1), np.nan)
+
+
+def caterpillar_figure(
+    frame: pd.DataFrame, *, title: str = "", prob: float = 0.9, baseline: str = "bootstrap"
+) -> Any:
+    """Sorted caterpillar plot: each unit's posterior interval with a frequentist one beside it.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per unit with ``rate`` (count/n), ``post_mean``, ``post_low``,
+        ``post_high`` and ``{baseline}_low``, ``{baseline}_high``.
+    title : str
+    prob : float
+        The interval mass (for the legend).
+    baseline : str
+        Prefix of the frequentist interval columns (``"bootstrap"`` or ``"wald"``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"rate": [.1, .5], "post_mean": [.12, .5], "post_low": [.05, .4],
+    ...                   "post_high": [.2, .6], "bootstrap_low": [.04, .41],
+    ...                   "bootstrap_high": [.18, .59]})
+    >>> fig = caterpillar_figure(f, title="layer")
+    """
+    import matplotlib.pyplot as plt
+
+    need = ["post_mean", "post_low", "post_high", f"{baseline}_low", f"{baseline}_high", "rate"]
+    missing = [c for c in need if c not in frame]
+    if missing:
+        raise ReportError(f"frame: caterpillar plot needs columns {missing}")
+    f = frame.sort_values("post_mean").reset_index(drop=True)
+    k = len(f)
+    x = np.arange(k)
+    width = min(12.0, max(6.0, 0.04 * k + 5))
+    fig, ax = plt.subplots(figsize=(width, 3.6), layout="constrained")
+    off = 0.18 if k <= 80 else 0.0
+    lw = 2.0 if k <= 40 else (1.2 if k <= 150 else 0.7)
+    ax.vlines(x + off, f[f"{baseline}_low"], f[f"{baseline}_high"], color="tab:orange",
+              lw=lw, alpha=0.75 if off else 0.5, label=f"{baseline} {prob:.0%}")
+    ax.vlines(x - off, f["post_low"], f["post_high"], color="tab:blue", lw=lw,
+              alpha=0.9 if off else 0.6, label=f"posterior {prob:.0%} ETI")
+    ms = 3 if k <= 150 else 1.5
+    ax.plot(x - off, f["post_mean"], "o", color="tab:blue", ms=ms)
+    ax.plot(x + off, f["rate"], "o", color="tab:orange", ms=ms, mfc="white")
+    ax.set_xlim(-1, k)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("units, sorted by posterior mean firing probability")
+    ax.set_ylabel("firing probability")
+    ax.set_title(title, fontsize=11)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def activation_figure(ds: xr.Dataset, network: str, layer: str, *, threshold: float | None = 0.0
+                      ) -> Any:
+    """Histogram and empirical CDF of one layer's raw activations (from the recording).
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> ds = ba.make_dataset([1], 4, network="n", layer="l")
+    >>> ds["hist_count"] = (("hist_group", "hist_bin"), [[3, 1]])
+    >>> ds["hist_edges"] = (("hist_group", "hist_edge"), [[0.0, 1.0, 2.0]])
+    >>> fig = activation_figure(ds.assign_coords(hist_group=["n/l"]), "n", "l")
+    """
+    import matplotlib.pyplot as plt
+
+    from bayesactiv import descriptive
+
+    group = f"{network}/{layer}"
+    hist = descriptive.histogram(ds)
+    cdf = descriptive.ecdf(ds)
+    groups = hist["hist_group"].values.astype(str).tolist()
+    if group not in groups:
+        raise ReportError(f"hist_group: no histogram for {group!r} (have {groups[:5]})")
+    h = hist.sel(hist_group=group)
+    c = cdf.sel(hist_group=group)
+    edges = h["edges"].values
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.2), layout="constrained")
+    dens = h["density"].values
+    a1.stairs(dens, edges, fill=True, color="tab:blue", alpha=0.7)
+    a1.set_yscale("log" if np.nanmax(dens) > 50 * np.nanmedian(dens[dens > 0]) else "linear")
+    a1.set_xlabel("activation")
+    a1.set_ylabel("density")
+    a1.set_title(f"histogram of activations ({int(h['total'])} values)", fontsize=10)
+    a2.plot(c["edges"].values, c["cdf"].values, color="tab:blue")
+    a2.set_xlabel("activation")
+    a2.set_ylabel("fraction ≤ activation")
+    a2.set_ylim(0, 1.02)
+    a2.set_title("empirical CDF", fontsize=10)
+    a2.grid(alpha=0.3)
+    if threshold is not None:
+        for ax in (a1, a2):
+            ax.axvline(threshold, color="k", ls=":", lw=1, label=f"threshold {threshold:g}")
+        a2.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def coactivation_figure(ds: xr.Dataset, network: str, layer: str) -> Any:
+    """Heatmap of the phi coefficient between the units of one layer, sorted by firing rate.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> f = np.random.default_rng(1).random((50, 4)) < 0.5
+    >>> fig = coactivation_figure(ba.make_dataset(f.sum(0), 50, network="n", layer="l",
+    ...                                            fired=f), "n", "l")
+    """
+    import matplotlib.pyplot as plt
+
+    from bayesactiv import descriptive
+
+    phi = descriptive.coactivation(ds, layer, network=network)
+    sub = ds.sel(unit=phi["unit"].values)
+    rate = sub["count"].values / np.maximum(sub["n"].values, 1)
+    varying = np.flatnonzero(np.isfinite(np.diag(phi.values)))
+    order = varying[np.argsort(-rate[varying], kind="stable")]
+    mat = phi.values[np.ix_(order, order)]
+    k = mat.shape[0]
+    n_const = phi.shape[0] - k
+    fig, ax = plt.subplots(figsize=(5.6, 4.6), layout="constrained")
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")
+    if k:
+        im = ax.imshow(np.ma.masked_invalid(mat), cmap=cmap, vmin=-1, vmax=1,
+                       interpolation="nearest")
+        fig.colorbar(im, ax=ax, label="phi (correlation of firing)", shrink=0.85)
+    ax.set_xlabel(f"unit rank by firing rate (of {k})")
+    ax.set_ylabel("unit rank by firing rate")
+    extra = f"\n({n_const} units that never or always fired left out)" if n_const else ""
+    ax.set_title(f"co-activation of {network}/{layer}{extra}", fontsize=10)
+    if k == 0:
+        ax.text(0.5, 0.5, "no unit varies", ha="center", va="center", transform=ax.transAxes)
+    return fig
+
+
+def forest_figure(frame: pd.DataFrame, *, quantities: Sequence[str] = ("mfr", "mf", "frac_dead"),
+                  prob: float = 0.9, title: str = "") -> Any:
+    """Forest plot of differences per layer: posterior ETI beside the bootstrap interval.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        :meth:`bayesactiv.compare.Comparison.to_dataframe` reset to columns: ``layer``,
+        ``quantity``, ``mean``, ``low``, ``high``, ``boot_estimate``, ``boot_low``,
+        ``boot_high``.
+    quantities : sequence of str
+        One panel each.
+    prob : float
+        Interval mass (for the legend).
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"layer": ["a"], "quantity": ["mfr"], "mean": [0.1], "low": [0.05],
+    ...                   "high": [0.15], "boot_estimate": [0.1], "boot_low": [0.04],
+    ...                   "boot_high": [0.16]})
+    >>> fig = forest_figure(f, quantities=["mfr"])
+    """
+    import matplotlib.pyplot as plt
+
+    need = ["layer", "quantity", "mean", "low", "high", "boot_estimate", "boot_low", "boot_high"]
+    missing = [c for c in need if c not in frame]
+    if missing:
+        raise ReportError(f"frame: forest plot needs columns {missing}")
+    layers = list(dict.fromkeys(frame["layer"].astype(str)))
+    names = {"mfr": "MFR", "mf": "MF", "frac_dead": "fraction dead", "mu": "mu",
+             "kappa": "kappa"}
+    fig, axes = plt.subplots(1, len(quantities), figsize=(3.6 * len(quantities) + 1.2,
+                                                          0.9 + 0.42 * len(layers)),
+                             sharey=True, layout="constrained", squeeze=False)
+    y = np.arange(len(layers))
+    for ax, q in zip(axes[0], quantities, strict=True):
+        sub = frame[frame["quantity"] == q]
+        sub = sub.set_index(sub["layer"].astype(str)).reindex(layers)
+        ax.hlines(y - 0.12, sub["low"], sub["high"], color="tab:blue", lw=2.5,
+                  label=f"posterior {prob:.0%} ETI")
+        ax.plot(sub["mean"], y - 0.12, "o", color="tab:blue", ms=4)
+        ax.hlines(y + 0.12, sub["boot_low"], sub["boot_high"], color="tab:orange", lw=2.5,
+                  label=f"bootstrap {prob:.0%}")
+        ax.plot(sub["boot_estimate"], y + 0.12, "o", color="tab:orange", ms=4, mfc="white")
+        ax.axvline(0, color="0.4", ls="--", lw=0.8)
+        ax.set_title(names.get(q, q), fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0, 0].set_yticks(y, layers, fontsize=8)
+    axes[0, 0].set_ylim(len(layers) - 0.5, -0.5)
+    axes[0, -1].legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def unit_frame(
+    ds: xr.Dataset, fit: Any, *, prob: float = 0.9, n_resamples: int = 1000, seed: int | None = 0
+) -> pd.DataFrame:
+    """Per-unit table: observed rate, posterior mean/ETI and P(dead), Wald and bootstrap intervals.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset; its units must be among those ``fit`` was fitted to.
+    fit : FiringFit
+        A fit (possibly of more units, e.g. a joint fit of several networks).
+    prob : float
+        Interval mass.
+    n_resamples : int
+        Bootstrap resamples (bootstrap columns are NaN without ``fired``/``window_count``).
+    seed : int, optional
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``unit``, ``network``, ``layer``, ``index``, ``count``, ``n``, ``rate``,
+        ``post_mean``, ``post_low``, ``post_high``, ``p_dead``, ``wald_low``, ``wald_high``,
+        ``bootstrap_low``, ``bootstrap_high``.
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> ds = ba.make_dataset([0, 5, 9], 20, network="n", layer="l")
+    >>> f = ba.fit(ds, draws=200, tune=200, chains=1, seed=0)  # doctest: +SKIP
+    >>> unit_frame(ds, f)["post_mean"].between(0, 1).all()  # doctest: +SKIP
+    True
+    """
+    from bayesactiv import baselines
+    from bayesactiv.dataset import validate
+
+    validate(ds)
+    post = fit.units(prob)
+    ids = ds["unit"].values.astype(str)
+    have = set(post["unit"].values.astype(str).tolist())
+    missing = [u for u in ids if u not in have]
+    if missing:
+        raise ReportError(f"fit: units {missing[:3]} of the dataset were not fitted")
+    post = post.sel(unit=ds["unit"].values)
+    wald = baselines.intervals(ds, "wald", confidence_level=prob)
+    count, n = ds["count"].values, ds["n"].values
+    frame = pd.DataFrame({
+        "unit": ids,
+        "network": ds["network"].values.astype(str),
+        "layer": ds["layer"].values.astype(str),
+        "index": ds["index"].values,
+        "count": count,
+        "n": n,
+        "rate": count / np.maximum(n, 1),
+        "post_mean": post["mean"].values,
+        "post_low": post["low"].values,
+        "post_high": post["high"].values,
+        "p_dead": post["p_dead"].values,
+        "wald_low": wald["low"].values,
+        "wald_high": wald["high"].values,
+    })
+    if "fired" in ds or "window_count" in ds:
+        boot = baselines.bootstrap(ds, n_resamples=n_resamples, confidence_level=prob, seed=seed)
+        frame["bootstrap_low"] = boot["low"].values
+        frame["bootstrap_high"] = boot["high"].values
+    else:
+        frame["bootstrap_low"] = frame["bootstrap_high"] = np.nan
+    return frame
+
+
+def _p_saturated(fit: Any, units: list[str], epsilon: float) -> np.ndarray:
+    """P(theta_u > 1 - epsilon | data) for a few units, from their posterior draws."""
+    if not units:
+        return np.zeros(0)
+    draws = fit.unit_draws(units, max_draws=2000)
+    other = [d for d in draws.dims if d != "unit"]
+    return (draws > 1 - epsilon).mean(other).values
+
+
+def _threshold_number(ds: xr.Dataset) -> float | None:
+    from bayesactiv.unitview import _threshold_value
+
+    return _threshold_value(ds)
+
+
+def layer_section(
+    rep: Report,
+    ds: xr.Dataset,
+    units: pd.DataFrame,
+    fit: Any,
+    network: str,
+    layer: str,
+    *,
+    prob: float = 0.9,
+    module: Any = None,
+    inputs: Any = None,
+    images: Any = None,
+    n_images: int = 8,
+    level: int = 4,
+) -> Report:
+    """Add the detailed section of one layer: caterpillar, dead/saturated, activations,
+    co-activation and a unit view.
+
+    Parameters
+    ----------
+    rep : Report
+    ds : xarray.Dataset
+        The activation dataset holding the layer.
+    units : pandas.DataFrame
+        :func:`unit_frame` rows (of at least this layer).
+    fit : FiringFit
+        The fit the posterior columns came from (for P(saturated)).
+    network, layer : str
+    prob : float
+        Interval mass of ``units``.
+    module, inputs : optional
+        The torch network and its inputs: the unit view then shows exact activations
+        (:func:`bayesactiv.unitview.unit_activations`).
+    images : callable or array, optional
+        Image source for the unit view's top inputs.
+    n_images : int
+    level : int
+        Heading level.
+
+    Returns
+    -------
+    Report
+
+    Examples
+    --------
+    >>> layer_section(rep, ds, unit_frame(ds, f), f, "net", "fc1")  # doctest: +SKIP
+    """
+    from bayesactiv.unitview import pick_unit, unit_activations, unit_view
+
+    pct = f"{100 * prob:g}%"
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{network}_{layer}")
+    u = units[(units["network"] == network) & (units["layer"] == layer)]
+    if u.empty:
+        raise ReportError(f"units: no rows for network {network!r}, layer {layer!r}")
+    rule = ds.attrs.get("threshold_rule", "activation > 0")
+    rep.section(f"{network} / {layer}", level=level, id=f"{network}-{layer}")
+    rep.text(
+        f"{len(u)} units; fired = {rule}, over {int(u['n'].iloc[0])} events. Observed MFR "
+        f"{u['rate'].mean():.3f}; posterior mean MFR {u['post_mean'].mean():.3f}."
+    )
+    baseline = "bootstrap" if u["bootstrap_low"].notna().all() else "wald"
+    rep.figure(caterpillar_figure(u, title=f"{network} / {layer}", prob=prob, baseline=baseline),
+               f"caterpillar_{stem}",
+               caption=f"Units sorted by posterior mean; blue {pct} posterior ETI, orange the "
+                       f"{pct} {baseline} interval beside it (open circle: observed rate).")
+    dead = u[(u["count"] == 0) | (u["p_dead"] > 0.5)]
+    sat = u[u["count"] == u["n"]]
+    if len(dead) or len(sat):
+        eps = float(getattr(fit, "epsilon", 0.01))
+        table = pd.concat([
+            dead.assign(status="dead", p_status=dead["p_dead"]),
+            sat.assign(status="saturated", p_status=_p_saturated(fit, sat["unit"].tolist(), eps)),
+        ], ignore_index=True)
+        rep.table(table[["unit", "status", "count", "n", "post_mean", "post_low", "post_high",
+                         "p_status", "wald_low", "wald_high"]],
+                  f"dead_saturated_{stem}", max_rows=20,
+                  caption=f"Dead units (never fired, or P(θ < {eps:g}) > 0.5) and saturated "
+                          f"units (always fired); p_status is the posterior probability of "
+                          f"being dead (θ < {eps:g}) or saturated (θ > {1 - eps:g}).")
+    else:
+        rep.text("No unit of this layer was dead or saturated on these inputs.")
+    threshold = _threshold_number(ds)
+    if "hist_count" in ds and f"{network}/{layer}" in ds["hist_group"].values.astype(str):
+        rep.figure(activation_figure(ds, network, layer, threshold=threshold),
+                   f"activations_{stem}",
+                   caption="Histogram (density) and empirical CDF of all activations of the "
+                           "layer" + (f"; dotted line: the threshold {threshold:g}."
+                                      if threshold is not None else "."))
+    if "fired" in ds:
+        rep.figure(coactivation_figure(ds, network, layer), f"coactivation_{stem}",
+                   caption="Phi coefficient (correlation of firing) between the units that "
+                           "vary, sorted by firing rate.")
+    chosen = pick_unit(ds, network=network, layer=layer)
+    row = u[u["unit"] == chosen].iloc[0]
+    intervals = {
+        f"posterior {pct} ETI": (row["post_mean"], row["post_low"], row["post_high"]),
+        f"Wald {pct}": (row["rate"], row["wald_low"], row["wald_high"]),
+    }
+    if np.isfinite(row["bootstrap_low"]):
+        intervals[f"bootstrap {pct}"] = (row["rate"], row["bootstrap_low"], row["bootstrap_high"])
+    acts = None
+    if module is not None and inputs is not None:
+        acts = unit_activations(module, inputs, layer, int(row["index"]))
+    rep.figure(unit_view(ds, chosen, intervals=intervals, activations=acts, images=images,
+                         n_images=n_images),
+               f"unitview_{stem}",
+               caption=f"Unit view of {chosen} (the strongest activation among units that fire "
+                       "on some but not all events): its firing intervals, its activations"
+                       + (" on every input (network re-run)" if acts is not None else
+                          " (approximate, from the recorded summaries)")
+                       + (", and the inputs that activate it most, with their labels."
+                          if images is not None else "."))
+    return rep
+
+
+def report_from_datasets(
+    datasets: Sequence[xr.Dataset],
+    out_dir: str | os.PathLike,
+    *,
+    prob: float = 0.9,
+    seed: int | None = 0,
+    progress: bool = True,
+    draws: int = 1000,
+    chains: int = 2,
+    n_resamples: int = 1000,
+) -> Path:
+    """Baselines, a joint fit and (for several networks) a comparison, written as a report.
+
+    What ``bayesactiv report`` runs on saved activation datasets: per network a layer
+    table (posterior MFR/MF/fraction dead beside plug-in values with bootstrap
+    intervals) and a per-unit table; per layer the detailed :func:`layer_section`; with
+    two or more networks, their posterior differences against the first.
+
+    Parameters
+    ----------
+    datasets : sequence of xarray.Dataset
+        Activation datasets (combined with :func:`bayesactiv.combine`).
+    out_dir : str or path-like
+        The report folder.
+    prob : float
+        Interval mass.
+    seed : int, optional
+    progress : bool
+        One line per step on stderr.
+    draws, chains : int
+        Posterior draws per chain and chains.
+    n_resamples : int
+        Bootstrap resamples.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> ds = ba.make_dataset([0, 5, 9], 20, network="n", layer="l")
+    >>> report_from_datasets([ds], "/tmp/rep", progress=False)  # doctest: +SKIP
+    """
+    import sys
+
+    import bayesactiv as ba
+
+    if isinstance(datasets, xr.Dataset):
+        datasets = [datasets]
+    datasets = [ba.validate(ds) for ds in datasets]
+    if not datasets:
+        raise ReportError("datasets: nothing to report")
+    if not 0 < prob < 1:
+        raise ReportError(f"prob: expected a value in (0, 1), got {prob}")
+
+    def say(msg: str) -> None:
+        if progress:
+            print(msg, file=sys.stderr, flush=True)
+
+    data = ba.combine(datasets)
+    group_by = ("network", "layer") + (("epoch",) if "epoch" in data.coords else ())
+    say(f"fit: {data.sizes['unit']} units, groups by {', '.join(group_by)}")
+    fit = ba.fit(data, "beta_binomial", group_by=group_by, draws=draws, chains=chains, seed=seed)
+    pct = f"{100 * prob:g}%"
+    rule = data.attrs.get("threshold_rule", "?")
+    rep = Report("Firing of hidden units", subtitle=f"bayesactiv report of {len(datasets)} "
+                 f"activation dataset(s); fired = {rule}.")
+    rep.section("Overview")
+    rep.text(
+        f"Hierarchical beta-binomial model per {' × '.join(group_by)} ({chains} chains × "
+        f"{draws} draws); intervals are **{pct} equal-tailed** posterior intervals, beside Wald "
+        f"and percentile-bootstrap intervals ({n_resamples} resamples) at **{pct}**."
+    )
+    g = fit.groups(prob)
+    gf = pd.DataFrame({k: g[k].values for k in group_by})
+    for q in ("mfr", "mf", "frac_dead", "mu", "kappa"):
+        for s in ("mean", "low", "high"):
+            gf[f"{q}_{s}"] = g[f"{q}_{s}"].values
+    boot = pd.concat([layer_bootstrap(ds, n_resamples=n_resamples, prob=prob, seed=seed)
+                      for ds in datasets], ignore_index=True)
+    rep.table(gf.merge(boot, on=["network", "layer"], how="left") if "epoch" not in group_by
+              else gf, "layers", max_rows=80,
+              caption=f"Per group: posterior mean and {pct} ETI, and plug-in MFR/MF with "
+                      f"{pct} bootstrap intervals.")
+    networks = list(dict.fromkeys(data["network"].values.astype(str)))
+    if len(networks) > 1 and "epoch" not in group_by:
+        say("compare networks")
+        cmp = ba.compare(fit, by="network", reference=networks[0], prob=prob, seed=seed,
+                         n_resamples=n_resamples)
+        df = cmp.to_dataframe().reset_index()
+        rep.section("Comparison")
+        if "layer" in df:
+            rep.figure(forest_figure(df, prob=prob), "compare_forest",
+                       caption=f"Differences against {networks[0]}: posterior {pct} ETI (blue) "
+                               f"and bootstrap {pct} (orange).")
+        rep.table(df, "compare", max_rows=60, show=[c for c in df.columns if c != "verdict"])
+        rep.text("\n".join(f"- {v}" for v in df["verdict"]))
+    rep.section("Networks and layers")
+    for ds in datasets:
+        for network in dict.fromkeys(ds["network"].values.astype(str)):
+            sub = ds.isel(unit=np.flatnonzero(ds["network"].values.astype(str) == network))
+            say(f"report {network}")
+            units = unit_frame(sub, fit, prob=prob, n_resamples=n_resamples, seed=seed)
+            rep.section(network, level=3)
+            rep.table(units.drop(columns="network"), f"units_{re.sub(r'[^A-Za-z0-9_.-]', '_', network)}",
+                      max_rows=15)
+            if "epoch" in sub.coords:
+                continue
+            for layer in dict.fromkeys(sub["layer"].values.astype(str)):
+                layer_section(rep, sub, units, fit, network, layer, prob=prob)
+    path = rep.write(out_dir)
+    say(f"report: {(Path(path) / 'report.html').resolve()}")
+    return path

@@ -1,0 +1,407 @@
+"""A Neuronpedia-style view of one hidden unit: its firing interval, activations and top inputs.
+
+:func:`unit_view` draws, for one unit of an activation dataset,
+
+- its firing probability with every interval given (posterior, Wald, bootstrap, ...);
+- the distribution of its activations, exact when the activations are passed
+  (see :func:`unit_activations`, which re-runs the network for that one unit),
+  otherwise approximated from what the recording keeps (the layer histogram
+  ``hist_count``, the unit's ``act_mean``/``act_var``/``act_max`` and its
+  ``topk_value``);
+- the inputs that made it fire most (``topk_sample``), as images when an image
+  source is given.
+
+Examples
+--------
+>>> import numpy as np
+>>> import bayesactiv as ba
+>>> from bayesactiv.unitview import unit_view
+>>> ds = ba.make_dataset([3, 7], 10, network="net", layer="fc")
+>>> fig = unit_view(ds, "net/fc/1")
+>>> len(fig.axes) >= 2
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from scipy import stats
+
+from bayesactiv.dataset import DatasetError, validate
+
+__all__ = ["default_intervals", "pick_unit", "unit_activations", "unit_view"]
+
+ImageSource = Callable[[np.ndarray], np.ndarray] | np.ndarray
+
+
+def _position(ds: xr.Dataset, unit: str | int) -> int:
+    if isinstance(unit, (int, np.integer)) and not isinstance(unit, bool):
+        if not 0 <= int(unit) < ds.sizes["unit"]:
+            raise DatasetError(f"unit: position {unit} is outside 0..{ds.sizes['unit'] - 1}")
+        return int(unit)
+    if not isinstance(unit, str):
+        raise DatasetError(f"unit: expected a unit id (str) or a position (int), got {unit!r}")
+    ids = ds["unit"].values.astype(str)
+    hits = np.flatnonzero(ids == unit)
+    if hits.size == 0:
+        raise DatasetError(f"unit: no unit {unit!r} in the dataset (e.g. {ids[0]!r})")
+    return int(hits[0])
+
+
+def default_intervals(count: int, n: int, prob: float = 0.9) -> dict[str, tuple[float, float, float]]:
+    """Wald and Jeffreys intervals for a firing probability ``count / n``.
+
+    Parameters
+    ----------
+    count, n : int
+        Events fired and observed.
+    prob : float
+        Interval mass.
+
+    Returns
+    -------
+    dict
+        label -> (estimate, low, high).
+
+    Examples
+    --------
+    >>> iv = default_intervals(5, 20)
+    >>> [round(v, 3) for v in iv["Wald 90%"]]
+    [0.25, 0.091, 0.409]
+    """
+    if n <= 0:
+        raise DatasetError(f"n: needs at least one observed event, got {n}")
+    if not 0 < prob < 1:
+        raise ValueError(f"prob: expected a value in (0, 1), got {prob}")
+    p = count / n
+    z = stats.norm.ppf(0.5 + prob / 2)
+    half = z * np.sqrt(p * (1 - p) / n)
+    a, b = count + 0.5, n - count + 0.5
+    lo, hi = stats.beta.ppf([(1 - prob) / 2, (1 + prob) / 2], a, b)
+    pct = f"{100 * prob:g}%"
+    return {
+        f"Wald {pct}": (float(p), float(max(0.0, p - half)), float(min(1.0, p + half))),
+        f"Jeffreys {pct}": (float(a / (a + b)), float(lo), float(hi)),
+    }
+
+
+def pick_unit(ds: xr.Dataset, *, network: str | None = None, layer: str | None = None) -> str:
+    """Choose a unit worth looking at: the strongest activation among units that fire
+    sometimes but not always (falls back to the most-firing unit).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset.
+    network, layer : str, optional
+        Restrict the choice to one network and/or layer.
+
+    Returns
+    -------
+    str
+        The unit id.
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> pick_unit(ba.make_dataset([0, 4, 10], 10, network="n", layer="l"))
+    'n/l/1'
+    """
+    validate(ds)
+    mask = np.ones(ds.sizes["unit"], dtype=bool)
+    if network is not None:
+        mask &= ds["network"].values.astype(str) == network
+    if layer is not None:
+        mask &= ds["layer"].values.astype(str) == layer
+    if not mask.any():
+        raise DatasetError(f"unit: no units with network={network!r}, layer={layer!r}")
+    count, n = ds["count"].values, ds["n"].values
+    score = ds["act_max"].values if "act_max" in ds else count / np.maximum(n, 1)
+    score = np.asarray(score, dtype=float)
+    varied = mask & (count > 0) & (count < n)
+    pool = varied if varied.any() else mask
+    best = np.flatnonzero(pool)[np.argmax(np.where(np.isfinite(score[pool]), score[pool], -np.inf))]
+    return str(ds["unit"].values[best])
+
+
+def unit_activations(
+    module: Any,
+    inputs: Any,
+    layer: str,
+    index: int,
+    *,
+    reduce: str = "max",
+    batch_size: int = 512,
+) -> np.ndarray:
+    """Re-run a torch network and return the activations of one unit, one value per input.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network.
+    inputs : array_like or torch.Tensor
+        Inputs, first axis = samples.
+    layer : str
+        Module name as in ``module.named_modules()``.
+    index : int
+        Unit index within the layer (the channel for a convolution).
+    reduce : {"max", "mean"}
+        How a convolution channel's spatial map becomes one value per input
+        (``"max"``: the unit fires for an input when any position does).
+    batch_size : int
+        Inputs per forward pass.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_inputs,)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU())
+    >>> unit_activations(net, torch.ones(4, 2), "1", 0).shape
+    (4,)
+    """
+    import torch
+
+    modules = dict(module.named_modules())
+    if layer not in modules:
+        raise ValueError(f"layer: no module named {layer!r} (have e.g. {list(modules)[1:6]})")
+    if reduce not in ("max", "mean"):
+        raise ValueError(f"reduce: expected 'max' or 'mean', got {reduce!r}")
+    x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
+    x = x.float()
+    captured: list[np.ndarray] = []
+
+    def hook(_m: Any, _inp: Any, out: Any) -> None:
+        out = out.detach()
+        if index >= out.shape[1]:
+            raise ValueError(f"index: layer {layer!r} has {out.shape[1]} units, got index {index}")
+        unit = out[:, index]
+        if unit.ndim > 1:
+            flat = unit.reshape(unit.shape[0], -1)
+            unit = flat.amax(dim=1) if reduce == "max" else flat.mean(dim=1)
+        captured.append(unit.cpu().numpy().astype(np.float64))
+
+    handle = modules[layer].register_forward_hook(hook)
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, x.shape[0], batch_size):
+                module(x[start : start + batch_size])
+    finally:
+        handle.remove()
+        module.train(was_training)
+    return np.concatenate(captured) if captured else np.zeros(0)
+
+
+def _images_for(source: ImageSource | None, samples: np.ndarray) -> np.ndarray | None:
+    if source is None or samples.size == 0:
+        return None
+    if callable(source):
+        imgs = np.asarray(source(samples))
+    else:
+        arr = np.asarray(source)
+        if samples.max() >= arr.shape[0]:
+            raise ValueError(
+                f"images: top sample {samples.max()} is outside the {arr.shape[0]} images given"
+            )
+        imgs = arr[samples]
+    imgs = np.squeeze(imgs)
+    if imgs.ndim == 2 and samples.size == 1:
+        imgs = imgs[None]
+    if imgs.ndim != 3 or imgs.shape[0] != samples.size:
+        raise ValueError(
+            f"images: expected one 2-d image per top sample ({samples.size}), got shape {imgs.shape}"
+        )
+    return imgs
+
+
+def unit_view(
+    ds: xr.Dataset,
+    unit: str | int,
+    *,
+    intervals: Mapping[str, Sequence[float]] | None = None,
+    activations: np.ndarray | None = None,
+    images: ImageSource | None = None,
+    labels: Sequence[Any] | None = None,
+    n_images: int = 8,
+    prob: float = 0.9,
+    bins: int = 40,
+) -> Any:
+    """Draw the Neuronpedia-style view of one unit.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset holding the unit.
+    unit : str or int
+        The unit id (``network/layer/index``) or its position along ``unit``.
+    intervals : mapping, optional
+        label -> (estimate, low, high) for the firing probability, e.g. the posterior
+        from :meth:`bayesactiv.FiringFit.units` beside the Wald or bootstrap interval.
+        Default: Wald and Jeffreys intervals from ``count`` and ``n``.
+    activations : numpy.ndarray, optional
+        The unit's raw activation per input (see :func:`unit_activations`). Without
+        it the histogram is approximated from the recording's summaries.
+    images : callable or numpy.ndarray, optional
+        The inputs as images: an array indexed by sample, or a function from
+        sample indices to an array ``(k, h, w)`` (e.g. ``zoo.digit_images``).
+    labels : sequence, optional
+        A label per sample, shown over each top image (default: the dataset's
+        ``label`` coordinate when it has one).
+    n_images : int
+        Top inputs shown.
+    prob : float
+        Interval mass for the default intervals.
+    bins : int
+        Histogram bins when ``activations`` is given.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> from bayesactiv.unitview import unit_view
+    >>> ds = ba.make_dataset([3, 7], 10, network="net", layer="fc")
+    >>> fig = unit_view(ds, 0, intervals={"posterior 90%": (0.3, 0.15, 0.5)})
+    """
+    import matplotlib.pyplot as plt
+
+    validate(ds)
+    pos = _position(ds, unit)
+    uid = str(ds["unit"].values[pos])
+    count, n = int(ds["count"].values[pos]), int(ds["n"].values[pos])
+    if intervals is None:
+        intervals = default_intervals(count, n, prob)
+    for label, vals in intervals.items():
+        if len(vals) != 3:
+            raise ValueError(f"intervals[{label!r}]: expected (estimate, low, high), got {vals!r}")
+    top_samples = np.zeros(0, dtype=np.int64)
+    top_values = np.zeros(0)
+    if "topk_sample" in ds:
+        ts = ds["topk_sample"].values[pos]
+        keep = ts >= 0
+        top_samples = ts[keep][:n_images].astype(np.int64)
+        if "topk_value" in ds:
+            top_values = ds["topk_value"].values[pos][keep][:n_images]
+    imgs = _images_for(images, top_samples)
+    if labels is None and "label" in ds.coords:
+        labels = ds["label"].values
+    rows = 2 if imgs is not None else 1
+    fig = plt.figure(figsize=(11, 3.3 * rows + (0.3 if rows == 2 else 0)), layout="constrained")
+    grid = fig.add_gridspec(rows, max(n_images, 2) if imgs is not None else 2,
+                            height_ratios=[1.5, 1] if rows == 2 else [1])
+    half = max(n_images, 2) // 2 if imgs is not None else 1
+    ax_iv = fig.add_subplot(grid[0, :half])
+    ax_h = fig.add_subplot(grid[0, half:])
+
+    # firing probability and its intervals
+    names = list(intervals)
+    colors = plt.get_cmap("tab10")(np.arange(len(names)) % 10)
+    for i, (name, color) in enumerate(zip(names, colors, strict=True)):
+        est, lo, hi = (float(v) for v in intervals[name])
+        ax_iv.plot([lo, hi], [i, i], color=color, lw=3, solid_capstyle="butt")
+        ax_iv.plot(est, i, "o", color=color, ms=7)
+        ax_iv.annotate(f"{est:.3f} [{lo:.3f}, {hi:.3f}]", (hi, i), xytext=(6, 0),
+                       textcoords="offset points", va="center", fontsize=8)
+    ax_iv.axvline(count / max(n, 1), color="0.6", ls=":", lw=1)
+    ax_iv.set_yticks(range(len(names)), names)
+    ax_iv.set_ylim(-0.7, len(names) - 0.3)
+    ax_iv.invert_yaxis()
+    lows = [float(v[1]) for v in intervals.values()] + [count / max(n, 1)]
+    highs = [float(v[2]) for v in intervals.values()] + [count / max(n, 1)]
+    span = max(max(highs) - min(lows), 0.1)
+    ax_iv.set_xlim(max(0.0, min(lows) - 0.6 * span), min(1.0, max(highs) + 1.2 * span))
+    ax_iv.set_xlabel("firing probability")
+    ax_iv.set_title(f"fired in {count} of {n} events", fontsize=10)
+
+    # activations
+    _draw_activations(ax_h, ds, pos, activations, top_values, bins)
+
+    # top inputs
+    if imgs is not None:
+        for j in range(len(top_samples)):
+            ax = fig.add_subplot(grid[1, j])
+            ax.imshow(imgs[j], cmap="gray_r", interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            lab = ""
+            if labels is not None and top_samples[j] < len(labels):
+                lab = f"label {labels[top_samples[j]]}\n"
+            val = f"{top_values[j]:.2f}" if j < len(top_values) else ""
+            ax.set_title(f"{lab}act {val}", fontsize=8)
+            ax.set_xlabel(f"#{top_samples[j]}", fontsize=7)
+    rule = ds.attrs.get("threshold_rule", "")
+    fig.suptitle(f"unit {uid}" + (f"  (fired: {rule})" if rule else ""), fontsize=12)
+    return fig
+
+
+def _draw_activations(
+    ax: Any, ds: xr.Dataset, pos: int, activations: np.ndarray | None, top_values: np.ndarray,
+    bins: int,
+) -> None:
+    threshold = _threshold_value(ds)
+    if activations is not None:
+        acts = np.asarray(activations, dtype=float).ravel()
+        if acts.size == 0:
+            raise ValueError("activations: empty array")
+        ax.hist(acts, bins=bins, color="tab:blue", alpha=0.8)
+        ax.set_title(f"activations of this unit ({acts.size} inputs, exact)", fontsize=10)
+        ax.set_ylabel("inputs")
+    else:
+        group = f"{ds['network'].values[pos]}/{ds['layer'].values[pos]}"
+        drew = False
+        if "hist_count" in ds and group in ds["hist_group"].values.astype(str).tolist():
+            h = ds["hist_count"].sel(hist_group=group).values.astype(float)
+            e = ds["hist_edges"].sel(hist_group=group).values
+            if h.sum() > 0:
+                ax.stairs(h / h.sum(), e, fill=True, color="0.8", label="whole layer")
+                drew = True
+        if "act_mean" in ds and "act_var" in ds:
+            m = float(ds["act_mean"].values[pos])
+            sd = float(np.sqrt(max(float(ds["act_var"].values[pos]), 0.0)))
+            ax.axvspan(m - sd, m + sd, color="tab:blue", alpha=0.15, label="unit mean ± sd")
+            ax.axvline(m, color="tab:blue", lw=1.5)
+            drew = True
+        if "act_max" in ds:
+            ax.axvline(float(ds["act_max"].values[pos]), color="tab:red", lw=1, ls="--",
+                       label="unit max")
+            drew = True
+        if top_values.size:
+            ymax = ax.get_ylim()[1] if drew else 1.0
+            ax.plot(top_values, np.full(top_values.size, 0.03 * ymax), "|", color="tab:red",
+                    ms=14, mew=1.5, label="top activations")
+            drew = True
+        if not drew:
+            ax.text(0.5, 0.5, "no activation summaries recorded", ha="center", va="center",
+                    transform=ax.transAxes, color="0.4")
+        ax.set_title("activations (approximate: layer histogram + unit summaries)", fontsize=10)
+        ax.set_ylabel("fraction of layer activations")
+    if threshold is not None:
+        ax.axvline(threshold, color="k", lw=1, ls=":", label=f"threshold {threshold:g}")
+    ax.set_xlabel("activation")
+    handles, _ = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(fontsize=7, loc="upper right")
+
+
+def _threshold_value(ds: xr.Dataset) -> float | None:
+    import json
+
+    try:
+        params = json.loads(ds.attrs.get("threshold_params", "{}"))
+    except (TypeError, ValueError):
+        return None
+    for key in ("threshold", "value", "t"):
+        if isinstance(params.get(key), (int, float)):
+            return float(params[key])
+    return None

@@ -1,0 +1,149 @@
+"""Tests for bayesactiv.demo: the quick run end to end, and its argument checks."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayesactiv import zoo
+from bayesactiv.demo import DemoPlan, _pick_epochs, run_demo
+from bayesactiv.report import ReportError
+
+QUICK_NETWORKS = ("digits-mlp", "digits-mlp-memorize")
+
+
+def _have_networks() -> bool:
+    try:
+        return all(zoo.epochs(name) for name in QUICK_NETWORKS)
+    except FileNotFoundError:
+        return False
+
+
+needs_networks = pytest.mark.skipif(
+    not _have_networks(),
+    reason=f"reference networks {QUICK_NETWORKS} are not in {zoo.models_dir()} "
+    "(train them with bayesactiv.zoo.train_all())",
+)
+
+
+def test_pick_epochs() -> None:
+    assert _pick_epochs([0, 1, 3, 10, 20, 40], 3) == [0, 3, 40]
+    assert _pick_epochs([0, 10, 50], None) == [0, 10, 50]
+    assert _pick_epochs([0, 10], 3) == [0, 10]
+
+
+def test_bad_arguments_fail_before_any_work(tmp_path: Path) -> None:
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    with pytest.raises(ReportError, match="does not hold a report"):
+        run_demo(busy, quick=True, progress=False)
+    assert (busy / "notes.txt").read_text() == "mine"
+    with pytest.raises(ValueError, match="architectures: unknown"):
+        run_demo(tmp_path / "r", plan=DemoPlan(architectures=("resnet",)), progress=False)
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    if not _have_networks():
+        pytest.skip("reference networks missing")
+    out = tmp_path_factory.mktemp("demo") / "report"
+    err = io.StringIO()  # the progress lines go to stderr
+    with contextlib.redirect_stderr(err):
+        path = run_demo(out, quick=True, progress=True, seed=0)
+    return path, err.getvalue()
+
+
+@pytest.mark.slow
+@needs_networks
+def test_quick_demo_files_and_progress(quick_report: tuple[Path, str]) -> None:
+    path, log = quick_report
+    assert (path / "report.html").is_file() and (path / "report.md").is_file()
+    assert re.search(r"\[ 1/6\] record digits-mlp", log)
+    assert f"report: {(path / 'report.html').resolve()}" in log
+    for name in ("networks", "layers", "compare_mlp", "threshold_sensitivity",
+                 "threshold_sensitivity_differences", "train_vs_test", "epochs_mlp",
+                 "units_digits-mlp", "units_digits-mlp-memorize", "fit_diagnostics", "timings"):
+        assert (path / "tables" / f"{name}.csv").is_file(), name
+        assert (path / "tables" / f"{name}.md").is_file(), name
+    pngs = sorted((path / "figures").glob("*.png"))
+    names = {p.stem for p in pngs}
+    for stem in ("compare_mlp_forest", "epochs_mlp", "dead_saturated",
+                 "caterpillar_digits-mlp_relu3", "unitview_digits-mlp-memorize_relu3",
+                 "coactivation_digits-mlp_relu3", "activations_digits-mlp_relu3"):
+        assert stem in names, stem
+    html = (path / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(pngs)
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+
+
+@pytest.mark.slow
+@needs_networks
+def test_quick_demo_html_sections(quick_report: tuple[Path, str]) -> None:
+    html = (quick_report[0] / "report.html").read_text()
+    for sid in ("overview", "memorization-comparison", "compare-mlp", "per-layer-mfr-and-mf",
+                "threshold-sensitivity", "training-versus-held-out-inputs",
+                "epoch-trajectories", "epochs-mlp", "networks-and-layers", "digits-mlp",
+                "digits-mlp-relu3", "digits-mlp-memorize-relu3", "methods-and-run"):
+        assert re.search(rf'<h[234] id="{sid}">', html), sid
+        assert f'href="#{sid}"' in html, sid
+    # the text says which threshold, window and interval the numbers use
+    assert "activation is <strong>&gt; 0</strong>" in html
+    assert "<strong>20 inputs</strong>" in html
+    assert "<strong>90% equal-tailed</strong>" in html
+
+
+@pytest.mark.slow
+@needs_networks
+def test_quick_demo_tables_are_consistent(quick_report: tuple[Path, str]) -> None:
+    tables = quick_report[0] / "tables"
+    units = {n: pd.read_csv(tables / f"units_{n}.csv") for n in QUICK_NETWORKS}
+    for name, u in units.items():
+        shapes = zoo.card(name)["architecture"]["hidden_shapes"]
+        assert len(u) == sum(int(np.prod(s[:1])) for s in shapes.values())
+        np.testing.assert_allclose(u["rate"], u["count"] / u["n"])
+        assert (u["post_low"] <= u["post_mean"]).all() and (u["post_mean"] <= u["post_high"]).all()
+        assert u["p_dead"].between(0, 1).all()
+        # 360 inputs without a spike: the posterior puts such a unit below 1% firing
+        assert (u.loc[u["count"] == 0, "p_dead"] > 0.5).all()
+        assert (u.loc[u["count"] > 20, "p_dead"] < 0.01).all()
+        # the Wald interval is centred on the observed rate
+        np.testing.assert_allclose((u["wald_low"] + u["wald_high"]) / 2, u["rate"], atol=1e-12)
+    layers = pd.read_csv(tables / "layers.csv")
+    for (net, lay), row in layers.set_index(["network", "layer"]).iterrows():
+        u = units[net]
+        assert row["mfr_plugin"] == pytest.approx(u.loc[u["layer"] == lay, "rate"].mean())
+        assert row["mfr_boot_low"] <= row["mfr_plugin"] <= row["mfr_boot_high"]
+        assert row["mfr_low"] <= row["mfr_mean"] <= row["mfr_high"]
+    # the comparison's bootstrap estimate is the plug-in difference memorizing - generalizing
+    comp = pd.read_csv(tables / "compare_mlp.csv")
+    mfr = comp[comp["quantity"] == "mfr"].set_index("layer")
+    plug = layers.set_index(["network", "layer"])["mfr_plugin"]
+    for lay, row in mfr.iterrows():
+        diff = plug[("digits-mlp-memorize", lay)] - plug[("digits-mlp", lay)]
+        assert row["boot_estimate"] == pytest.approx(diff, abs=1e-9)
+        assert isinstance(row["verdict"], str) and row["verdict"].startswith("MFR of layer")
+    epochs = pd.read_csv(tables / "epochs_mlp.csv")
+    for name in QUICK_NETWORKS:
+        got = sorted(epochs.loc[epochs["network"] == name, "epoch"])
+        available = zoo.epochs(name)
+        assert got == _pick_epochs(available, DemoPlan.quick().max_epochs)
+        assert got[0] == available[0] and got[-1] == available[-1]
+    sens = pd.read_csv(tables / "threshold_sensitivity.csv")
+    assert sorted(sens["rule"].unique()) == sorted(
+        ["activation > 0", "50% of the unit's max", "unit's 90% quantile"])
+    # a stricter rule cannot make a unit fire more often than "> 0" (ReLU outputs are >= 0)
+    for name in QUICK_NETWORKS:
+        s = sens[sens["network"] == name].set_index("rule")["mfr"]
+        assert s["50% of the unit's max"] <= s["activation > 0"]
+        assert s["unit's 90% quantile"] <= 0.1 + 1e-9
