@@ -1,0 +1,223 @@
+"""Simulation-based calibration of the beta-binomial firing model, against the baselines.
+
+Each simulated dataset draws the group parameters from the model's prior
+(``mu ~ Beta(1, 1)`` or the scenario's ``mu_prior``, ``log kappa ~ Normal(log 10, 2.5)``), the units' firing probabilities
+``theta_u ~ Beta(mu kappa, (1 - mu) kappa)`` and the counts ``count_u ~ Binomial(n, theta_u)``,
+then fits :func:`bayesactiv.fit` and records
+
+* SBC ranks (Talts et al. 2018) of the true ``mu``, ``log kappa`` and one unit's ``theta``
+  among ``L`` thinned posterior draws: uniform on ``0..L`` when the inference is calibrated;
+* whether each unit's equal-tailed 50% and 90% posterior interval covers its true theta;
+* the same coverage for the Wald and Wilson intervals and the window-block bootstrap of
+  :mod:`bayesactiv.baselines`.
+
+Scenarios (``SCENARIOS``): ``prior`` (n = 200 inputs, 40 units), ``few_inputs`` (n = 20),
+``many_units`` (2,000 units) and ``rare`` (``mu ~ Beta(1, 300)`` in the simulation and
+in the fit's prior, ``fit(..., mu_prior=(1, 300))``: firing probabilities mostly below 0.01).
+Every scenario simulates from the prior the fit uses, so ranks and coverage are exact tests.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+import bayesactiv as ba
+
+__all__ = ["SCENARIOS", "Scenario", "coverage_table", "rank_pvalues", "run", "simulate"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A design for simulated recordings: units per dataset, inputs per unit, mu cap."""
+
+    name: str
+    n_units: int
+    n_inputs: int
+    n_windows: int
+    mu_prior: tuple[float, float] = (1.0, 1.0)
+
+
+SCENARIOS = {
+    "prior": Scenario("prior", 40, 200, 10),
+    "few_inputs": Scenario("few_inputs", 40, 20, 10),
+    "many_units": Scenario("many_units", 2000, 200, 10),
+    "rare": Scenario("rare", 40, 200, 10, mu_prior=(1.0, 300.0)),
+}
+
+
+def simulate(scenario: Scenario | str, rng: np.random.Generator) -> tuple[xr.Dataset, dict]:
+    """Simulate one activation dataset from the beta-binomial model's prior.
+
+    Parameters
+    ----------
+    scenario : Scenario or str
+        A design from :data:`SCENARIOS` or its name.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    (xarray.Dataset, dict)
+        The dataset (with ``window_count``) and the truth: ``mu``, ``kappa``, ``theta``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ds, truth = simulate("few_inputs", np.random.default_rng(0))
+    >>> int(ds["n"][0]), truth["theta"].shape
+    (20, (40,))
+    """
+    sc = SCENARIOS[scenario] if isinstance(scenario, str) else scenario
+    mu = rng.beta(*sc.mu_prior)
+    kappa = math.exp(rng.normal(math.log(10.0), 2.5))
+    a, b = max(mu * kappa, 1e-300), max((1 - mu) * kappa, 1e-300)
+    theta = rng.beta(a, b, size=sc.n_units)
+    theta = np.nan_to_num(theta, nan=float(mu > 0.5))
+    w = sc.n_inputs // sc.n_windows
+    wc = rng.binomial(w, theta[None, :], size=(sc.n_windows, sc.n_units))
+    ds = ba.make_dataset(wc.sum(axis=0), sc.n_inputs, network="sim", layer="l",
+                         window_count=wc, window_size=w)
+    return ds, {"mu": mu, "kappa": kappa, "theta": theta}
+
+
+def _rank(draws: np.ndarray, truth: float, n_ranks: int) -> int:
+    idx = np.linspace(0, draws.size - 1, n_ranks).round().astype(int)
+    return int((draws[idx] < truth).sum())
+
+
+def run(
+    scenarios: Sequence[str] = ("prior", "few_inputs", "many_units", "rare"),
+    n_datasets: int = 100,
+    *,
+    draws: int = 500,
+    tune: int = 500,
+    chains: int = 2,
+    n_ranks: int = 99,
+    baselines: bool = True,
+    n_resamples: int = 999,
+    seed: int = 0,
+) -> xr.Dataset:
+    """Run simulation-based calibration; returns ranks and per-dataset coverage.
+
+    Parameters
+    ----------
+    scenarios : sequence of str
+        Names in :data:`SCENARIOS`.
+    n_datasets : int
+        Simulated datasets per scenario.
+    draws, tune, chains : int
+        Sampler settings of each fit.
+    n_ranks : int
+        Thinned posterior draws per rank statistic (ranks lie in ``0..n_ranks``).
+    baselines : bool
+        Also score the Wald, Wilson and bootstrap intervals.
+    n_resamples : int
+        Bootstrap resamples.
+    seed : int
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``(scenario, dataset)``: ranks ``rank_mu``, ``rank_log_kappa``, ``rank_theta``;
+        ``cover_<method>_<level>`` (fraction of the dataset's units covered) for
+        method in bayes, wald, wilson, bootstrap and level in 50, 90; ``divergences``.
+
+    Examples
+    --------
+    >>> res = run(["few_inputs"], 2, draws=200, tune=200)  # doctest: +SKIP
+    """
+    rng = np.random.default_rng(seed)
+    methods = ["bayes"] + (["wald", "wilson", "bootstrap"] if baselines else [])
+    shape = (len(scenarios), n_datasets)
+    out = {f"cover_{m}_{lv}": np.full(shape, np.nan) for m in methods for lv in (50, 90)}
+    for name in ("rank_mu", "rank_log_kappa", "rank_theta", "divergences"):
+        out[name] = np.zeros(shape, dtype=np.int64)
+    for i, sc_name in enumerate(scenarios):
+        for j in range(n_datasets):
+            ds, truth = simulate(sc_name, rng)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ba.models.ConvergenceWarning)
+                f = ba.fit(ds, draws=draws, tune=tune, chains=chains,
+                           seed=int(rng.integers(2**31)), mu_prior=SCENARIOS[sc_name].mu_prior)
+            post = f.idata["posterior"]
+            out["rank_mu"][i, j] = _rank(post["mu"].values.ravel(), truth["mu"], n_ranks)
+            out["rank_log_kappa"][i, j] = _rank(np.log(post["kappa"].values.ravel()),
+                                                math.log(truth["kappa"]), n_ranks)
+            k = int(rng.integers(ds.sizes["unit"]))
+            out["rank_theta"][i, j] = _rank(f.unit_draws([k]).values.ravel(),
+                                            truth["theta"][k], n_ranks)
+            out["divergences"][i, j] = f.diagnostics["divergences"]
+            theta = truth["theta"]
+            for lv in (50, 90):
+                u = f.units(lv / 100)
+                out[f"cover_bayes_{lv}"][i, j] = _covers(u, theta)
+                if baselines:
+                    for m in ("wald", "wilson"):
+                        ci = ba.baselines.intervals(ds, m, confidence_level=lv / 100)
+                        out[f"cover_{m}_{lv}"][i, j] = _covers(ci, theta)
+                    bs = ba.baselines.bootstrap(ds, n_resamples=n_resamples,
+                                                confidence_level=lv / 100,
+                                                seed=int(rng.integers(2**31)))
+                    out[f"cover_bootstrap_{lv}"][i, j] = _covers(bs, theta)
+    res = xr.Dataset({k: (("scenario", "dataset"), v) for k, v in out.items()},
+                     coords={"scenario": list(scenarios)})
+    res.attrs.update(n_ranks=n_ranks, draws=draws, tune=tune, chains=chains, seed=seed)
+    return res
+
+
+def _covers(ci: xr.Dataset, theta: np.ndarray) -> float:
+    low, high = ci["low"].values, ci["high"].values
+    return float(((low <= theta) & (theta <= high)).mean())
+
+
+def rank_pvalues(res: xr.Dataset) -> xr.Dataset:
+    """Chi-square p-values of rank uniformity (10 equal bins) per scenario and parameter.
+
+    Examples
+    --------
+    >>> rank_pvalues(res)  # doctest: +SKIP
+    """
+    from scipy import stats
+
+    n_ranks = int(res.attrs["n_ranks"])
+    out = {}
+    for name in ("rank_mu", "rank_log_kappa", "rank_theta"):
+        pv = []
+        for sc in res["scenario"].values:
+            r = res[name].sel(scenario=sc).values
+            bins = np.minimum((r * 10) // (n_ranks + 1), 9)
+            counts = np.bincount(bins, minlength=10)
+            expected = np.full(10, r.size / 10)
+            pv.append(stats.chisquare(counts, expected).pvalue)
+        out[name] = ("scenario", np.array(pv))
+    return xr.Dataset(out, coords={"scenario": res["scenario"].values})
+
+
+def coverage_table(res: xr.Dataset) -> str:
+    """A Markdown table: mean coverage (+- 2 standard errors over datasets) per method.
+
+    Examples
+    --------
+    >>> print(coverage_table(res))  # doctest: +SKIP
+    """
+    methods = [m for m in ("bayes", "wald", "wilson", "bootstrap") if f"cover_{m}_50" in res]
+    pv = rank_pvalues(res)
+    head = "| scenario | " + " | ".join(f"{m} 50% | {m} 90%" for m in methods) + \
+        " | SBC p (mu, log kappa, theta) |"
+    lines = [head, "|" + "---|" * (2 * len(methods) + 2)]
+    for sc in res["scenario"].values:
+        cells = []
+        for m in methods:
+            for lv in (50, 90):
+                v = res[f"cover_{m}_{lv}"].sel(scenario=sc).values
+                se = v.std(ddof=1) / math.sqrt(v.size) if v.size > 1 else float("nan")
+                cells.append(f"{v.mean():.3f} ± {2 * se:.3f}")
+        p = ", ".join(f"{float(pv[n].sel(scenario=sc)):.2f}"
+                      for n in ("rank_mu", "rank_log_kappa", "rank_theta"))
+        lines.append(f"| {sc} | " + " | ".join(cells) + f" | {p} |")
+    return "\n".join(lines)

@@ -1,0 +1,1161 @@
+"""Bayesian hierarchical models of how hidden units fire, fitted with PyMC + nutpie.
+
+Four statistical models of the firing of units ``u`` in groups ``g`` (by default one
+group per network x layer):
+
+``beta_binomial`` (firing probability, from ``count``/``n``)::
+
+    count_u ~ Binomial(n_u, theta_u)
+    theta_u ~ Beta(mu_g kappa_g, (1 - mu_g) kappa_g)
+    mu_g ~ Beta(1, 1)                        (uniform over the mean firing probability)
+    log kappa_g ~ Normal(log 10, 2.5)        (95%: kappa in [0.07, 1340])
+
+``binomial_window`` (at most one event per input, from ``window_count``)::
+
+    y_uw ~ Binomial(W, theta_u),  theta_u ~ Beta(mu_g kappa_g, (1 - mu_g) kappa_g)
+
+``gamma_poisson`` (seed 002's Poisson process, from ``window_count``)::
+
+    y_uw ~ Poisson(lambda_u W)
+    lambda_u ~ Gamma(alpha_g, beta_g)        (shape alpha_g, rate beta_g; mean m_g = alpha_g / beta_g)
+    log m_g ~ Normal(log 0.1, 2.5)           (events per input; 95%: [7e-4, 13])
+    log alpha_g ~ Normal(0, 2.5)             (alpha << 1: many near-silent units; >> 1: alike)
+
+``negative_binomial`` (over-dispersed windows, from ``window_count``)::
+
+    y_uw ~ NegativeBinomial(mean lambda_u W, dispersion phi_g),  lambda_u ~ Gamma(alpha_g, beta_g)
+    log phi_g ~ Normal(log 10, 2.5)          (phi -> infinity recovers the Poisson model)
+
+Why these priors: ``kappa`` is the prior "number of inputs" of the unit-level Beta. A
+concentration far below 1 puts the units at 0 and 1 (dead and saturated units, a bimodal
+layer); a large one makes the units of a layer alike. ``log kappa ~ Normal(log 10, 2.5)``
+covers both (kappa = 0.01 and kappa = 10^4 are 2.8 sd out) while keeping the sampler away from
+the numerically empty extremes. The same reasoning applies to ``alpha`` (the Gamma shape) and
+``phi``. With ``pool_layers=True`` the group locations are pooled within each network,
+``logit mu_g ~ Normal(M_net, S_net)`` (rate models: ``log m_g``), ``M_net ~ Normal(0, 1.5)``
+(rate models: ``Normal(log 0.1, 2.5)``), ``S_net ~ HalfNormal(1)``, non-centred.
+
+Inference that scales: with ``method="marginal"`` (the default) the unit-level parameter is
+integrated out in closed form (beta-binomial and Gamma-Poisson marginals; for the negative
+binomial by 24-point Gauss-Hermite quadrature over log lambda), the data are compressed to the
+distinct (group, sufficient statistic) pairs with multiplicities, and the sampler sees only the
+group parameters. Per-unit posteriors are recovered exactly by conjugacy, e.g.
+``theta_u | mu, kappa, data ~ Beta(mu kappa + c_u, (1 - mu) kappa + n_u - c_u)``, and per-unit
+summaries are mixtures over posterior draws computed once per distinct pair. ``method="full"``
+samples the unit-level parameters explicitly (for checking, and for small data).
+
+Intervals are **equal-tailed** (ETI): the ``(1 - prob) / 2`` and ``(1 + prob) / 2`` posterior
+quantiles, for units and for groups alike.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from scipy import special
+
+from bayesactiv.dataset import DatasetError, require, validate
+
+__all__ = ["MODELS", "ConvergenceWarning", "FiringFit", "compare_models", "fit"]
+
+MODELS = ("beta_binomial", "gamma_poisson", "negative_binomial", "binomial_window")
+_RATE_MODELS = ("gamma_poisson", "negative_binomial")
+_GROUP_KEYS = ("network", "layer", "epoch")
+_METHODS = ("marginal", "full")
+_SAMPLERS = ("nutpie", "pymc")
+_RHAT_MAX = 1.01
+_ESS_MIN = 400
+_N_QUAD = 24
+_TINY = 1e-300
+_QUANTILE_DRAWS = 1000  # posterior draws (evenly thinned) in per-unit mixtures
+
+# compiled nutpie models, keyed by (structure, method, padded sizes, pool_layers)
+_COMPILED: dict[tuple, Any] = {}
+# how often each key was compiled in this process (benchmarks and tests read it)
+COMPILE_COUNT: dict[tuple, int] = {}
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit failed its convergence diagnostics (R-hat, bulk/tail ESS, divergences)."""
+
+
+# ------------------------------------------------------------------ data preparation
+
+
+def _bucket(size: int, minimum: int = 64) -> int:
+    """Next power of two >= size (at least ``minimum``): padded array sizes share compiled models."""
+    return max(minimum, 1 << max(0, int(size) - 1).bit_length())
+
+
+@dataclass
+class _Groups:
+    index: np.ndarray  # group of each unit, shape (unit,)
+    labels: np.ndarray  # str label per group
+    coords: dict[str, np.ndarray]  # one coordinate per group_by key
+    network_index: np.ndarray  # network of each group (for pool_layers)
+    networks: np.ndarray
+
+
+def _make_groups(ds: xr.Dataset, group_by: Sequence[str], pool_layers: bool) -> _Groups:
+    keys = tuple(group_by)
+    for key in keys:
+        if key not in _GROUP_KEYS:
+            raise ValueError(f"group_by: unknown key {key!r}; use a subset of {_GROUP_KEYS}")
+        if key not in ds.coords:
+            raise DatasetError(f"{key}: group_by needs the {key!r} coordinate, which is missing")
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"group_by: repeated keys in {keys}")
+    n_units = ds.sizes["unit"]
+    if keys:
+        cols = [ds[key].values.astype(str) for key in keys]
+        label_per_unit = cols[0].astype(object)
+        for col in cols[1:]:
+            label_per_unit = label_per_unit + "/" + col.astype(object)
+        labels, first, index = np.unique(
+            label_per_unit.astype(str), return_index=True, return_inverse=True
+        )
+        order = np.argsort(first)  # groups in order of first appearance
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        index = rank[index]
+        labels = labels[order]
+        first = first[order]
+        coords = {key: ds[key].values[first] for key in keys}
+    else:
+        index = np.zeros(n_units, dtype=np.int64)
+        labels = np.array(["all"])
+        coords = {}
+    if pool_layers:
+        if "network" not in keys:
+            raise ValueError("pool_layers: needs 'network' in group_by (layers are pooled per network)")
+        networks, network_index = np.unique(coords["network"].astype(str), return_inverse=True)
+    else:
+        networks = np.array(["all"])
+        network_index = np.zeros(len(labels), dtype=np.int64)
+    return _Groups(index.astype(np.int64), labels.astype(str).astype(object), coords,
+                   network_index.astype(np.int64), networks)
+
+
+@dataclass
+class _Stats:
+    """Per-unit sufficient statistics of a model, and their compression to distinct pairs."""
+
+    kind: str  # "beta" (x successes of m trials) or "rate" (x events in exposure k*W)
+    x: np.ndarray  # successes / events, shape (unit,)
+    m: np.ndarray  # trials (beta) or number of windows (rate), shape (unit,)
+    const: np.ndarray  # log-likelihood constant per unit (not needed for sampling)
+    window: float  # W for rate models (1 for beta models)
+    # compression
+    pair_group: np.ndarray = field(default_factory=lambda: np.empty(0))
+    pair_x: np.ndarray = field(default_factory=lambda: np.empty(0))
+    pair_m: np.ndarray = field(default_factory=lambda: np.empty(0))
+    pair_weight: np.ndarray = field(default_factory=lambda: np.empty(0))
+    unit_pair: np.ndarray = field(default_factory=lambda: np.empty(0))
+    # negative binomial: histogram of window counts per group
+    hist_group: np.ndarray | None = None
+    hist_y: np.ndarray | None = None
+    hist_weight: np.ndarray | None = None
+    unit_windows: np.ndarray | None = None  # (unit, window) for pointwise NB log-likelihood
+
+
+def _stats(ds: xr.Dataset, model: str, groups: _Groups) -> _Stats:
+    if model == "beta_binomial":
+        x = ds["count"].values.astype(np.int64)
+        m = ds["n"].values.astype(np.int64)
+        const = special.gammaln(m + 1) - special.gammaln(x + 1) - special.gammaln(m - x + 1)
+        st = _Stats("beta", x, m, const, 1.0)
+    else:
+        how = "record(..., window_size=W) or make_dataset(..., window_count=, window_size=)"
+        require(ds, "window_count", f"the {model!r} model", how)
+        y = ds["window_count"].values.astype(np.int64)  # (window, unit)
+        w = int(ds.attrs["window_size"])
+        k = y.shape[0]
+        if k == 0:
+            raise DatasetError(f"window_count: the {model!r} model needs at least one window")
+        x = y.sum(axis=0)
+        if model == "binomial_window":
+            m = np.full(x.shape, k * w, dtype=np.int64)
+            const = (special.gammaln(w + 1) - special.gammaln(y + 1)
+                     - special.gammaln(w - y + 1)).sum(axis=0)
+            st = _Stats("beta", x, m, const, 1.0)
+        else:
+            m = np.full(x.shape, k, dtype=np.int64)
+            const = (x * math.log(w) - special.gammaln(y + 1).sum(axis=0)) if model == \
+                "gamma_poisson" else -special.gammaln(y + 1).sum(axis=0)
+            st = _Stats("rate", x, m, const, float(w))
+            if model == "negative_binomial":
+                st.unit_windows = y.T.copy()
+                keys = groups.index[None, :] * (w + 1) + y
+                uniq, counts = np.unique(keys.ravel(), return_counts=True)
+                st.hist_group = uniq // (w + 1)
+                st.hist_y = uniq % (w + 1)
+                st.hist_weight = counts.astype(float)
+    keys = np.stack([groups.index, st.x, st.m], axis=1)
+    uniq, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    st.pair_group, st.pair_x, st.pair_m = uniq[:, 0], uniq[:, 1], uniq[:, 2]
+    st.pair_weight = counts.astype(float)
+    st.unit_pair = inverse.ravel()
+    return st
+
+
+# ------------------------------------------------------------------ model building
+
+
+def _structure(model: str) -> str:
+    return {"beta_binomial": "beta", "binomial_window": "beta", "gamma_poisson": "gamma",
+            "negative_binomial": "nb"}[model]
+
+
+def _group_params(structure: str, n_groups: int, net_idx: Any, n_networks: int, pool: bool,
+                  mu_prior: tuple[float, float] = (1.0, 1.0)):
+    """Declare the group-level parameters inside the current PyMC model."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    if pool:
+        loc0, loc_sd = (0.0, 1.5) if structure.startswith("beta") else (math.log(0.1), 2.5)
+        m_net = pm.Normal("M_network", loc0, loc_sd, shape=n_networks)
+        s_net = pm.HalfNormal("S_network", 1.0, shape=n_networks)
+        z = pm.Normal("z_group", 0.0, 1.0, shape=n_groups)
+        loc = m_net[net_idx] + s_net[net_idx] * z
+    if structure.startswith("beta"):
+        if pool:
+            mu = pm.Deterministic("mu", pt.sigmoid(loc))
+        else:
+            mu = pm.Beta("mu", mu_prior[0], mu_prior[1], shape=n_groups)
+        log_kappa = pm.Normal("log_kappa", math.log(10.0), 2.5, shape=n_groups)
+        kappa = pm.Deterministic("kappa", pt.exp(log_kappa))
+        return {"a": mu * kappa, "b": (1.0 - mu) * kappa}
+    log_m = pm.Deterministic("log_m", loc) if pool else pm.Normal(
+        "log_m", math.log(0.1), 2.5, shape=n_groups)
+    log_alpha = pm.Normal("log_alpha", 0.0, 2.5, shape=n_groups)
+    alpha = pm.Deterministic("alpha", pt.exp(log_alpha))
+    beta = pm.Deterministic("beta", pt.exp(log_alpha - log_m))
+    out = {"alpha": alpha, "beta": beta}
+    if structure.startswith("nb"):
+        log_phi = pm.Normal("log_phi", math.log(10.0), 2.5, shape=n_groups)
+        out["phi"] = pm.Deterministic("phi", pt.exp(log_phi))
+    return out
+
+
+def _betaln(a, b):
+    import pytensor.tensor as pt
+
+    return pt.gammaln(a) + pt.gammaln(b) - pt.gammaln(a + b)
+
+
+def _nb_quad_logp(alpha, beta, phi, s, k, w):
+    """log of int prod_w NB(y_w | lam W, phi) Gamma(lam | alpha, beta) dlam, without the
+    lgamma(y_w + phi) - lgamma(phi) - lgamma(y_w + 1) terms (added per group from the histogram).
+
+    Gauss-Hermite quadrature over t = log lam, centred on the Poisson-posterior mode."""
+    import pytensor.tensor as pt
+
+    nodes, weights = np.polynomial.hermite.hermgauss(_N_QUAD)
+    a_post = alpha + s
+    center = pt.log(a_post) - pt.log(beta + k * w)
+    scale = pt.sqrt(1.0 / a_post + 1.0 / (k * phi + 1.0)) * math.sqrt(2.0)
+    t = center[:, None] + scale[:, None] * nodes[None, :]
+    lam_w = pt.exp(t) * w
+    # log NB part depending on lam (per unit): s log(lam W) + k phi log phi - (s + k phi) log(lam W + phi)
+    s_, k_, phi_ = s[:, None], k[:, None], phi[:, None]
+    log_nb = s_ * pt.log(lam_w) + k_ * phi_ * pt.log(phi_) - (s_ + k_ * phi_) * pt.log(lam_w + phi_)
+    log_prior = (alpha[:, None] * pt.log(beta[:, None]) - pt.gammaln(alpha[:, None])
+                 + alpha[:, None] * t - beta[:, None] * pt.exp(t))  # density of t = log lam
+    integrand = log_nb + log_prior + np.log(weights)[None, :] + nodes[None, :] ** 2
+    return pt.logsumexp(integrand, axis=1) + pt.log(scale)
+
+
+def _build_model(structure: str, method: str, n_groups: int, n_networks: int, pool: bool,
+                 data: dict[str, np.ndarray], mu_prior: tuple[float, float] = (1.0, 1.0)):
+    """PyMC model over padded data arrays (zero weights on padding)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    with pm.Model() as model:
+        d = {name: pm.Data(name, value) for name, value in data.items()}
+        net_idx = pm.Data("net_idx", np.zeros(n_groups, dtype=np.int64)) if pool else None
+        params = _group_params(structure, n_groups, net_idx, n_networks, pool, mu_prior)
+        g = d["g"]
+        if method == "marginal":
+            if structure == "beta":
+                a, b = params["a"][g], params["b"][g]
+                ll = _betaln(d["x"] + a, d["m"] - d["x"] + b) - _betaln(a, b)
+            elif structure == "gamma":
+                al, be = params["alpha"][g], params["beta"][g]
+                ll = (pt.gammaln(al + d["x"]) - pt.gammaln(al) + al * pt.log(be)
+                      - (al + d["x"]) * pt.log(be + d["m"] * d["W"]))
+            else:
+                al, be, ph = params["alpha"][g], params["beta"][g], params["phi"][g]
+                ll = _nb_quad_logp(al, be, ph, d["x"], d["m"], d["W"])
+                hph = params["phi"][d["hg"]]
+                pm.Potential("loglik_hist", pt.sum(d["hw"] * (pt.gammaln(d["hy"] + hph)
+                                                             - pt.gammaln(hph))))
+            pm.Potential("loglik", pt.sum(d["w"] * ll))
+        else:
+            n_units = data["g"].shape[0]
+            if structure == "beta":
+                theta = pm.Beta("theta", params["a"][g], params["b"][g], shape=n_units)
+                pm.Binomial("obs", n=d["m"], p=theta, observed=d["x"])
+            elif structure == "gamma":
+                lam = pm.Gamma("lam", params["alpha"][g], params["beta"][g], shape=n_units)
+                pm.Poisson("obs", lam * d["m"] * d["W"], observed=d["x"])
+            else:
+                lam = pm.Gamma("lam", params["alpha"][g], params["beta"][g], shape=n_units)
+                pm.NegativeBinomial("obs", mu=lam[:, None] * d["W"], alpha=params["phi"][g][:, None],
+                                    observed=d["y"])
+    return model
+
+
+def _model_data(structure: str, method: str, st: _Stats, groups: _Groups
+                ) -> tuple[dict[str, np.ndarray], tuple]:
+    """Data arrays for the model and the padded sizes that key the compile cache."""
+    if method == "marginal":
+        size = _bucket(len(st.pair_x))
+        pad = size - len(st.pair_x)
+        data = {
+            "x": np.pad(st.pair_x.astype(float), (0, pad)),
+            "m": np.pad(st.pair_m.astype(float), (0, pad), constant_values=1.0),
+            "w": np.pad(st.pair_weight, (0, pad)),
+            "g": np.pad(st.pair_group.astype(np.int64), (0, pad)),
+        }
+        sizes: tuple = (size,)
+        if structure != "beta":
+            data["W"] = np.array(st.window)
+        if structure == "nb":
+            hsize = _bucket(len(st.hist_y))
+            hpad = hsize - len(st.hist_y)
+            data["hy"] = np.pad(st.hist_y.astype(float), (0, hpad))
+            data["hw"] = np.pad(st.hist_weight, (0, hpad))
+            data["hg"] = np.pad(st.hist_group.astype(np.int64), (0, hpad))
+            sizes = (size, hsize)
+    else:
+        data = {"x": st.x.astype(np.int64), "m": st.m.astype(np.int64), "g": groups.index}
+        if structure != "beta":
+            data["W"] = np.array(st.window)
+        if structure == "nb":
+            data = {"y": st.unit_windows.astype(np.int64), "g": groups.index, "W": data["W"]}
+        sizes = (len(st.x),) + ((st.unit_windows.shape[1],) if structure == "nb" else ())
+    return data, sizes
+
+
+# ------------------------------------------------------------------ sampling
+
+
+def _sample(structure: str, method: str, groups: _Groups, data: dict[str, np.ndarray],
+            sizes: tuple, pool: bool, sampler: str, draws: int, tune: int, chains: int,
+            seed: int | None, progress: bool, sampler_kwargs: dict,
+            mu_prior: tuple[float, float] = (1.0, 1.0)) -> xr.DataTree:
+    n_groups, n_networks = len(groups.labels), len(groups.networks)
+    if pool:
+        data = {**data}
+    if sampler == "pymc":
+        import pymc as pm
+
+        model = _build_model(structure, method, n_groups, n_networks, pool, data, mu_prior)
+        with model:
+            if pool:
+                pm.set_data({"net_idx": groups.network_index})
+            return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
+                             nuts_sampler="pymc", progressbar=progress,
+                             compute_convergence_checks=False, **sampler_kwargs)
+    import nutpie
+
+    key = (structure, method, n_groups, n_networks, sizes, pool, mu_prior)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        model = _build_model(structure, method, n_groups, n_networks, pool, data, mu_prior)
+        compiled = nutpie.compile_pymc_model(model)
+        _COMPILED[key] = compiled
+        COMPILE_COUNT[key] = COMPILE_COUNT.get(key, 0) + 1
+    updates = dict(data)
+    if pool:
+        updates["net_idx"] = groups.network_index
+    compiled = compiled.with_data(**updates)
+    if seed is None:
+        seed = int(np.random.default_rng().integers(2**31))
+    return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=int(seed),
+                         progress_bar=progress, **sampler_kwargs)
+
+
+def _rename_group_dims(idata: xr.DataTree, groups: _Groups, names: Sequence[str],
+                       ds: xr.Dataset) -> xr.DataTree:
+    """Give the posterior's group-level variables a ``group`` dimension with coordinates."""
+    post = idata["posterior"].to_dataset()
+    n_groups = len(groups.labels)
+    renames = {}
+    for name in post.data_vars:
+        dims = post[name].dims
+        if len(dims) == 3 and post.sizes[dims[2]] == n_groups and name in names:
+            renames[dims[2]] = "group"
+        elif name in ("theta", "lam") and len(dims) == 3:
+            renames[dims[2]] = "unit"
+    post = post.rename_dims({k: v for k, v in renames.items() if k != v})
+    post = post.drop_vars([k for k in renames if k in post.coords])
+    coords: dict[str, Any] = {"group": ("group", groups.labels)}
+    for key, values in groups.coords.items():
+        coords[f"group_{key}"] = ("group", values)
+    if "unit" in post.dims:
+        coords["unit"] = ("unit", ds["unit"].values)
+    post = post.assign_coords({k: v for k, v in coords.items()
+                               if v[0] in post.dims})
+    idata["posterior"] = xr.DataTree(post)
+    return idata
+
+
+# ------------------------------------------------------------------ per-unit mixtures
+
+
+def _component_params(st: _Stats, draws: dict[str, np.ndarray], pairs: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Conditional posterior parameters (pairs, S) of the unit-level parameter."""
+    g = st.pair_group[pairs]
+    x = st.pair_x[pairs][:, None].astype(float)
+    m = st.pair_m[pairs][:, None].astype(float)
+    if st.kind == "beta":
+        a = draws["a"][g]  # (pairs, S)
+        b = draws["b"][g]
+        return a + x, b + m - x
+    # rate: Gamma(alpha + x, beta + m W) (exact for gamma_poisson)
+    return draws["alpha"][g] + x, draws["beta"][g] + m * st.window
+
+
+def _cdf(kind: str, p1: np.ndarray, p2: np.ndarray, x: np.ndarray) -> np.ndarray:
+    if kind == "beta":
+        return special.betainc(p1, p2, np.clip(x, 0.0, 1.0))
+    return special.gammainc(p1, p2 * np.maximum(x, 0.0))
+
+
+def _logpdf(kind: str, p1, p2, lnorm, x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind == "beta":
+            return (p1 - 1) * np.log(x) + (p2 - 1) * np.log1p(-x) - lnorm
+        return p1 * np.log(p2) + (p1 - 1) * np.log(x) - p2 * x - lnorm
+
+
+def _mixture_quantiles(kind: str, p1: np.ndarray, p2: np.ndarray, qs: Sequence[float],
+                       tol: float = 1e-7, max_iter: int = 200) -> np.ndarray:
+    """Quantiles of equal-weight mixtures (rows of p1, p2) by safeguarded Newton iteration.
+
+    Returns an array (rows, len(qs))."""
+    rows = p1.shape[0]
+    if kind == "beta":
+        lnorm = special.betaln(p1, p2)
+    else:
+        lnorm = special.gammaln(p1)
+    out = np.empty((rows, len(qs)))
+    from scipy.stats import norm
+
+    comp_mean = p1 / (p1 + p2) if kind == "beta" else p1 / p2
+    comp_var = (p1 * p2 / ((p1 + p2) ** 2 * (p1 + p2 + 1))) if kind == "beta" else p1 / p2**2
+    mean = comp_mean.mean(axis=1)
+    sd = np.sqrt(comp_var.mean(axis=1) + comp_mean.var(axis=1))
+    for j, q in enumerate(qs):
+        if kind == "beta":
+            lo, hi = np.zeros(rows), np.ones(rows)
+        else:
+            lo = np.zeros(rows)
+            hi = (special.gammaincinv(p1, q) / p2).max(axis=1) * (1 + 1e-9) + 1e-300
+        # start from the normal approximation of the mixture, inside the bracket
+        x = np.clip(mean + norm.ppf(q) * sd, lo + 0.01 * (hi - lo), hi - 0.01 * (hi - lo))
+        active = np.arange(rows)
+        for _ in range(max_iter):
+            xa = x[active]
+            F = _cdf(kind, p1[active], p2[active], xa[:, None]).mean(axis=1)
+            err = F - q
+            done = np.abs(err) < tol
+            below = err < 0
+            lo[active] = np.where(below, xa, lo[active])
+            hi[active] = np.where(below, hi[active], xa)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                f = np.exp(_logpdf(kind, p1[active], p2[active], lnorm[active],
+                                   xa[:, None])).mean(axis=1)
+                step = xa - err / f
+            la, ha = lo[active], hi[active]
+            ok = np.isfinite(step) & (step > la) & (step < ha)
+            # bisect geometrically while the bracket spans orders of magnitude (quantiles of
+            # near-dead units can be 1e-100), arithmetically otherwise
+            floor = np.maximum(la, _TINY)
+            mid = np.where(ha > 4 * floor, np.sqrt(floor * ha), 0.5 * (la + ha))
+            new = np.where(ok, step, mid)
+            x[active] = np.where(done, xa, new)
+            done |= (ha - la) < 1e-13 * ha
+            active = active[~done]
+            if active.size == 0:
+                break
+        # quantiles below the smallest normal double are reported as 0
+        at_zero = _cdf(kind, p1, p2, np.full((rows, 1), _TINY)).mean(axis=1) >= q
+        x[at_zero] = 0.0
+        out[:, j] = x
+    return out
+
+
+# ------------------------------------------------------------------ the fit object
+
+
+class FiringFit:
+    """The posterior of a firing model fitted to an activation dataset.
+
+    Built by :func:`fit`; do not construct directly.
+
+    Attributes
+    ----------
+    idata : xarray.DataTree
+        What the sampler returned (``posterior``, ``sample_stats``, ...); the posterior's
+        group-level variables carry a ``group`` dimension.
+    ds : xarray.Dataset
+        The activation dataset fitted.
+    model : str
+        The statistical model's name.
+    method : str
+        ``"marginal"`` or ``"full"``.
+    group_by : tuple of str
+        The unit coordinates that define the groups.
+    epsilon : float
+        Firing threshold below which a unit counts as dead.
+    diagnostics : dict
+        ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences``, ``ok`` and the
+        per-parameter values (``rhat``, ``ess_bulk``, ``ess_tail`` as xr.Datasets).
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> ds = ba.make_dataset([0, 3, 9, 12], 20, network="net", layer="fc1")
+    >>> f = ba.fit(ds, draws=300, tune=300, chains=2, seed=1)  # doctest: +SKIP
+    >>> f.groups()["mu_mean"].values  # doctest: +SKIP
+    """
+
+    def __init__(self, *, idata: xr.DataTree, ds: xr.Dataset, model: str, method: str,
+                 group_by: tuple[str, ...], groups: _Groups, stats: _Stats, epsilon: float,
+                 seed: int | None, pool_layers: bool):
+        self.idata = idata
+        self.ds = ds
+        self.model = model
+        self.method = method
+        self.group_by = group_by
+        self.epsilon = float(epsilon)
+        self.pool_layers = pool_layers
+        self._groups = groups
+        self._stats = stats
+        self._seed = seed
+        self._group_draws: xr.Dataset | None = None
+        self._units: dict[float, xr.Dataset] = {}
+        self.diagnostics = self._diagnose()
+
+    # ---------------------------------------------------------------- basics
+
+    @property
+    def is_rate(self) -> bool:
+        """Whether the unit-level parameter is a rate (events per input), not a probability."""
+        return self.model in _RATE_MODELS
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """Names of the group-level parameters in :meth:`group_draws`."""
+        if self.is_rate:
+            return ("alpha", "beta", "phi") if self.model == "negative_binomial" else ("alpha", "beta")
+        return ("mu", "kappa")
+
+    def _posterior(self) -> xr.Dataset:
+        return self.idata["posterior"].to_dataset()
+
+    def _flat(self, name: str) -> np.ndarray:
+        """Posterior draws of a group-level parameter as (group, S)."""
+        arr = self._posterior()[name].transpose("group", "chain", "draw").values
+        return arr.reshape(arr.shape[0], -1)
+
+    def _draw_params(self) -> dict[str, np.ndarray]:
+        if self._stats.kind == "beta":
+            mu, kappa = self._flat("mu"), self._flat("kappa")
+            return {"a": mu * kappa, "b": (1 - mu) * kappa}
+        return {"alpha": self._flat("alpha"), "beta": self._flat("beta")}
+
+    def _rng(self, salt: int) -> np.random.Generator:
+        return np.random.default_rng(None if self._seed is None else [self._seed, salt])
+
+    def _diagnose(self) -> dict[str, Any]:
+        import arviz as az
+
+        names = [v for v in (*self.param_names, "log_m", "M_network", "S_network")
+                 if v in self._posterior().data_vars]
+        post = self.idata["posterior"].to_dataset()[names]
+        rhat = az.rhat(post)
+        ess_bulk = az.ess(post, method="bulk")
+        ess_tail = az.ess(post, method="tail")
+        div = 0
+        if "sample_stats" in self.idata.children and "diverging" in self.idata["sample_stats"]:
+            div = int(self.idata["sample_stats"]["diverging"].sum())
+
+        def _agg(d: xr.Dataset, fn) -> float:
+            vals = np.concatenate([np.ravel(d[v].values) for v in d.data_vars])
+            vals = vals[np.isfinite(vals)]
+            return float(fn(vals)) if vals.size else float("nan")
+
+        out = {
+            "rhat_max": _agg(rhat, np.max),
+            "ess_bulk_min": _agg(ess_bulk, np.min),
+            "ess_tail_min": _agg(ess_tail, np.min),
+            "divergences": div,
+            "rhat": rhat,
+            "ess_bulk": ess_bulk,
+            "ess_tail": ess_tail,
+        }
+        problems = []
+        if not out["rhat_max"] <= _RHAT_MAX:
+            problems.append(f"R-hat {out['rhat_max']:.3f} > {_RHAT_MAX}")
+        if not out["ess_bulk_min"] >= _ESS_MIN:
+            problems.append(f"bulk ESS {out['ess_bulk_min']:.0f} < {_ESS_MIN}")
+        if not out["ess_tail_min"] >= _ESS_MIN:
+            problems.append(f"tail ESS {out['ess_tail_min']:.0f} < {_ESS_MIN}")
+        if div:
+            problems.append(f"{div} divergent transitions")
+        out["ok"] = not problems
+        out["problems"] = problems
+        if problems:
+            warnings.warn(
+                f"bayesactiv.fit({self.model!r}): the sampler did not converge reliably: "
+                + "; ".join(problems)
+                + ". Run longer (draws=, tune=), more chains, or raise target_accept; "
+                "do not trust the intervals yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return out
+
+    # ---------------------------------------------------------------- group level
+
+    def group_draws(self) -> xr.Dataset:
+        """Posterior draws of the group-level parameters and derived quantities.
+
+        Returns
+        -------
+        xarray.Dataset
+            Dims ``(chain, draw, group)``. Variables ``mu``, ``kappa`` (probability models) or
+            ``alpha``, ``beta`` (and ``phi`` for the negative binomial) (rate models), and:
+
+            * ``mfr`` - mean firing rate: per draw, the mean over the group's units of the
+              unit parameter theta_u (or lambda_u) drawn from its conditional posterior given
+              the group parameters and the unit's data. In the marginal method the average of
+              the ``w`` units sharing a sufficient statistic is drawn from a Beta matching the
+              exact mean and variance of that average (exact for ``w = 1``; Gamma models:
+              exact Gamma).
+            * ``mf`` - mean over units of the model-implied Fano factor of window counts:
+              ``1 - theta_u`` for the binomial models, ``1`` for the Poisson,
+              ``1 + lambda_u W / phi`` for the negative binomial.
+            * ``frac_dead`` - per draw, the fraction of the group's units whose theta_u
+              (lambda_u) is below ``epsilon`` (drawn exactly: units sharing a statistic are a
+              binomial draw).
+
+            Coordinates on ``group``: ``group`` (label such as ``"net/layer"``) and one per
+            ``group_by`` key.
+
+        Examples
+        --------
+        >>> f.group_draws()["mu"].dims  # doctest: +SKIP
+        ('chain', 'draw', 'group')
+        """
+        if self._group_draws is not None:
+            return self._group_draws
+        post = self._posterior()
+        n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+        n_groups = len(self._groups.labels)
+        n_units = np.bincount(self._groups.index, minlength=n_groups).astype(float)
+        st = self._stats
+        eps = self.epsilon
+        rng = self._rng(1)
+        if self.method == "marginal":
+            params = self._draw_params()
+            s = n_chain * n_draw
+            mfr_sum = np.zeros((n_groups, s))
+            dead = np.zeros((n_groups, s))
+            for chunk in np.array_split(np.arange(len(st.pair_x)),
+                                        max(1, len(st.pair_x) * s // 2_000_000)):
+                if chunk.size == 0:
+                    continue
+                p1, p2 = _component_params(st, params, chunk)
+                w = st.pair_weight[chunk][:, None]
+                gi = st.pair_group[chunk]
+                if st.kind == "beta":
+                    mean = p1 / (p1 + p2)
+                    nu = w * (p1 + p2 + 1.0) - 1.0
+                    avg = rng.beta(np.maximum(mean * nu, 1e-300), np.maximum((1 - mean) * nu, 1e-300))
+                else:
+                    avg = rng.gamma(w * p1, 1.0 / (w * p2))
+                prob = _cdf(st.kind, p1, p2, np.full(p1.shape, eps))
+                ndead = rng.binomial(w.astype(np.int64).repeat(s, axis=1), np.clip(prob, 0, 1))
+                np.add.at(mfr_sum, gi, w * avg)
+                np.add.at(dead, gi, ndead)
+            mfr = (mfr_sum / np.maximum(n_units, 1)[:, None]).reshape(n_groups, n_chain, n_draw)
+            frac = (dead / np.maximum(n_units, 1)[:, None]).reshape(n_groups, n_chain, n_draw)
+            mfr = np.moveaxis(mfr, 0, -1)
+            frac = np.moveaxis(frac, 0, -1)
+        else:
+            name = "lam" if self.is_rate else "theta"
+            unit_draws = post[name].transpose("chain", "draw", "unit").values
+            onehot = np.zeros((len(self._groups.index), n_groups))
+            onehot[np.arange(len(self._groups.index)), self._groups.index] = 1.0
+            mfr = (unit_draws @ onehot) / np.maximum(n_units, 1)
+            frac = ((unit_draws < eps).astype(float) @ onehot) / np.maximum(n_units, 1)
+        dims = ("chain", "draw", "group")
+        out = xr.Dataset(coords={"chain": post["chain"].values, "draw": post["draw"].values,
+                                 "group": ("group", self._groups.labels)})
+        for key, values in self._groups.coords.items():
+            out = out.assign_coords({key: ("group", values)})
+        for name in self.param_names:
+            out[name] = (dims, post[name].transpose("chain", "draw", "group").values)
+        out["mfr"] = (dims, mfr)
+        if self.model == "gamma_poisson":
+            out["mf"] = (dims, np.ones_like(mfr))
+        elif self.model == "negative_binomial":
+            out["mf"] = (dims, 1.0 + mfr * self._stats.window / out["phi"].values)
+        else:
+            out["mf"] = (dims, 1.0 - mfr)
+        out["frac_dead"] = (dims, frac)
+        out.attrs.update(model=self.model, epsilon=self.epsilon,
+                         unit_parameter="lambda (events per input)" if self.is_rate
+                         else "theta (firing probability)")
+        self._group_draws = out
+        return out
+
+    def groups(self, prob: float = 0.9) -> xr.Dataset:
+        """Per-group posterior means and equal-tailed intervals.
+
+        Parameters
+        ----------
+        prob : float
+            Probability mass of the equal-tailed interval.
+
+        Returns
+        -------
+        xarray.Dataset
+            Dim ``group`` with ``<q>_mean``, ``<q>_low``, ``<q>_high`` for q in the group
+            parameters (``mu``, ``kappa`` or ``alpha``, ``beta``[, ``phi``]) and ``mfr``,
+            ``mf``, ``frac_dead``; plus ``n_units``; coords ``group`` and the group_by keys.
+
+        Examples
+        --------
+        >>> f.groups(0.9)[["mu_mean", "mu_low", "mu_high"]]  # doctest: +SKIP
+        """
+        _check_prob(prob)
+        gd = self.group_draws()
+        out = xr.Dataset(coords={k: gd[k] for k in gd.coords if k not in ("chain", "draw")})
+        lo, hi = (1 - prob) / 2, (1 + prob) / 2
+        for name in gd.data_vars:
+            da = gd[name]
+            out[f"{name}_mean"] = da.mean(("chain", "draw"))
+            q = da.quantile([lo, hi], dim=("chain", "draw"))
+            out[f"{name}_low"] = q.isel(quantile=0, drop=True)
+            out[f"{name}_high"] = q.isel(quantile=1, drop=True)
+        n_groups = len(self._groups.labels)
+        out["n_units"] = ("group", np.bincount(self._groups.index, minlength=n_groups))
+        out.attrs.update(prob=prob, interval="equal-tailed", model=self.model,
+                         epsilon=self.epsilon)
+        return out
+
+    # ---------------------------------------------------------------- unit level
+
+    def units(self, prob: float = 0.9) -> xr.Dataset:
+        """Per-unit posterior mean, equal-tailed interval and probability of being dead.
+
+        In the marginal method each unit's posterior is the mixture over posterior draws of
+        its conjugate conditional (Beta or Gamma); its quantiles are solved once per distinct
+        (group, statistic) pair by safeguarded Newton iteration on the mixture CDF, so the
+        cost is O(distinct pairs x draws), not O(units x draws). The mixture uses at most
+        1,000 posterior draws, evenly thinned. For ``negative_binomial``
+        the per-unit conditional used is Gamma(alpha + S_u, beta + K_u W), the Poisson
+        conjugate: exact only as phi -> infinity, an approximation otherwise (the same holds for
+        its ``mfr`` and ``frac_dead`` draws).
+
+        Parameters
+        ----------
+        prob : float
+            Probability mass of the equal-tailed interval.
+
+        Returns
+        -------
+        xarray.Dataset
+            Indexed by ``unit`` with the unit coordinates: ``mean``, ``low``, ``high`` of
+            theta_u (probability models) or lambda_u (rate models, events per input),
+            ``p_dead`` = P(theta_u < epsilon | data), and the data ``count``, ``n``.
+
+        Examples
+        --------
+        >>> f.units(0.9)[["mean", "low", "high", "p_dead"]]  # doctest: +SKIP
+        """
+        _check_prob(prob)
+        if prob in self._units:
+            return self._units[prob]
+        st = self._stats
+        qs = [(1 - prob) / 2, (1 + prob) / 2]
+        if self.method == "marginal":
+            params = self._draw_params()
+            s_all = next(iter(params.values())).shape[1]
+            if s_all > _QUANTILE_DRAWS:  # thin evenly: the mixture is smooth in the draws
+                keep = np.linspace(0, s_all - 1, _QUANTILE_DRAWS).round().astype(int)
+                params = {k: v[:, keep] for k, v in params.items()}
+            n_pairs = len(st.pair_x)
+            s = next(iter(params.values())).shape[1]
+            res = np.empty((n_pairs, 4))
+            for chunk in np.array_split(np.arange(n_pairs), max(1, n_pairs * s // 1_000_000)):
+                if chunk.size == 0:
+                    continue
+                p1, p2 = _component_params(st, params, chunk)
+                mean = (p1 / (p1 + p2)) if st.kind == "beta" else p1 / p2
+                res[chunk, 0] = mean.mean(axis=1)
+                res[chunk, 1:3] = _mixture_quantiles(st.kind, p1, p2, qs)
+                res[chunk, 3] = _cdf(st.kind, p1, p2, np.full(p1.shape, self.epsilon)).mean(axis=1)
+            per_unit = res[st.unit_pair]
+        else:
+            name = "lam" if self.is_rate else "theta"
+            draws = self._posterior()[name].transpose("unit", "chain", "draw").values
+            draws = draws.reshape(draws.shape[0], -1)
+            per_unit = np.stack([draws.mean(axis=1), *np.quantile(draws, qs, axis=1),
+                                 (draws < self.epsilon).mean(axis=1)], axis=1)
+        coords = {k: self.ds[k] for k in self.ds["unit"].coords if self.ds[k].dims == ("unit",)}
+        out = xr.Dataset(
+            {
+                "mean": ("unit", per_unit[:, 0]),
+                "low": ("unit", per_unit[:, 1]),
+                "high": ("unit", per_unit[:, 2]),
+                "p_dead": ("unit", per_unit[:, 3]),
+                "count": ("unit", self.ds["count"].values),
+                "n": ("unit", self.ds["n"].values),
+                "group": ("unit", self._groups.labels[self._groups.index]),
+            },
+            coords=coords,
+        )
+        out.attrs.update(prob=prob, interval="equal-tailed", model=self.model,
+                         epsilon=self.epsilon,
+                         parameter="lambda (events per input)" if self.is_rate
+                         else "theta (firing probability)")
+        self._units[prob] = out
+        return out
+
+    def unit_draws(self, units: Any = None, *, max_draws: int | None = None) -> xr.DataArray:
+        """Posterior draws of the unit parameter (chain, draw, unit): this materializes them.
+
+        Parameters
+        ----------
+        units : sequence of unit ids or int positions, optional
+            Which units (default: all; beware of memory for large recordings).
+        max_draws : int, optional
+            Keep only the first ``max_draws`` draws per chain.
+
+        Returns
+        -------
+        xarray.DataArray
+            theta_u (or lambda_u) drawn from its conditional posterior given each draw of the
+            group parameters (marginal method), or the sampled values (full method).
+
+        Examples
+        --------
+        >>> f.unit_draws(["net/fc1/0"]).dims  # doctest: +SKIP
+        ('chain', 'draw', 'unit')
+        """
+        idx = np.arange(self.ds.sizes["unit"])
+        if units is not None:
+            units = np.atleast_1d(np.asarray(units))
+            if units.dtype.kind in "iu":
+                idx = idx[units]
+            else:
+                pos = {u: i for i, u in enumerate(self.ds["unit"].values)}
+                missing = [u for u in units if u not in pos]
+                if missing:
+                    raise KeyError(f"units: not in the dataset: {missing[:5]}")
+                idx = np.array([pos[u] for u in units])
+        post = self._posterior()
+        sl = slice(None, max_draws)
+        if self.method == "full":
+            name = "lam" if self.is_rate else "theta"
+            return post[name].isel(unit=idx, draw=sl)
+        n_chain, n_draw = post.sizes["chain"], post["draw"].isel(draw=sl).size
+        params = {k: v.reshape(v.shape[0], post.sizes["chain"], -1)[:, :, sl].reshape(
+            v.shape[0], -1) for k, v in self._draw_params().items()}
+        p1, p2 = _component_params(self._stats, params, self._stats.unit_pair[idx])
+        rng = self._rng(2)
+        vals = rng.beta(p1, p2) if self._stats.kind == "beta" else rng.gamma(p1, 1.0 / p2)
+        vals = vals.reshape(len(idx), n_chain, n_draw).transpose(1, 2, 0)
+        return xr.DataArray(vals, dims=("chain", "draw", "unit"),
+                            coords={"unit": self.ds["unit"].values[idx],
+                                    "chain": post["chain"].values,
+                                    "draw": post["draw"].values[sl]},
+                            name="lam" if self.is_rate else "theta")
+
+    # ---------------------------------------------------------------- summaries
+
+    def summary(self, prob: float = 0.9):
+        """ArviZ summary of the group-level parameters, with the divergence count.
+
+        Parameters
+        ----------
+        prob : float
+            Mass of the equal-tailed interval (``ci_kind="eti"``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``mean``, ``sd``, interval, ``ess_bulk``, ``ess_tail``, ``r_hat``, MCSE per
+            parameter; ``.attrs["divergences"]`` and a ``divergences`` column.
+
+        Examples
+        --------
+        >>> f.summary()  # doctest: +SKIP
+        """
+        import arviz as az
+
+        names = [v for v in self.param_names if v in self._posterior().data_vars]
+        table = az.summary(self.idata, var_names=names, ci_prob=prob, ci_kind="eti")
+        table["divergences"] = self.diagnostics["divergences"]
+        table.attrs["divergences"] = self.diagnostics["divergences"]
+        table.attrs["ok"] = self.diagnostics["ok"]
+        return table
+
+    def log_likelihood(self) -> xr.DataArray:
+        """Pointwise log-likelihood per unit (chain, draw, unit), marginal over theta/lambda.
+
+        Each unit's log-likelihood is that of all its data given the group parameters, with
+        the unit parameter integrated out (closed form; negative binomial by quadrature), so
+        the unit is the exchangeable observation for PSIS-LOO. Materializes draws x units.
+        Also stored in ``idata["log_likelihood"]``.
+
+        Examples
+        --------
+        >>> f.log_likelihood().dims  # doctest: +SKIP
+        ('chain', 'draw', 'unit')
+        """
+        if "log_likelihood" in self.idata.children:
+            return self.idata["log_likelihood"]["y"]
+        post = self._posterior()
+        st = self._stats
+        s_shape = (post.sizes["chain"], post.sizes["draw"])
+        g = self._groups.index
+        x, m = st.x[:, None].astype(float), st.m[:, None].astype(float)
+        if st.kind == "beta":
+            params = self._draw_params()
+            a, b = params["a"][g], params["b"][g]
+            ll = special.betaln(a + x, b + m - x) - special.betaln(a, b)
+        elif self.model == "gamma_poisson":
+            al, be = self._flat("alpha")[g], self._flat("beta")[g]
+            ll = (special.gammaln(al + x) - special.gammaln(al) + al * np.log(be)
+                  - (al + x) * np.log(be + m * st.window))
+        else:
+            al, be, ph = self._flat("alpha")[g], self._flat("beta")[g], self._flat("phi")[g]
+            ll = _nb_quad_numpy(al, be, ph, x, m, st.window)
+            y = st.unit_windows  # (unit, window)
+            ll = ll + (special.gammaln(y[:, :, None] + ph[:, None, :])).sum(axis=1) \
+                - y.shape[1] * special.gammaln(ph)
+        ll = ll + st.const[:, None]
+        arr = ll.reshape(len(g), *s_shape).transpose(1, 2, 0)
+        da = xr.DataArray(arr, dims=("chain", "draw", "unit"),
+                          coords={"chain": post["chain"].values, "draw": post["draw"].values,
+                                  "unit": self.ds["unit"].values}, name="y")
+        self.idata["log_likelihood"] = xr.DataTree(xr.Dataset({"y": da}))
+        return da
+
+    def __repr__(self) -> str:
+        d = self.diagnostics
+        return (f"FiringFit(model={self.model!r}, method={self.method!r}, "
+                f"groups={len(self._groups.labels)}, units={self.ds.sizes['unit']}, "
+                f"rhat_max={d['rhat_max']:.3f}, ess_bulk_min={d['ess_bulk_min']:.0f}, "
+                f"divergences={d['divergences']})")
+
+
+def _nb_quad_numpy(al, be, ph, s, k, w):
+    """numpy twin of :func:`_nb_quad_logp` (arrays (unit, S))."""
+    nodes, weights = np.polynomial.hermite.hermgauss(_N_QUAD)
+    a_post = al + s
+    center = np.log(a_post) - np.log(be + k * w)
+    scale = np.sqrt(1.0 / a_post + 1.0 / (k * ph + 1.0)) * math.sqrt(2.0)
+    t = center[..., None] + scale[..., None] * nodes
+    lam_w = np.exp(t) * w
+    s_, k_, ph_ = s[..., None], k[..., None], ph[..., None]
+    log_nb = s_ * np.log(lam_w) + k_ * ph_ * np.log(ph_) - (s_ + k_ * ph_) * np.log(lam_w + ph_)
+    log_prior = (al[..., None] * np.log(be[..., None]) - special.gammaln(al[..., None])
+                 + al[..., None] * t - be[..., None] * np.exp(t))
+    integrand = log_nb + log_prior + np.log(weights) + nodes**2
+    return special.logsumexp(integrand, axis=-1) + np.log(scale)
+
+
+def _check_prob(prob: float) -> None:
+    if not (isinstance(prob, float | int) and 0 < prob < 1):
+        raise ValueError(f"prob: expected a number strictly between 0 and 1, got {prob!r}")
+
+
+# ------------------------------------------------------------------ entry points
+
+
+def fit(
+    ds: xr.Dataset,
+    model: str = "beta_binomial",
+    *,
+    group_by: Sequence[str] | str = ("network", "layer"),
+    method: str = "marginal",
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int | None = None,
+    sampler: str = "nutpie",
+    epsilon: float = 0.01,
+    pool_layers: bool = False,
+    progress: bool = False,
+    mu_prior: tuple[float, float] = (1.0, 1.0),
+    **sampler_kwargs: Any,
+) -> FiringFit:
+    """Fit a hierarchical firing model to an activation dataset.
+
+    The models and their priors are written out in :mod:`bayesactiv.models`.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A valid activation dataset (see :mod:`bayesactiv.dataset`).
+    model : {"beta_binomial", "gamma_poisson", "negative_binomial", "binomial_window"}
+        The statistical model. The last three need ``window_count``.
+    group_by : sequence of str
+        Unit coordinates (subset of ``network``, ``layer``, ``epoch``) whose distinct values
+        form the groups; ``()`` puts all units in one group.
+    method : {"marginal", "full"}
+        ``"marginal"`` integrates the unit parameters out and samples only the group
+        parameters on compressed data (fast, O(distinct statistics)); ``"full"`` samples
+        every unit's parameter.
+    draws, tune, chains : int
+        Posterior draws and tuning steps per chain, and the number of chains.
+    seed : int, optional
+        Seed of the sampler and of the derived-quantity draws; same seed, same results.
+    sampler : {"nutpie", "pymc"}
+        NUTS implementation. nutpie models are compiled once per process per structure
+        and padded data size, and reused through ``with_data``.
+    epsilon : float
+        Firing threshold for "dead" units (theta_u or lambda_u below it).
+    pool_layers : bool
+        Add a level pooling the groups (layers) within each network.
+    progress : bool
+        Show the sampler's progress bar.
+    mu_prior : (float, float)
+        Beta prior of mu_g (probability models without ``pool_layers``); the default
+        Beta(1, 1) is uniform. A prior expectation of rare firing is e.g. ``(1, 300)``.
+    **sampler_kwargs
+        Passed to ``nutpie.sample`` (e.g. ``target_accept``) or ``pymc.sample``.
+
+    Returns
+    -------
+    FiringFit
+
+    Warns
+    -----
+    ConvergenceWarning
+        When R-hat > 1.01, bulk or tail ESS < 400, or any divergent transition.
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> ds = ba.make_dataset([0, 2, 5, 9], 20, network="net", layer="fc1")
+    >>> f = ba.fit(ds, draws=500, tune=500, chains=2, seed=0)  # doctest: +SKIP
+    >>> f.units()["p_dead"].values  # doctest: +SKIP
+    """
+    validate(ds)
+    if model not in MODELS:
+        raise ValueError(f"model: unknown model {model!r}; choose one of {MODELS}")
+    if method not in _METHODS:
+        raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
+    if sampler not in _SAMPLERS:
+        raise ValueError(f"sampler: expected one of {_SAMPLERS}, got {sampler!r}")
+    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if not isinstance(value, int | np.integer) or value < low:
+            raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+    if not (isinstance(epsilon, float | int) and 0 < epsilon):
+        raise ValueError(f"epsilon: expected a positive number, got {epsilon!r}")
+    if model not in _RATE_MODELS and epsilon >= 1:
+        raise ValueError(f"epsilon: a firing probability threshold must be < 1, got {epsilon!r}")
+    if isinstance(group_by, str):
+        group_by = (group_by,)
+    mu_prior = tuple(float(v) for v in mu_prior)
+    if len(mu_prior) != 2 or min(mu_prior) <= 0:
+        raise ValueError(f"mu_prior: expected two positive Beta parameters, got {mu_prior!r}")
+    group_by = tuple(group_by)
+    groups = _make_groups(ds, group_by, pool_layers)
+    st = _stats(ds, model, groups)
+    structure = _structure(model)
+    data, sizes = _model_data(structure, method, st, groups)
+    idata = _sample(structure, method, groups, data, sizes, pool_layers, sampler, int(draws),
+                    int(tune), int(chains), seed, progress, sampler_kwargs, mu_prior)
+    names = ("mu", "kappa", "log_kappa", "alpha", "beta", "phi", "log_alpha", "log_m",
+             "log_phi", "z_group")
+    idata = _rename_group_dims(idata, groups, names, ds)
+    return FiringFit(idata=idata, ds=ds, model=model, method=method, group_by=group_by,
+                     groups=groups, stats=st, epsilon=epsilon, seed=seed, pool_layers=pool_layers)
+
+
+def compare_models(
+    ds: xr.Dataset,
+    models: Sequence[str] = ("gamma_poisson", "negative_binomial", "binomial_window"),
+    *,
+    group_by: Sequence[str] | str = ("network", "layer"),
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int | None = None,
+    **fit_kwargs: Any,
+):
+    """Rank firing models of the window counts by PSIS-LOO (``arviz.compare``).
+
+    Each model is fitted with :func:`fit` (marginal method), and the pointwise
+    log-likelihood is per unit: the likelihood of all of a unit's window counts given
+    the group parameters, the unit's own rate integrated out (the unit is the exchangeable
+    observation). All models must describe the same data (``window_count``), so compare
+    ``gamma_poisson``, ``negative_binomial`` and ``binomial_window`` (``beta_binomial``
+    describes ``count``, not the windows, and cannot be ranked against them).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Activation dataset with ``window_count``.
+    models : sequence of str
+        Names from :data:`MODELS` describing the window counts.
+    group_by, draws, tune, chains, seed, **fit_kwargs
+        As in :func:`fit`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``arviz.compare``'s table (ranked by ELPD-LOO), with ``.attrs["loo"]`` holding each
+        model's ELPD object (with Pareto k per unit), ``.attrs["pareto_k_max"]`` and
+        ``.attrs["fits"]`` the FiringFit objects.
+
+    Examples
+    --------
+    >>> table = ba.compare_models(ds_with_windows, draws=500, chains=2)  # doctest: +SKIP
+    """
+    import arviz as az
+
+    validate(ds)
+    require(ds, "window_count", "compare_models",
+            "record(..., window_size=W) or make_dataset(..., window_count=, window_size=)")
+    models = tuple(models)
+    if len(models) < 2:
+        raise ValueError("models: need at least two models to compare")
+    for name in models:
+        if name not in MODELS:
+            raise ValueError(f"models: unknown model {name!r}; choose from {MODELS}")
+        if name == "beta_binomial":
+            raise ValueError("models: 'beta_binomial' describes count/n, not the window counts; "
+                             "use 'binomial_window' to compare on the same data")
+    fits, loos = {}, {}
+    for i, name in enumerate(models):
+        f = fit(ds, name, group_by=group_by, draws=draws, tune=tune, chains=chains,
+                seed=None if seed is None else seed + i, **fit_kwargs)
+        f.log_likelihood()
+        fits[name] = f
+        loos[name] = az.loo(f.idata, var_name="y")
+    table = az.compare(loos)
+    table.attrs["loo"] = loos
+    table.attrs["fits"] = fits
+    table.attrs["pareto_k_max"] = {name: float(np.nanmax(np.asarray(lo.pareto_k)))
+                                   for name, lo in loos.items()}
+    return table

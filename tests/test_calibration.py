@@ -1,0 +1,50 @@
+"""Fast simulation-based calibration of the beta-binomial model (full run: benchmarks/calibration.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from bayesactiv import calibration
+
+
+@pytest.fixture(scope="module")
+def sbc():
+    # 24 datasets: every scenario simulates from the prior its fit uses, so the checks are exact
+    return calibration.run(["prior", "few_inputs", "rare"], 8, draws=300, tune=300, chains=2,
+                           n_resamples=199, seed=11)
+
+
+def test_simulate_follows_the_design():
+    ds, truth = calibration.simulate("rare", np.random.default_rng(0))
+    assert ds.sizes["unit"] == 40 and int(ds["n"][0]) == 200
+    assert ds["window_count"].sum("window").values.tolist() == ds["count"].values.tolist()
+    assert truth["theta"].shape == (40,) and 0 <= truth["mu"] < 1
+
+
+@pytest.mark.parametrize("level", [50, 90])
+def test_posterior_intervals_cover_at_nominal_rate(sbc, level):
+    cover = sbc[f"cover_bayes_{level}"].values.ravel()
+    # units within a dataset share group parameters: the honest standard error is over datasets
+    se = cover.std(ddof=1) / math.sqrt(cover.size)
+    assert abs(cover.mean() - level / 100) < 3 * se + 0.02, (cover.mean(), se)
+
+
+def test_ranks_are_uniform(sbc):
+    n_ranks = sbc.attrs["n_ranks"]
+    assert int(sbc["rank_mu"].max()) <= n_ranks
+    from scipy import stats
+
+    for name in ("rank_mu", "rank_log_kappa", "rank_theta"):
+        r = sbc[name].values.ravel()
+        # uniform on 0..n_ranks: Kolmogorov-Smirnov on the jittered ranks
+        u = (r + np.random.default_rng(0).uniform(size=r.size)) / (n_ranks + 1)
+        assert stats.kstest(u, "uniform").pvalue > 0.001, name
+
+
+def test_table_lists_every_method(sbc):
+    table = calibration.coverage_table(sbc)
+    for word in ("bayes 90%", "wald 50%", "wilson 90%", "bootstrap 90%", "rare", "few_inputs"):
+        assert word in table

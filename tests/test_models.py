@@ -1,0 +1,247 @@
+"""Tests of bayesactiv.models: the hierarchical firing models, against simulated truth."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import bayesactiv as ba
+from bayesactiv import models
+from bayesactiv.dataset import DatasetError
+
+KW = {"draws": 500, "tune": 500, "chains": 2}
+
+
+def _two_groups(seed: int = 0, per_group: int = 100, n: int = 200):
+    rng = np.random.default_rng(seed)
+    theta = np.concatenate([rng.beta(0.2 * 5, 0.8 * 5, per_group),
+                            rng.beta(0.6 * 20, 0.4 * 20, per_group)])
+    count = rng.binomial(n, theta)
+    ds = ba.make_dataset(count, n, network="net", layer=["a"] * per_group + ["b"] * per_group)
+    return ds, theta
+
+
+@pytest.fixture(scope="session")
+def sim():
+    return _two_groups()
+
+
+@pytest.fixture(scope="session")
+def marginal(sim):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", models.ConvergenceWarning)
+        return ba.fit(sim[0], seed=1, **KW)
+
+
+@pytest.fixture(scope="session")
+def full(sim):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", models.ConvergenceWarning)
+        return ba.fit(sim[0], method="full", seed=2, draws=1000, tune=700, chains=2)
+
+
+@pytest.fixture(scope="session")
+def windowed():
+    """Bernoulli firing (at most one event per input) recorded in windows of 20 inputs."""
+    rng = np.random.default_rng(5)
+    k, w = 10, 20
+    theta = np.concatenate([rng.beta(0.5 * 4, 0.5 * 4, 60), rng.beta(0.3 * 10, 0.7 * 10, 60)])
+    wc = rng.binomial(w, theta[None, :], size=(k, theta.size))
+    ds = ba.make_dataset(wc.sum(0), k * w, network="net", layer=["a"] * 60 + ["b"] * 60,
+                         window_count=wc, window_size=w)
+    return ds, theta
+
+
+def test_contract_group_draws(marginal):
+    gd = marginal.group_draws()
+    assert set(gd.data_vars) == {"mu", "kappa", "mfr", "mf", "frac_dead"}
+    for name in gd.data_vars:
+        assert gd[name].dims == ("chain", "draw", "group")
+    assert gd["group"].values.tolist() == ["net/a", "net/b"]
+    assert gd["network"].values.tolist() == ["net", "net"]
+    assert gd["layer"].values.tolist() == ["a", "b"]
+    assert marginal.model == "beta_binomial" and marginal.group_by == ("network", "layer")
+    assert marginal.ds is not None and gd.sizes["chain"] == 2 and gd.sizes["draw"] == 500
+    np.testing.assert_allclose(gd["mf"], 1 - gd["mfr"])
+
+
+def test_contract_units_groups(marginal, sim):
+    ds, _ = sim
+    u = marginal.units(0.9)
+    for name in ("mean", "low", "high", "p_dead", "count", "n"):
+        assert u[name].dims == ("unit",)
+    assert u["unit"].values.tolist() == ds["unit"].values.tolist()
+    assert {"network", "layer", "index"} <= set(u.coords)
+    assert (u["low"] <= u["mean"]).all() and (u["mean"] <= u["high"]).all()
+    g = marginal.groups(0.9)
+    for q in ("mu", "kappa", "mfr", "mf", "frac_dead"):
+        for s in ("mean", "low", "high"):
+            assert g[f"{q}_{s}"].dims == ("group",)
+    assert g["n_units"].values.tolist() == [100, 100]
+    assert g.attrs["interval"] == "equal-tailed"
+
+
+def test_recovers_truth(marginal, sim):
+    _ds, theta = sim
+    u = marginal.units(0.9)
+    covered = ((u["low"].values <= theta) & (theta <= u["high"].values)).mean()
+    # 200 units at nominal 0.9: binomial sd 0.021; allow 3.5 sd
+    assert covered > 0.9 - 3.5 * np.sqrt(0.09 / 200)
+    g = marginal.groups(0.99)
+    assert g["mu_low"][0] < 0.2 < g["mu_high"][0]
+    assert g["mu_low"][1] < 0.6 < g["mu_high"][1]
+    assert g["kappa_low"][1] < 20 < g["kappa_high"][1]
+    true_mfr = [theta[:100].mean(), theta[100:].mean()]
+    assert np.all((g["mfr_low"].values < true_mfr) & (true_mfr < g["mfr_high"].values))
+    # p_dead agrees with the truth on clear cases
+    assert u["p_dead"].values[theta > 0.1].max() < 1e-3
+
+
+def test_marginal_matches_full(marginal, full):
+    import arviz as az
+
+    for name in ("mu", "kappa"):
+        a = marginal.idata["posterior"][name]
+        b = full.idata["posterior"][name]
+        mcse_a = az.mcse(marginal.idata["posterior"].to_dataset()[[name]])[name]
+        mcse_b = az.mcse(full.idata["posterior"].to_dataset()[[name]])[name]
+        diff = np.abs(a.mean(("chain", "draw")) - b.mean(("chain", "draw")))
+        assert (diff < 3 * np.sqrt(mcse_a**2 + mcse_b**2)).all(), name
+    ua, ub = marginal.units(0.9), full.units(0.9)
+    assert float(np.abs(ua["low"] - ub["low"]).max()) < 0.01
+    assert float(np.abs(ua["high"] - ub["high"]).max()) < 0.01
+    ga, gb = marginal.groups(), full.groups()
+    np.testing.assert_allclose(ga["mfr_mean"], gb["mfr_mean"], atol=0.003)
+    np.testing.assert_allclose(ga["frac_dead_mean"], gb["frac_dead_mean"], atol=0.01)
+
+
+def test_mixture_quantiles_exact_for_single_component():
+    from scipy import stats
+
+    a = np.array([[0.5], [3.0], [40.0]])
+    b = np.array([[7.0], [3.0], [2.0]])
+    q = models._mixture_quantiles("beta", a, b, [0.05, 0.95])
+    np.testing.assert_allclose(q, stats.beta.ppf([0.05, 0.95], a, b), rtol=1e-5, atol=1e-9)
+    q = models._mixture_quantiles("rate", a, b, [0.05, 0.95])
+    np.testing.assert_allclose(q, stats.gamma.ppf([0.05, 0.95], a, scale=1 / b), rtol=1e-5)
+    # a two-component mixture: the CDF at the returned quantile is the level asked
+    a2, b2 = np.array([[2.0, 30.0]]), np.array([[30.0, 2.0]])
+    x = models._mixture_quantiles("beta", a2, b2, [0.3])[0, 0]
+    assert abs(stats.beta.cdf(x, a2[0], b2[0]).mean() - 0.3) < 1e-6
+
+
+def test_reproducible_and_compiled_once(sim):
+    ds, _ = sim
+    small = ds.isel(unit=slice(0, 150))
+    f1 = ba.fit(small, seed=7, draws=200, tune=200, chains=2)
+    before = dict(models.COMPILE_COUNT)
+    f2 = ba.fit(small, seed=7, draws=200, tune=200, chains=2)
+    other = ds.isel(unit=slice(20, 130))  # another size, same padded bucket
+    ba.fit(other, seed=3, draws=200, tune=200, chains=2)
+    assert models.COMPILE_COUNT == before
+    xr.testing.assert_equal(f1.idata["posterior"].to_dataset(),
+                                f2.idata["posterior"].to_dataset())
+    xr.testing.assert_equal(f1.group_draws(), f2.group_draws())
+
+
+def test_edge_groups():
+    """All dead, always firing, one unit, never observed: fit without crashing, sensibly."""
+    count = [0] * 50 + [200] * 50 + [37] + [0] * 5
+    n = [200] * 50 + [200] * 50 + [200] + [0] * 5
+    layer = ["dead"] * 50 + ["sat"] * 50 + ["one"] + ["empty"] * 5
+    ds = ba.make_dataset(count, n, network="net", layer=layer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", models.ConvergenceWarning)
+        f = ba.fit(ds, seed=4, **KW)
+    g = f.groups(0.9).set_index(group="layer")
+    # mu can stay off 0 when kappa is small (all theta_u near 0 anyway); the units' mean cannot
+    assert float(g["mu_high"].sel(group="dead")) < 0.05
+    assert float(g["mfr_high"].sel(group="dead")) < 0.01
+    assert float(g["mu_low"].sel(group="sat")) > 0.95
+    assert float(g["mfr_low"].sel(group="sat")) > 0.99
+    assert float(g["frac_dead_mean"].sel(group="dead")) > 0.9
+    assert float(g["frac_dead_high"].sel(group="sat")) == 0.0
+    # one unit: its interval covers its own rate; never observed: the prior mean 1/2
+    u = f.units(0.9)
+    one = u.isel(unit=100)
+    assert one["low"] < 37 / 200 < one["high"]
+    assert 0.3 < float(g["mu_mean"].sel(group="empty")) < 0.7
+    assert np.isfinite(u["low"]).all() and np.isfinite(u["high"]).all()
+    dead_u = u.isel(unit=slice(0, 50))
+    assert (dead_u["high"] < 0.03).all() and (dead_u["low"] >= 0).all()
+
+
+def test_bad_input(sim):
+    ds, _ = sim
+    bad = ds.copy()
+    bad["count"] = bad["count"].astype(float) + 0.5
+    with pytest.raises(DatasetError, match="count"):
+        ba.fit(bad)
+    bad = ds.copy()
+    bad["count"] = bad["n"] + 1
+    with pytest.raises(DatasetError, match="exceeds"):
+        ba.fit(bad)
+    with pytest.raises(ValueError, match="model"):
+        ba.fit(ds, "poisson")
+    with pytest.raises(ValueError, match="group_by"):
+        ba.fit(ds, group_by=("colour",))
+    with pytest.raises(DatasetError, match="window_count"):
+        ba.fit(ds, "gamma_poisson")
+    with pytest.raises(ValueError, match="method"):
+        ba.fit(ds, method="laplace")
+    with pytest.raises(ValueError, match="pool_layers"):
+        ba.fit(ds, group_by=("layer",), pool_layers=True)
+
+
+def test_convergence_warning(sim):
+    with pytest.warns(models.ConvergenceWarning, match="ESS"):
+        f = ba.fit(sim[0].isel(unit=slice(0, 150)), seed=0, draws=30, tune=30, chains=2)
+    assert not f.diagnostics["ok"]
+    table = f.summary()
+    assert {"r_hat", "ess_bulk", "ess_tail", "divergences"} <= set(table.columns)
+
+
+def test_window_models_recover_truth(windowed):
+    ds, theta = windowed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", models.ConvergenceWarning)
+        fb = ba.fit(ds, "binomial_window", seed=1, **KW)
+        fg = ba.fit(ds, "gamma_poisson", seed=1, **KW)
+    ub, ug = fb.units(0.9), fg.units(0.9)
+    assert ((ub["low"].values <= theta) & (theta <= ub["high"].values)).mean() > 0.8
+    # the Poisson rate is events per input, the same quantity as theta here
+    np.testing.assert_allclose(ug["mean"], ub["mean"], atol=0.05)
+    gd = fg.group_draws()
+    assert {"alpha", "beta", "mfr", "mf", "frac_dead"} <= set(gd.data_vars)
+    assert (gd["mf"] == 1).all()
+    g = fb.groups(0.99)
+    true_mfr = [theta[:60].mean(), theta[60:].mean()]
+    assert np.all((g["mfr_low"].values < true_mfr) & (true_mfr < g["mfr_high"].values))
+
+
+@pytest.mark.slow
+def test_compare_models_prefers_binomial_for_bernoulli_firing(windowed):
+    ds, _ = windowed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", models.ConvergenceWarning)
+        table = ba.compare_models(ds, seed=3, **KW)
+    assert table.index[0] == "binomial_window"
+    assert set(table.index) == {"gamma_poisson", "negative_binomial", "binomial_window"}
+    assert set(table.attrs["pareto_k_max"]) == set(table.index)
+
+
+def test_pool_layers(sim):
+    ds, _ = sim
+    ds2 = ba.combine([ds, ds.assign_coords(network=("unit", ["net2"] * ds.sizes["unit"]),
+                                           unit=("unit", [u.replace("net/", "net2/")
+                                                          for u in ds["unit"].values]))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", models.ConvergenceWarning)
+        f = ba.fit(ds2, pool_layers=True, seed=5, **KW)
+    g = f.groups()
+    assert g.sizes["group"] == 4
+    assert "M_network" in f.idata["posterior"]
+    np.testing.assert_allclose(g["mu_mean"].values[[0, 1]], g["mu_mean"].values[[2, 3]], atol=0.03)
