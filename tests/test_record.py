@@ -1,0 +1,442 @@
+"""Tests of bayesactiv.record against hand-written forward hooks and numpy on full matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+from torch import nn
+
+import bayesactiv as ba
+from bayesactiv import record as record_module
+from bayesactiv.record import Fixed, FractionOfMax, Quantile
+
+BATCH = 64
+
+
+# ---------------------------------------------------------------- fixtures and helpers
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[torch.Tensor, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = torch.tensor(data.data, dtype=torch.float32)
+    return (x - x.mean(0)) / (x.std(0) + 1e-3), data.target
+
+
+@pytest.fixture(scope="module")
+def mlp(digits) -> nn.Module:
+    """A 64-32-16-10 ReLU network trained 100 mini-batch steps on sklearn's digits."""
+    x, y = digits
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(),
+                        nn.Linear(16, 10))
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    yt = torch.tensor(y)
+    for step in range(100):
+        start = (step * 256) % 1536
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(net(x[start : start + 256]), yt[start : start + 256])
+        loss.backward()
+        opt.step()
+    net.eval()
+    with torch.no_grad():
+        assert (net(x).argmax(1) == yt).float().mean() > 0.9  # it learned
+    return net
+
+
+def hand_activations(net: nn.Module, x: torch.Tensor, layer: str, mode: str = "dense",
+                     batch: int = BATCH) -> np.ndarray:
+    """The [events, units] activation matrix from a plain forward hook, same batches as record."""
+    outs: list[torch.Tensor] = []
+    mod = dict(net.named_modules())[layer]
+    handle = mod.register_forward_hook(lambda m, i, o: outs.append(o.detach().clone()))
+    try:
+        with torch.no_grad():
+            for start in range(0, len(x), batch):
+                net(x[start : start + batch])
+    finally:
+        handle.remove()
+    out = torch.cat(outs).numpy()
+    if mode == "dense":
+        return out.astype(np.float64)
+    if mode == "token":
+        return out.reshape(-1, out.shape[-1]).astype(np.float64)
+    flat = out.reshape(out.shape[0], out.shape[1], -1)
+    if mode == "any":
+        return flat.max(axis=2).astype(np.float64)
+    return flat.transpose(0, 2, 1).reshape(-1, flat.shape[1]).astype(np.float64)
+
+
+def expected_threshold(acts: np.ndarray, rule) -> np.ndarray:
+    if isinstance(rule, Fixed):
+        return np.full(acts.shape[1], rule.value)
+    if isinstance(rule, FractionOfMax):
+        return rule.fraction * acts.max(axis=0)
+    return np.quantile(acts, rule.q, axis=0)
+
+
+def check_summaries(ds, acts: np.ndarray, layer: str, window_size: int | None = None) -> None:
+    sub = ds.sel(unit=ds["layer"] == layer)
+    thr = sub["threshold"].values
+    fired = acts > thr
+    np.testing.assert_array_equal(sub["count"].values, fired.sum(axis=0))
+    assert (sub["n"].values == acts.shape[0]).all()
+    if window_size is not None:
+        m = acts.shape[0] // window_size
+        wc = fired[: m * window_size].reshape(m, window_size, -1).sum(axis=1)
+        np.testing.assert_array_equal(sub["window_count"].values[: ds.sizes["window"]],
+                                      wc[: ds.sizes["window"]])
+    np.testing.assert_allclose(sub["act_min"].values, acts.min(0))
+    np.testing.assert_allclose(sub["act_max"].values, acts.max(0))
+    np.testing.assert_allclose(sub["act_mean"].values, acts.mean(0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(sub["act_var"].values, acts.var(0), rtol=1e-5, atol=1e-8)
+    live = acts.var(0) > 1e-8
+    np.testing.assert_allclose(sub["act_skewness"].values[live],
+                               scipy.stats.skew(acts, axis=0)[live], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(sub["act_kurtosis"].values[live],
+                               scipy.stats.kurtosis(acts, axis=0)[live], rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(sub["act_zero"].values, (acts == 0).sum(0))
+    k = sub.sizes["rank"]
+    top = -np.sort(-acts, axis=0)[:k].T
+    np.testing.assert_allclose(sub["topk_value"].values, top)
+    idx = sub["topk_sample"].values
+    np.testing.assert_allclose(acts[idx, np.arange(acts.shape[1])[:, None]], top)
+    edges = ds["hist_edges"].sel(hist_group=f"{ds.attrs['network']}/{layer}").values
+    hist = ds["hist_count"].sel(hist_group=f"{ds.attrs['network']}/{layer}").values
+    assert hist.sum() == acts.size
+    assert edges[0] <= acts.min() and edges[-1] >= acts.max()
+    ref = np.histogram(acts, edges)[0]
+    assert np.abs(hist - ref).sum() <= 2e-3 * acts.size  # float32 binning at bin edges
+
+
+# ---------------------------------------------------------------- dense layers
+
+
+@pytest.mark.parametrize("rule", [Fixed(0.0), Fixed(0.3), FractionOfMax(0.5), Quantile(0.9),
+                                  Quantile(0.37)], ids=repr)
+def test_dense_matches_hand_hook(mlp, digits, rule):
+    x, _ = digits
+    ds = ba.record(mlp, x, ["1", "3"], threshold=rule, window_size=20, batch_size=BATCH,
+                   progress=False, network="mlp")
+    assert ds.attrs["threshold_rule"] == rule.describe()
+    assert ds.attrs["network"] == "mlp" and ds.attrs["source"] == "Sequential"
+    for layer in ("1", "3"):
+        acts = hand_activations(mlp, x, layer)
+        np.testing.assert_allclose(ds.sel(unit=ds["layer"] == layer)["threshold"].values,
+                                   expected_threshold(acts, rule), rtol=1e-12, atol=1e-12)
+        check_summaries(ds, acts, layer, window_size=20)
+    assert ds["unit"].values[0] == "mlp/1/0"
+    if isinstance(rule, Quantile):
+        assert ds.attrs["threshold_approximate_units"] == 0
+
+
+def test_quantile_ties_at_zero():
+    # a ReLU unit that is 0 on 95% of inputs has its 0.9-quantile at 0 and fires on the other 5%
+    lin = nn.Linear(1, 1)
+    with torch.no_grad():
+        lin.weight.fill_(1.0)
+        lin.bias.zero_()
+    net = nn.Sequential(lin, nn.ReLU())
+    x = torch.cat([-torch.rand(950, 1), torch.rand(50, 1) + 0.1])[torch.randperm(1000)]
+    ds = ba.record(net, x, "1", threshold=Quantile(0.9), progress=False)
+    assert float(ds["threshold"][0]) == 0.0
+    assert int(ds["count"][0]) == 50
+
+
+def test_quantile_approximate_path_within_one_bin(monkeypatch):
+    # with a tiny refinement buffer the quantile falls back to in-bin interpolation:
+    # its error must stay within the documented bin width
+    monkeypatch.setattr(record_module, "_QUANTILE_BUFFER", 1)
+    monkeypatch.setattr(record_module, "_QUANTILE_BINS", 256)
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Linear(3, 5))
+    x = torch.randn(20_000, 3)
+    ds = ba.record(net, x, "0", threshold=Quantile(0.75), progress=False, batch_size=4096)
+    acts = hand_activations(net, x, "0", batch=4096)
+    exact = np.quantile(acts, 0.75, axis=0)
+    width = (acts.max(0) - acts.min(0)) / 256
+    assert ds.attrs["threshold_approximate_units"] > 0
+    assert (np.abs(ds["threshold"].values - exact) <= width).all()
+
+
+def test_fixed_threshold_compares_in_float64():
+    # 0.1 is not a float32 number; fired must mean activation > 0.1 exactly
+    net = nn.Sequential(nn.Identity())
+    x = torch.tensor([[np.float32(0.1)], [np.nextafter(np.float32(0.1), np.float32(1))]])
+    ds = ba.record(net, x, "0", threshold=0.1, progress=False)
+    assert int(ds["count"][0]) == int((x.double() > 0.1).sum())
+
+
+def test_iterable_with_labels_and_keep_events(mlp, digits):
+    x, y = digits
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.tensor(y)),
+                                         batch_size=100)
+    ds = ba.record(mlp, loader, ["1", "3"], keep_events=True, progress=False)
+    np.testing.assert_array_equal(ds["label"].values, y)
+    assert ds.sizes["sample"] == len(x)
+    acts = hand_activations(mlp, x, "1", batch=100)
+    np.testing.assert_array_equal(ds["fired"].sel(unit=ds["layer"] == "1").values, acts > 0)
+    # labels= for tensors; numpy input
+    ds2 = ba.record(mlp, x.numpy(), "1", labels=y, keep_events=True, progress=False)
+    np.testing.assert_array_equal(ds2["label"].values, y)
+    np.testing.assert_array_equal(ds2["count"].values, ds.sel(unit=ds["layer"] == "1")["count"])
+
+
+def test_glob_selects_layers_in_module_order(mlp, digits):
+    x, _ = digits
+    ds = ba.record(mlp, x[:50], "[0-9]", progress=False)
+    assert list(dict.fromkeys(ds["layer"].values.tolist())) == ["0", "1", "2", "3", "4"]
+    assert ds.attrs["layer_modules"] == (
+        '{"0": "Linear", "1": "ReLU", "2": "Linear", "3": "ReLU", "4": "Linear"}')
+
+
+# ---------------------------------------------------------------- conv and tokens
+
+
+@pytest.fixture(scope="module")
+def cnn() -> nn.Module:
+    torch.manual_seed(2)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 6, 3),
+                         nn.ReLU()).eval()
+
+
+@pytest.mark.parametrize("spatial", ["any", "per_position"])
+def test_conv_channels(cnn, digits, spatial):
+    x = digits[0][:300].reshape(-1, 1, 8, 8)
+    ds = ba.record(cnn, x, ["1", "3"], spatial=spatial, window_size=10, keep_events=False,
+                   progress=False, batch_size=BATCH)
+    assert ds.attrs["spatial"] == spatial
+    for layer, positions in (("1", 64), ("3", 36)):
+        acts = hand_activations(cnn, x, layer, mode=spatial)
+        check_summaries(ds, acts, layer, window_size=10)
+        n = ds.sel(unit=ds["layer"] == layer)["n"].values
+        assert (n == 300 * (positions if spatial == "per_position" else 1)).all()
+    if spatial == "per_position":  # different event counts per layer: shortest windows kept
+        assert ds.sizes["window"] == 300 * 36 // 10
+
+
+def test_conv_per_position_keep_events_has_input_coord(cnn, digits):
+    x = digits[0][:40].reshape(-1, 1, 8, 8)
+    ds = ba.record(cnn, x, "1", spatial="per_position", keep_events=True, progress=False,
+                   labels=digits[1][:40])
+    assert ds.sizes["sample"] == 40 * 64
+    np.testing.assert_array_equal(ds["input"].values, np.repeat(np.arange(40), 64))
+    np.testing.assert_array_equal(ds["label"].values, np.repeat(digits[1][:40], 64))
+    acts = hand_activations(cnn, x, "1", mode="per_position")
+    np.testing.assert_array_equal(ds["fired"].values, acts > 0)
+
+
+def test_token_events_transformer():
+    torch.manual_seed(3)
+    enc = nn.TransformerEncoderLayer(d_model=8, nhead=2, dim_feedforward=16, batch_first=True)
+    net = nn.Sequential(enc, nn.Linear(8, 5), nn.ReLU()).eval()  # eval: dropout off
+    x = torch.randn(50, 7, 8)
+    ds = ba.record(net, x, ["0", "2"], threshold=Quantile(0.5), window_size=7,
+                   progress=False, batch_size=16)
+    assert ds.attrs["spatial"] == "token"
+    for layer in ("0", "2"):
+        acts = hand_activations(net, x, layer, mode="token", batch=16)
+        assert acts.shape[0] == 350
+        np.testing.assert_allclose(ds.sel(unit=ds["layer"] == layer)["threshold"].values,
+                                   np.quantile(acts, 0.5, axis=0), rtol=1e-12, atol=1e-12)
+        check_summaries(ds, acts, layer, window_size=7)
+
+
+class TupleNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 6)
+        self.pair = Pair()
+        self.named = Named()
+
+    def forward(self, x):
+        a, b = self.pair(self.lin(x))
+        return self.named(a + b)["out"]
+
+
+class Pair(nn.Module):
+    def forward(self, x):
+        return torch.relu(x), -x
+
+
+class Named(nn.Module):
+    def forward(self, x):
+        return {"out": x * 2, "aux": x}
+
+
+def test_tuple_and_dict_outputs():
+    torch.manual_seed(4)
+    net = TupleNet()
+    x = torch.randn(100, 4)
+    with pytest.raises(ValueError, match=r"layer 'pair' returns a tuple.*output=index"):
+        ba.record(net, x, "pair", progress=False)
+    with pytest.raises(ValueError, match=r"'named' returns a dict.*output='key'"):
+        ba.record(net, x, "named", progress=False)
+    lin = net.lin(x).detach().numpy().astype(np.float64)
+    ds = ba.record(net, x, "pair", output=0, progress=False)
+    np.testing.assert_array_equal(ds["count"].values, (np.maximum(lin, 0) > 0).sum(0))
+    ds = ba.record(net, x, "pair", output=1, progress=False)
+    np.testing.assert_array_equal(ds["count"].values, (-lin > 0).sum(0))
+    ds = ba.record(net, x, "named", output=lambda o: o["aux"], progress=False)
+    assert ds.sizes["unit"] == 6
+    with pytest.raises(ValueError, match="key 'nope' not in"):
+        ba.record(net, x, "named", output="nope", progress=False)
+
+
+# ---------------------------------------------------------------- streaming details
+
+
+def test_dynamic_histogram_grows_exactly():
+    # first batch spans a small range, later ones far more: merge-and-double keeps counts exact
+    net = nn.Sequential(nn.Identity())
+    g = torch.Generator().manual_seed(5)
+    x = torch.cat([torch.rand(64, 3, generator=g) * 0.1, torch.randn(500, 3, generator=g) * 20])
+    ds = ba.record(net, x, "0", batch_size=64, progress=False, hist_bins=32)
+    acts = x.double().numpy()
+    edges = ds["hist_edges"].values[0]
+    hist = ds["hist_count"].values[0]
+    assert hist.sum() == acts.size
+    assert edges[0] <= acts.min() and edges[-1] >= acts.max()
+    assert np.abs(hist - np.histogram(acts, edges)[0]).sum() <= 3
+    check_summaries(ds, acts, "0")
+
+
+def test_moments_stable_with_large_offset():
+    net = nn.Sequential(nn.Identity())
+    g = torch.Generator().manual_seed(6)
+    x = (1e4 + torch.randn(5000, 2, generator=g, dtype=torch.float64)).float()
+    ds = ba.record(net, x, "0", batch_size=100, progress=False)
+    acts = x.double().numpy()
+    np.testing.assert_allclose(ds["act_var"].values, acts.var(0), rtol=1e-3)
+    np.testing.assert_allclose(ds["act_skewness"].values, scipy.stats.skew(acts), atol=0.02)
+
+
+def test_summaries_off_and_topk_fewer_events_than_k():
+    net = nn.Sequential(nn.Linear(3, 4))
+    ds = ba.record(net, torch.randn(5, 3), "0", topk=8, progress=False)
+    assert (ds["topk_sample"].values[:, 5:] == -1).all()
+    assert (ds["topk_sample"].values[:, :5] >= 0).all()
+    ds = ba.record(net, torch.randn(5, 3), "0", summaries=False, progress=False)
+    assert "act_mean" not in ds and "hist_count" not in ds and "act_max" in ds
+
+
+def test_windows_cross_batch_boundaries():
+    net = nn.Sequential(nn.Identity())
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(103, 4, generator=g)
+    ds = ba.record(net, x, "0", window_size=9, batch_size=5, progress=False)
+    fired = x.numpy() > 0
+    np.testing.assert_array_equal(ds["window_count"].values,
+                                  fired[:99].reshape(11, 9, 4).sum(1))
+    assert ds.attrs["window_size"] == 9
+
+
+# ---------------------------------------------------------------- hooks, modes, errors
+
+
+def _hook_count(net: nn.Module) -> int:
+    return sum(len(m._forward_hooks) for m in net.modules())
+
+
+def test_hooks_removed_and_modes_restored_after_error(mlp, digits):
+    x = digits[0][:100].clone()
+    mlp.train()
+    mlp[1].eval()
+    x[17, 3] = float("nan")
+    with pytest.raises(ValueError, match=r"layer '1': NaN or infinite activations in units"):
+        ba.record(mlp, x, ["1", "3"], progress=False)
+    assert _hook_count(mlp) == 0
+    assert mlp.training and mlp[0].training and not mlp[1].training
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        ba.record(mlp, x, ["1"], threshold=Quantile(0.5), progress=False)
+    assert _hook_count(mlp) == 0 and mlp.training
+    ba.record(mlp, digits[0][:100], ["1"], progress=False)
+    assert _hook_count(mlp) == 0 and mlp.training and not mlp[1].training
+    mlp.eval()
+
+
+def test_dropout_is_off_while_recording():
+    torch.manual_seed(8)
+    net = nn.Sequential(nn.Linear(5, 20), nn.Dropout(0.9), nn.ReLU()).train()
+    x = torch.randn(200, 5)
+    a = ba.record(net, x, "2", progress=False)
+    b = ba.record(net, x, "2", progress=False)
+    np.testing.assert_array_equal(a["count"].values, b["count"].values)
+    assert net.training
+
+
+def test_errors(mlp, digits):
+    x = digits[0][:100]
+    with pytest.raises(ValueError, match=r"no module named 'l1'.*did you mean"):
+        ba.record(mlp, x, "l1", progress=False)
+    with pytest.raises(ValueError, match=r"pattern 'fc\*' matches no module"):
+        ba.record(mlp, x, "fc*", progress=False)
+    with pytest.raises(ValueError, match="inputs: empty"):
+        ba.record(mlp, x[:0], "1", progress=False)
+    with pytest.raises(ValueError, match="inputs: empty"):
+        ba.record(mlp, [], "1", progress=False)
+    with pytest.raises(ValueError, match="window_size: must be >= 1"):
+        ba.record(mlp, x, "1", window_size=0, progress=False)
+    with pytest.raises(ValueError, match="one-shot iterator"):
+        ba.record(mlp, (b for b in [x]), "1", threshold=Quantile(0.5), progress=False)
+    with pytest.raises(ValueError, match="spatial"):
+        ba.record(mlp, x, "1", spatial="all", progress=False)
+    with pytest.raises(TypeError, match="threshold"):
+        ba.record(mlp, x, "1", threshold="high", progress=False)
+    with pytest.raises(ValueError, match="Quantile.q"):
+        Quantile(1.5)
+    # a one-shot generator is fine for a fixed threshold
+    ds = ba.record(mlp, (b for b in [x[:50], x[50:]]), "1", progress=False)
+    assert int(ds["n"][0]) == 100
+
+
+def test_fraction_of_max_refused_when_max_not_positive():
+    lin = nn.Linear(2, 3)
+    with torch.no_grad():
+        lin.bias.copy_(torch.tensor([0.0, -100.0, -100.0]))
+    net = nn.Sequential(lin, nn.ReLU())
+    with pytest.raises(ValueError, match=r"does not apply to layer '1': units \[1, 2\]"):
+        ba.record(net, torch.rand(50, 2), "1", threshold=FractionOfMax(0.5), progress=False)
+
+
+def test_reused_module_refused():
+    class Reuse(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2, self.act = nn.Linear(3, 4), nn.Linear(4, 4), nn.ReLU()
+
+        def forward(self, x):
+            return self.act(self.fc2(self.act(self.fc1(x))))
+
+    net = Reuse()
+    with pytest.raises(RuntimeError, match="ran more than once"):
+        ba.record(net, torch.randn(10, 3), "act", progress=False)
+    assert _hook_count(net) == 0
+
+
+def test_module_name_is_callable_either_way():
+    # `import bayesactiv.record` binds the package attribute to the submodule
+    import bayesactiv.record  # noqa: F401
+
+    net = nn.Sequential(nn.Linear(2, 2))
+    ds = ba.record(net, torch.randn(4, 2), "0", progress=False)
+    assert int(ds["n"][0]) == 4
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+def test_keep_events_round_trip(cnn, digits, tmp_path, suffix):
+    x = digits[0][:30].reshape(-1, 1, 8, 8)
+    ds = ba.record(cnn, x, "3", spatial="per_position", keep_events=True, window_size=8,
+                   labels=digits[1][:30], progress=False)
+    back = ba.open_dataset(ba.save(ds, tmp_path / f"acts{suffix}"))
+    np.testing.assert_array_equal(back["fired"].values, ds["fired"].values)
+    np.testing.assert_array_equal(back["input"].values, ds["input"].values)
+    np.testing.assert_array_equal(back["label"].values, ds["label"].values)
+    np.testing.assert_array_equal(back["window_count"].values, ds["window_count"].values)
+    np.testing.assert_allclose(back["topk_value"].values, ds["topk_value"].values)
+    assert back.attrs["threshold_params"] == ds.attrs["threshold_params"]
+    assert back["unit"].values.tolist() == ds["unit"].values.tolist()
