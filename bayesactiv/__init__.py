@@ -22,25 +22,28 @@ from bayesactiv.dataset import DatasetError, combine, make_dataset, open_dataset
 
 # public name -> module that defines it (imported lazily)
 _LAZY = {
-    "record": "bayesactiv.record",
-    "FractionOfMax": "bayesactiv.record",
-    "Quantile": "bayesactiv.record",
-    "Fixed": "bayesactiv.record",
+    "record": "bayesactiv.recording",
+    "FractionOfMax": "bayesactiv.recording",
+    "Quantile": "bayesactiv.recording",
+    "Fixed": "bayesactiv.recording",
     "fit": "bayesactiv.models",
     "FiringFit": "bayesactiv.models",
     "compare_models": "bayesactiv.models",
-    "compare": "bayesactiv.compare",
+    "compare": "bayesactiv.comparison",
 }
-_SUBMODULES = ("baselines", "zoo", "models", "descriptive", "plots", "report", "dataset")
+_SUBMODULES = (
+    "baselines", "calibration", "comparison", "dataset", "demo", "descriptive", "models", "networks",
+    "plots", "recording", "report", "unitview", "zoo",
+)
 
-__all__ = [
+__all__ = [  # noqa: PLE0604 - the lazily imported names are listed in _LAZY and _SUBMODULES
     "DatasetError",
     "combine",
     "make_dataset",
     "open_dataset",
     "save",
     "validate",
-    *_LAZY,
+    *_LAZY.keys(),
     *_SUBMODULES,
 ]
 

@@ -38,7 +38,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 def _threshold(args: argparse.Namespace):
-    from bayesactiv.record import FractionOfMax, Quantile
+    from bayesactiv.recording import FractionOfMax, Quantile
 
     chosen = [v is not None for v in (args.threshold, args.fraction_of_max, args.quantile)]
     if sum(chosen) > 1:
@@ -292,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bayesactiv: interrupted", file=sys.stderr)
         return 130
-    except Exception as err:  # noqa: BLE001 - last resort: one line, exit 1
+    except Exception as err:
         if os.environ.get("BAYESACTIV_DEBUG"):
             raise
         print(f"bayesactiv: failed: {type(err).__name__}: {err} "

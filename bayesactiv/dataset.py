@@ -52,14 +52,14 @@ import xarray as xr
 
 __all__ = [
     "DatasetError",
-    "make_dataset",
-    "validate",
-    "save",
-    "open_dataset",
     "combine",
-    "unit_ids",
+    "make_dataset",
+    "open_dataset",
     "require",
+    "save",
     "set_epoch",
+    "unit_ids",
+    "validate",
 ]
 
 _UNIT_STATS = ("act_min", "act_max", "act_mean", "act_var", "act_skewness", "act_kurtosis", "act_zero")

@@ -140,13 +140,6 @@ def _diagnostics(fit: Any, label: str) -> dict[str, Any]:
     }
 
 
-def torch_index(positions: np.ndarray) -> Any:
-    """Positions as a torch index tensor."""
-    import torch
-
-    return torch.as_tensor(np.asarray(positions, dtype=np.int64))
-
-
 def _pick_epochs(available: list[int], max_epochs: int | None) -> list[int]:
     if max_epochs is None or len(available) <= max_epochs:
         return list(available)
@@ -294,8 +287,9 @@ class _Study:
             last = zoo.last_hidden_layer(name)
             self.sens[name] = {
                 "activation > 0": self.sens_base(name, last),
-                "50% of the unit's max": self._record_fraction_of_max(
-                    net, x, y, name, last, self.sens_base(name, last)),
+                "50% of the unit's max": ba.record(
+                    net, x, [last], threshold=ba.FractionOfMax(0.5), labels=y,
+                    window_size=self.plan.window_size, keep_events=True, **common),
                 "unit's 90% quantile": ba.record(
                     net, x, [last], threshold=ba.Quantile(0.9), labels=y,
                     window_size=self.plan.window_size, keep_events=True, **common),
@@ -304,41 +298,6 @@ class _Study:
     def sens_base(self, name: str, layer: str) -> xr.Dataset:
         ds = self.test[name]
         return ds.isel(unit=np.flatnonzero(ds["layer"].values.astype(str) == layer))
-
-    def _record_fraction_of_max(self, net: Any, x: Any, y: Any, name: str, layer: str,
-                                base: xr.Dataset, fraction: float = 0.5) -> xr.Dataset:
-        """Record ``layer`` with the fraction-of-max rule.
-
-        A unit whose activation is never positive (a dead ReLU) has no positive maximum,
-        so the rule does not define a threshold for it; such units are counted as not
-        firing, and the rule is applied to the others.
-        """
-        import bayesactiv as ba
-
-        alive = np.flatnonzero(base["act_max"].values > 0)
-        rule = ba.FractionOfMax(fraction)
-        common = {"network": name, "progress": False, "labels": y, "keep_events": True,
-                  "window_size": self.plan.window_size, "topk": 0, "summaries": False}
-        if alive.size == base.sizes["unit"]:
-            return ba.record(net, x, [layer], threshold=rule, **common)
-        k, n = base.sizes["unit"], int(base["n"].values[0])
-        count = np.zeros(k, dtype=np.int64)
-        fired = np.zeros((n, k), dtype=bool)
-        wc = np.zeros((base.sizes["window"], k), dtype=np.int64)
-        if alive.size:
-            idx = torch_index(alive)
-            sub = ba.record(net, x, [layer], threshold=rule,
-                            output=lambda t: t.index_select(1, idx), **common)
-            count[alive] = sub["count"].values
-            fired[:, alive] = sub["fired"].values
-            wc[:, alive] = sub["window_count"].values[: wc.shape[0]]
-        return ba.make_dataset(
-            count, n, network=name, layer=layer, index=base["index"].values,
-            window_count=wc, window_size=self.plan.window_size, fired=fired,
-            label=base["label"].values if "label" in base.coords else None,
-            threshold_rule=rule.describe() + " (units never positive: not firing)",
-            threshold_params=rule.params(),
-        )
 
     def _fit(self, ds: xr.Dataset, group_by: tuple[str, ...], label: str) -> Any:
         """One fit; its convergence warnings are printed and kept for the report."""

@@ -207,6 +207,105 @@ def _stats(ds: xr.Dataset, model: str, groups: _Groups) -> _Stats:
 # ------------------------------------------------------------------ model building
 
 
+_LOG_RUN_MAX = 8  # runs of at most this many offsets are summed as logs, longer ones by lgamma
+
+
+@dataclass
+class _Terms:
+    """``sum_i w_i [lgamma(P_s + c_i) - lgamma(P_s)]`` (items i of slots s) rewritten exactly as
+
+    ``sum_j log_w_j log(P[log_slot_j] + log_k_j) + sum_j lg_w_j lgamma(P[lg_slot_j] + lg_k_j)``.
+    """
+
+    log_slot: np.ndarray
+    log_k: np.ndarray
+    log_w: np.ndarray
+    lg_slot: np.ndarray
+    lg_k: np.ndarray
+    lg_w: np.ndarray
+
+
+def _tail_terms(slot: np.ndarray, c: np.ndarray, w: np.ndarray, n_slots: int,
+                log_run_max: int = _LOG_RUN_MAX) -> _Terms:
+    """Exact sufficient-statistic form of sums of ``lgamma(P + c) - lgamma(P)`` over items.
+
+    For an integer offset ``c >= 0``, ``lgamma(P + c) - lgamma(P) = sum_{k<c} log(P + k)``, so
+    ``sum_i w_i [lgamma(P + c_i) - lgamma(P)] = sum_k T_k log(P + k)`` with the tail weight
+    ``T_k = sum of w_i over items with c_i > k``. ``T`` is constant between consecutive distinct
+    offsets; a run of constant ``T`` over ``[v, v')`` costs ``v' - v`` logs or
+    ``T [lgamma(P + v') - lgamma(P + v)]`` (two lgamma, shared with the neighbouring runs).
+    Runs of at most ``log_run_max`` offsets take the logs (log and its derivative 1/x are far
+    cheaper than lgamma and digamma), longer ones the lgamma difference.
+
+    Parameters
+    ----------
+    slot, c, w : arrays of the same length
+        Slot (parameter) index in ``[0, n_slots)``, non-negative integer offset and weight
+        (any sign) of each item.
+    n_slots : int
+        Number of parameter slots.
+    log_run_max : int
+        Longest run evaluated as logs.
+
+    Returns
+    -------
+    _Terms
+        The log terms and lgamma terms (zero weights dropped, lgamma terms merged by offset).
+    """
+    slot = np.concatenate([np.asarray(slot, dtype=np.int64), np.arange(n_slots, dtype=np.int64)])
+    c = np.concatenate([np.asarray(c, dtype=np.int64), np.zeros(n_slots, dtype=np.int64)])
+    w = np.concatenate([np.asarray(w, dtype=float), np.zeros(n_slots)])
+    if c.size and c.min() < 0:
+        raise ValueError("offsets must be non-negative integers")
+    order = np.lexsort((c, slot))
+    slot, c, w = slot[order], c[order], w[order]
+    first = np.r_[True, (slot[1:] != slot[:-1]) | (c[1:] != c[:-1])]
+    start = np.flatnonzero(first)
+    h = np.add.reduceat(w, start)  # weight per distinct (slot, offset)
+    s, v = slot[start], c[start]
+    cs = np.cumsum(h)
+    slot_start = np.r_[True, s[1:] != s[:-1]]
+    before = (cs - h)[slot_start][np.cumsum(slot_start) - 1]  # cumsum before each slot
+    tot = np.bincount(s, weights=h, minlength=n_slots)
+    tail = tot[s] - (cs - before)  # T on [v_j, v_{j+1})
+    same_next = np.r_[s[1:] == s[:-1], False]
+    v_next = np.r_[v[1:], 0]
+    gap = np.where(same_next, v_next - v, 0)
+    active = same_next & (tail != 0)
+    as_log = active & (gap <= log_run_max)
+    as_lg = active & (gap > log_run_max)
+    reps = gap[as_log]
+    total = int(reps.sum())
+    offsets = np.arange(total) - np.repeat(np.cumsum(reps) - reps, reps)
+    log_slot = np.repeat(s[as_log], reps)
+    log_k = np.repeat(v[as_log], reps) + offsets
+    log_w = np.repeat(tail[as_log], reps)
+    lg_slot = np.concatenate([s[as_lg], s[as_lg]])
+    lg_k = np.concatenate([v_next[as_lg], v[as_lg]])
+    lg_w = np.concatenate([tail[as_lg], -tail[as_lg]])
+    if lg_w.size:
+        key = np.stack([lg_slot, lg_k], axis=1)
+        uniq, inv = np.unique(key, axis=0, return_inverse=True)
+        lg_w = np.bincount(inv.ravel(), weights=lg_w)
+        lg_slot, lg_k = uniq[:, 0], uniq[:, 1]
+        keep = lg_w != 0
+        lg_slot, lg_k, lg_w = lg_slot[keep], lg_k[keep], lg_w[keep]
+    return _Terms(log_slot, log_k, log_w, lg_slot, lg_k, lg_w)
+
+
+def _beta_terms(st: _Stats, n_groups: int) -> _Terms:
+    """Beta-binomial marginal log-likelihood of all units (without the binomial coefficients)
+    in tail-sum form over the slots ``P = [a_g, b_g, (a + b)_g]``:
+
+    ``sum_u lgamma(a + x_u) - lgamma(a) + lgamma(b + m_u - x_u) - lgamma(b)
+    - [lgamma(a + b + m_u) - lgamma(a + b)]``."""
+    g, x, m, w = st.pair_group, st.pair_x, st.pair_m, st.pair_weight
+    return _tail_terms(np.concatenate([g, n_groups + g, 2 * n_groups + g]),
+                       np.concatenate([x, m - x, m]), np.concatenate([w, w, -w]),
+                       3 * n_groups)
+
+
+
 def _structure(model: str) -> str:
     return {"beta_binomial": "beta", "binomial_window": "beta", "gamma_poisson": "gamma",
             "negative_binomial": "nb"}[model]
@@ -282,12 +381,15 @@ def _build_model(structure: str, method: str, n_groups: int, n_networks: int, po
         d = {name: pm.Data(name, value) for name, value in data.items()}
         net_idx = pm.Data("net_idx", np.zeros(n_groups, dtype=np.int64)) if pool else None
         params = _group_params(structure, n_groups, net_idx, n_networks, pool, mu_prior)
-        g = d["g"]
+        g = d.get("g")
         if method == "marginal":
             if structure == "beta":
-                a, b = params["a"][g], params["b"][g]
-                ll = _betaln(d["x"] + a, d["m"] - d["x"] + b) - _betaln(a, b)
-            elif structure == "gamma":
+                # tail-sum form (see _tail_terms): logs and a few lgamma over slots [a, b, a + b]
+                slots = pt.concatenate([params["a"], params["b"], params["a"] + params["b"]])
+                pm.Potential("loglik", pt.sum(d["lw"] * pt.log(slots[d["li"]] + d["lk"]))
+                             + pt.sum(d["gw"] * pt.gammaln(slots[d["gi"]] + d["gk"])))
+                return model
+            if structure == "gamma":
                 al, be = params["alpha"][g], params["beta"][g]
                 ll = (pt.gammaln(al + d["x"]) - pt.gammaln(al) + al * pt.log(be)
                       - (al + d["x"]) * pt.log(be + d["m"] * d["W"]))
@@ -316,6 +418,18 @@ def _build_model(structure: str, method: str, n_groups: int, n_networks: int, po
 def _model_data(structure: str, method: str, st: _Stats, groups: _Groups
                 ) -> tuple[dict[str, np.ndarray], tuple]:
     """Data arrays for the model and the padded sizes that key the compile cache."""
+    if method == "marginal" and structure == "beta":
+        t = _beta_terms(st, len(groups.labels))
+        nlog, nlg = _bucket(len(t.log_w)), _bucket(len(t.lg_w))
+        data = {
+            "li": np.pad(t.log_slot, (0, nlog - len(t.log_w))),
+            "lk": np.pad(t.log_k.astype(float), (0, nlog - len(t.log_w))),
+            "lw": np.pad(t.log_w, (0, nlog - len(t.log_w))),
+            "gi": np.pad(t.lg_slot, (0, nlg - len(t.lg_w))),
+            "gk": np.pad(t.lg_k.astype(float), (0, nlg - len(t.lg_w))),
+            "gw": np.pad(t.lg_w, (0, nlg - len(t.lg_w))),
+        }
+        return data, ("tail", nlog, nlg)
     if method == "marginal":
         size = _bucket(len(st.pair_x))
         pad = size - len(st.pair_x)

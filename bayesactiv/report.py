@@ -863,7 +863,7 @@ def forest_figure(frame: pd.DataFrame, *, quantities: Sequence[str] = ("mfr", "m
     Parameters
     ----------
     frame : pandas.DataFrame
-        :meth:`bayesactiv.compare.Comparison.to_dataframe` reset to columns: ``layer``,
+        :meth:`bayesactiv.comparison.Comparison.to_dataframe` reset to columns: ``layer``,
         ``quantity``, ``mean``, ``low``, ``high``, ``boot_estimate``, ``boot_low``,
         ``boot_high``.
     quantities : sequence of str

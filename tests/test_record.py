@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 import bayesactiv as ba
-from bayesactiv import record as record_module
-from bayesactiv.record import Fixed, FractionOfMax, Quantile
+from bayesactiv import recording as record_module
+from bayesactiv.recording import Fixed, FractionOfMax, Quantile
 
 BATCH = 64
 
@@ -394,13 +394,20 @@ def test_errors(mlp, digits):
     assert int(ds["n"][0]) == 100
 
 
-def test_fraction_of_max_refused_when_max_not_positive():
+def test_fraction_of_max_dead_units_never_fire_and_all_dead_layer_is_refused():
     lin = nn.Linear(2, 3)
     with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, 1.0], [1.0, 0.0], [0.0, 1.0]]))
         lin.bias.copy_(torch.tensor([0.0, -100.0, -100.0]))
     net = nn.Sequential(lin, nn.ReLU())
-    with pytest.raises(ValueError, match=r"does not apply to layer '1': units \[1, 2\]"):
-        ba.record(net, torch.rand(50, 2), "1", threshold=FractionOfMax(0.5), progress=False)
+    x = torch.rand(50, 2)
+    ds = ba.record(net, x, "1", threshold=FractionOfMax(0.5), progress=False)
+    acts = torch.relu(lin(x)).detach().numpy()
+    assert ds["count"].values.tolist() == [int((acts[:, 0] > 0.5 * acts[:, 0].max()).sum()), 0, 0]
+    with torch.no_grad():
+        lin.bias.copy_(torch.tensor([-100.0, -100.0, -100.0]))
+    with pytest.raises(ValueError, match=r"does not apply to layer '1': every unit"):
+        ba.record(net, x, "1", threshold=FractionOfMax(0.5), progress=False)
 
 
 def test_reused_module_refused():
@@ -418,10 +425,10 @@ def test_reused_module_refused():
     assert _hook_count(net) == 0
 
 
-def test_module_name_is_callable_either_way():
-    # `import bayesactiv.record` binds the package attribute to the submodule
-    import bayesactiv.record  # noqa: F401
+def test_function_is_not_shadowed_by_its_module():
+    import bayesactiv.recording
 
+    assert ba.record is bayesactiv.recording.record
     net = nn.Sequential(nn.Linear(2, 2))
     ds = ba.record(net, torch.randn(4, 2), "0", progress=False)
     assert int(ds["n"][0]) == 4

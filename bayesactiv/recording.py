@@ -58,8 +58,6 @@ import difflib
 import fnmatch
 import json
 import math
-import sys
-import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -87,7 +85,7 @@ class Fixed:
 
     Examples
     --------
-    >>> from bayesactiv.record import Fixed
+    >>> from bayesactiv.recording import Fixed
     >>> Fixed(0.5).describe()
     'activation > 0.5'
     """
@@ -114,11 +112,12 @@ class FractionOfMax:
     """Fired when the activation exceeds a fraction of the unit's maximum over the recording.
 
     Seed 002's "50% of the maximum". The maximum is taken over all events of the
-    recording (a calibration pass), so every unit's maximum must be positive.
+    recording (a calibration pass). A unit whose maximum is <= 0 (a ReLU unit that is 0
+    on every input) never fires under this rule; a layer where every unit is so is refused.
 
     Examples
     --------
-    >>> from bayesactiv.record import FractionOfMax
+    >>> from bayesactiv.recording import FractionOfMax
     >>> FractionOfMax(0.5).describe()
     "activation > 0.5 x the unit's maximum over the recorded inputs"
     """
@@ -151,7 +150,7 @@ class Quantile:
 
     Examples
     --------
-    >>> from bayesactiv.record import Quantile
+    >>> from bayesactiv.recording import Quantile
     >>> Quantile(0.9).params()
     {'rule': 'Quantile', 'q': 0.9}
     """
@@ -979,13 +978,14 @@ def _record(module: torch.nn.Module, batches: _Batches, names: list[str], rule: 
             hist_ranges[name] = (float(cal.lo.min()), float(cal.hi.max()))
         if isinstance(rule, FractionOfMax):
             for name, cal in cals.items():
-                bad = torch.nonzero(cal.hi <= 0).flatten().cpu().tolist()
-                if bad:
-                    more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+                # A unit whose maximum is <= 0 never exceeds a fraction of it: it never fires
+                # (for ReLU, a unit that is 0 on every input). Only a layer where this holds for
+                # every unit is outside the rule's reach.
+                if bool((cal.hi <= 0).all()):
                     raise ValueError(
-                        f"threshold: {rule!r} does not apply to layer {name!r}: units "
-                        f"{bad[:10]}{more} have maximum <= 0 over the recorded inputs, so a "
-                        f"fraction of it is no firing threshold; use a Fixed or Quantile rule")
+                        f"threshold: {rule!r} does not apply to layer {name!r}: every unit has "
+                        f"maximum <= 0 over the recorded inputs, so a fraction of it is no firing "
+                        f"threshold; use a Fixed or Quantile rule")
                 thresholds[name] = rule.fraction * cal.hi.double()
         elif rule.q in (0.0, 1.0):
             for name, cal in cals.items():
@@ -1122,17 +1122,3 @@ def _assemble(recs: dict[str, _Recorder], names: list[str], rule: ThresholdRule,
                                           np.array([f"{network}/{name}" for name in names],
                                                    dtype=object)))
     return validate(ds)
-
-
-class _CallableModule(types.ModuleType):
-    """Let ``bayesactiv.record(...)`` work although the submodule shares the function's name.
-
-    Importing ``bayesactiv.record`` binds the package attribute ``record`` to this
-    module, which would shadow the function; calling the module calls :func:`record`.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> xr.Dataset:
-        return record(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import types
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -995,18 +994,3 @@ def compare(
         coords=contrast_coords,
     )
     return Comparison(result, fitted, diffs, boot_diffs)
-
-
-class _CallableModule(types.ModuleType):
-    """Let ``bayesactiv.compare(...)`` call :func:`compare` even after this submodule is imported.
-
-    Importing ``bayesactiv.compare`` binds the module to the package attribute ``compare``,
-    shadowing the lazily exported function of the same name; making the module callable keeps
-    ``ba.compare(...)`` working either way.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Comparison:
-        return compare(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
