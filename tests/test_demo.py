@@ -71,7 +71,7 @@ def test_quick_demo_files_and_progress(quick_report: tuple[Path, str]) -> None:
     assert (path / "report.html").is_file() and (path / "report.md").is_file()
     assert re.search(r"\[ 1/6\] record digits-mlp", log)
     assert f"report: {(path / 'report.html').resolve()}" in log
-    for name in ("networks", "layers", "compare_mlp", "threshold_sensitivity",
+    for name in ("networks", "layers", "mf_null", "compare_mlp", "threshold_sensitivity",
                  "threshold_sensitivity_differences", "train_vs_test", "epochs_mlp",
                  "units_digits-mlp", "units_digits-mlp-memorize", "fit_diagnostics", "timings"):
         assert (path / "tables" / f"{name}.csv").is_file(), name
@@ -92,7 +92,7 @@ def test_quick_demo_files_and_progress(quick_report: tuple[Path, str]) -> None:
 def test_quick_demo_html_sections(quick_report: tuple[Path, str]) -> None:
     html = (quick_report[0] / "report.html").read_text()
     for sid in ("overview", "memorization-comparison", "compare-mlp", "per-layer-mfr-and-mf",
-                "threshold-sensitivity", "training-versus-held-out-inputs",
+                "mf-against-its-binomial-null", "threshold-sensitivity", "training-versus-held-out-inputs",
                 "epoch-trajectories", "epochs-mlp", "networks-and-layers", "digits-mlp",
                 "digits-mlp-relu3", "digits-mlp-memorize-relu3", "methods-and-run"):
         assert re.search(rf'<h[234] id="{sid}">', html), sid
@@ -125,6 +125,11 @@ def test_quick_demo_tables_are_consistent(quick_report: tuple[Path, str]) -> Non
         assert row["mfr_plugin"] == pytest.approx(u.loc[u["layer"] == lay, "rate"].mean())
         assert row["mfr_boot_low"] <= row["mfr_plugin"] <= row["mfr_boot_high"]
         assert row["mfr_low"] <= row["mfr_mean"] <= row["mfr_high"]
+    # MF beside its null: the null is (1 - p)(N - W)/(N - 1) averaged over units, below 1
+    null = pd.read_csv(tables / "mf_null.csv")
+    assert set(zip(null["network"], null["layer"])) == set(zip(layers["network"], layers["layer"]))
+    assert null["MF null"].between(0, 1).all() and null["permutation p"].between(0, 1).all()
+    np.testing.assert_allclose(null["MF / null"], null["MF"] / null["MF null"])
     # the comparison's bootstrap estimate is the plug-in difference memorizing - generalizing
     comp = pd.read_csv(tables / "compare_mlp.csv")
     mfr = comp[comp["quantity"] == "mfr"].set_index("layer")
