@@ -168,19 +168,6 @@ def _card_row(name: str) -> dict[str, Any]:
     }
 
 
-def _check_out_dir(out: Path) -> None:
-    from bayesactiv.report import ReportError
-
-    if out.exists():
-        if not out.is_dir():
-            raise ReportError(f"out_dir: {str(out)!r} exists and is not a folder")
-        if any(out.iterdir()) and not (out / "report.html").exists():
-            raise ReportError(
-                f"out_dir: {str(out)!r} is a non-empty folder that does not hold a report; "
-                "pick a new or empty folder"
-            )
-
-
 def run_demo(
     out_dir: str | os.PathLike = "report",
     *,
@@ -225,7 +212,9 @@ def run_demo(
     if bad or not plan.architectures:
         raise ValueError(f"architectures: unknown {bad}; choose from {ARCHITECTURES}")
     out = Path(out_dir)
-    _check_out_dir(out)  # fail before minutes of work, not after
+    from bayesactiv.report import check_out_dir
+
+    check_out_dir(out)  # fail before minutes of work, not after
     study = _Study(plan, seed, _Steps(total=5 * len(plan.architectures) + 1, enabled=progress))
     with warnings.catch_warnings():
         # xarray's announcement of a future default in combine() is not news for a reader

@@ -59,6 +59,25 @@ class ReportError(ValueError):
     """Bad input to the report writer (a bad name, a duplicate, an unsupported object)."""
 
 
+def check_out_dir(out: Path) -> None:
+    """Refuse an output folder that is a file, or a non-empty folder that holds no report.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> check_out_dir(Path(tempfile.mkdtemp()) / "new")
+    """
+    if out.exists():
+        if not out.is_dir():
+            raise ReportError(f"out_dir: {str(out)!r} exists and is not a folder")
+        if any(out.iterdir()) and not (out / "report.html").exists():
+            raise ReportError(
+                f"out_dir: {str(out)!r} is a non-empty folder that does not hold a report; "
+                "pick a new or empty folder"
+            )
+
+
 # ----------------------------------------------------------------- text helpers
 
 
@@ -553,14 +572,7 @@ class Report:
         True
         """
         out = Path(out_dir)
-        if out.exists():
-            if not out.is_dir():
-                raise ReportError(f"out_dir: {str(out)!r} exists and is not a folder")
-            if any(out.iterdir()) and not (out / "report.html").exists():
-                raise ReportError(
-                    f"out_dir: {str(out)!r} is a non-empty folder that does not hold a report; "
-                    "pick a new or empty folder"
-                )
+        check_out_dir(out)
         parent = out.absolute().parent
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
