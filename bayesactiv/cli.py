@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ARG001
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"bayesactiv: warning: {message}\n"
 
 
