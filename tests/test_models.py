@@ -245,3 +245,90 @@ def test_pool_layers(sim):
     assert g.sizes["group"] == 4
     assert "M_network" in f.idata["posterior"]
     np.testing.assert_allclose(g["mu_mean"].values[[0, 1]], g["mu_mean"].values[[2, 3]], atol=0.03)
+
+
+def test_tail_sum_form_equals_pair_form():
+    """The sufficient-statistic (tail-sum) likelihood equals the per-pair betaln form."""
+    from scipy import special
+
+    rng = np.random.default_rng(11)
+    n_groups = 3
+    for log_run_max in (0, 1, 8, 10**9):
+        size = 300
+        g = rng.integers(0, n_groups, size)
+        m = rng.choice([0, 1, 7, 2000, 10**6], size)
+        x = np.floor(rng.random(size) * (m + 1)).astype(np.int64)
+        w = rng.integers(1, 60, size).astype(float)
+        st = models._Stats("beta", x, m, np.zeros(size), 1.0)
+        st.pair_group, st.pair_x, st.pair_m, st.pair_weight = g, x, m, w
+        if log_run_max == 10**9:  # all logs: keep the offsets small
+            st.pair_m = np.minimum(m, 50)
+            st.pair_x = np.minimum(x, st.pair_m)
+        t = models._tail_terms(
+            np.concatenate([g, n_groups + g, 2 * n_groups + g]),
+            np.concatenate([st.pair_x, st.pair_m - st.pair_x, st.pair_m]),
+            np.concatenate([w, w, -w]), 3 * n_groups, log_run_max)
+        for _ in range(3):
+            a, b = rng.gamma(1.0, 3.0, n_groups) + 0.01, rng.gamma(1.0, 3.0, n_groups) + 0.01
+            slots = np.r_[a, b, a + b]
+            tail = (t.log_w * np.log(slots[t.log_slot] + t.log_k)).sum() + (
+                t.lg_w * special.gammaln(slots[t.lg_slot] + t.lg_k)).sum()
+            gi, xi, mi = st.pair_group, st.pair_x, st.pair_m
+            pair = (w * (special.betaln(xi + a[gi], mi - xi + b[gi])
+                         - special.betaln(a[gi], b[gi]))).sum()
+            assert abs(tail - pair) <= 1e-9 * abs(pair), (log_run_max, tail, pair)
+    # the model's own data arrays agree with the pair form too (padding has weight 0)
+    ds, _ = _two_groups(seed=4)
+    groups = models._make_groups(ds, ("network", "layer"), False)
+    st = models._stats(ds, "beta_binomial", groups)
+    data, sizes = models._model_data("beta", "marginal", st, groups)
+    assert sizes[0] == "tail" and data["lw"].size == sizes[1] and data["gw"].size == sizes[2]
+    a, b = np.array([1.3, 4.0]), np.array([5.0, 2.2])
+    slots = np.r_[a, b, a + b]
+    tail = (data["lw"] * np.log(slots[data["li"]] + data["lk"])).sum() + (
+        data["gw"] * special.gammaln(slots[data["gi"]] + data["gk"])).sum()
+    gi = st.pair_group
+    pair = (st.pair_weight * (special.betaln(st.pair_x + a[gi], st.pair_m - st.pair_x + b[gi])
+                              - special.betaln(a[gi], b[gi]))).sum()
+    assert abs(tail - pair) <= 1e-9 * abs(pair)
+
+
+def test_thinned_quantiles_close_to_all_draws():
+    """Adaptive thinning keeps per-unit quantiles within 1e-3 of those from every draw, also
+    when the components are spread (a loose group posterior)."""
+    rng = np.random.default_rng(2)
+    rows, n_draws = 60, 2000
+    x = rng.integers(0, 31, rows)[:, None]
+    a = np.exp(rng.normal(0.0, 0.8, n_draws))[None, :]
+    b = np.exp(rng.normal(0.5, 0.8, n_draws))[None, :]
+    p1, p2 = a + x, b + 30 - x
+    comp_mean, comp_var = models._moments("beta", p1, p2)
+    mean, var = comp_mean.mean(axis=1), comp_var.mean(axis=1) + comp_mean.var(axis=1)
+    qs = [0.05, 0.95]
+    every = models._mixture_quantiles("beta", p1, p2, qs)
+    thinned = models._adaptive_quantiles("beta", p1, p2, qs, mean, var, 100)
+    assert np.abs(thinned - every).max() < 1e-3
+    # without the adaptive redo, 100 draws would be visibly off for such spread components
+    plain = models._mixture_quantiles("beta", p1[:, ::20], p2[:, ::20], qs)
+    assert np.abs(plain - every).max() > np.abs(thinned - every).max()
+
+
+def test_mixture_cdf_skips_only_negligible_rows():
+    rng = np.random.default_rng(3)
+    x = np.array([0, 1, 5, 40, 200, 1000, 2000])[:, None]
+    a, b = rng.gamma(2.0, 0.5, 500)[None, :], rng.gamma(20.0, 1.0, 500)[None, :]
+    p1, p2 = a + x, b + 2000 - x
+    exact = models._cdf("beta", p1, p2, np.full(p1.shape, 0.01)).mean(axis=1)
+    fast = models._mixture_cdf_at("beta", p1, p2, 0.01)
+    np.testing.assert_allclose(fast, exact, rtol=1e-12, atol=1e-12)
+    assert fast[-1] == 0.0 and fast[0] > 0.99
+
+
+def test_groups_in_order_of_first_appearance():
+    ds = ba.make_dataset([1, 2, 3, 4, 5, 6], 10, network="n",
+                         layer=["b", "a", "b", "c", "a", "b"])
+    ds = ds.assign_coords(epoch=("unit", [3, 3, 1, 1, 3, 3]))
+    g = models._make_groups(ds, ("layer", "epoch"), False)
+    assert g.labels.tolist() == ["b/3", "a/3", "b/1", "c/1"]
+    assert g.index.tolist() == [0, 1, 2, 3, 1, 0]
+    assert g.coords["epoch"].tolist() == [3, 3, 1, 1]
