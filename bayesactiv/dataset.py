@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 __all__ = [
@@ -86,13 +87,17 @@ def unit_ids(
     >>> unit_ids(["mlp"], ["fc1"], [3]).tolist()
     ['mlp/fc1/3']
     """
-    network = np.asarray(network).astype(str)
-    layer = np.asarray(layer).astype(str)
-    index = np.asarray(index).astype(np.int64)
-    ids = np.char.add(np.char.add(np.char.add(np.char.add(network, "/"), layer), "/"), index.astype(str))
-    if epoch is not None:
-        ids = np.char.add(np.char.add(ids, "@"), np.asarray(epoch).astype(np.int64).astype(str))
-    return ids.astype(object)
+    network = np.asarray(network).astype(str).tolist()
+    layer = np.asarray(layer).astype(str).tolist()
+    index = np.asarray(index).astype(np.int64).tolist()
+    if epoch is None:
+        ids = [f"{n}/{l}/{i}" for n, l, i in zip(network, layer, index, strict=True)]
+    else:
+        epoch = np.asarray(epoch).astype(np.int64).tolist()
+        ids = [f"{n}/{l}/{i}@{e}" for n, l, i, e in zip(network, layer, index, epoch, strict=True)]
+    out = np.empty(len(ids), dtype=object)
+    out[:] = ids
+    return out
 
 
 def make_dataset(
@@ -287,14 +292,15 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
         raise DatasetError(f"index: expected integers, got dtype {ds['index'].dtype}")
     epoch = ds["epoch"].values if "epoch" in ds.coords else None
     expected = unit_ids(ds["network"].values, ds["layer"].values, ds["index"].values, epoch)
-    actual = ds["unit"].values.astype(str)
-    if not np.array_equal(expected.astype(str), actual):
-        bad = np.flatnonzero(expected.astype(str) != actual)[0]
+    actual = ds["unit"].values
+    mismatch = expected != actual.astype(object)
+    if mismatch.any():
+        bad = int(np.flatnonzero(mismatch)[0])
         raise DatasetError(
             f"unit: id {actual[bad]!r} does not match its network/layer/index coordinates "
             f"(expected {expected[bad]!r})"
         )
-    if len(np.unique(actual)) != len(actual):
+    if not pd.Index(actual).is_unique:
         raise DatasetError("unit: ids are not unique")
     if "window_count" in ds.data_vars:
         _check_dims(ds, "window_count", ("window", "unit"))
