@@ -1,4 +1,4 @@
-"""Simulation-based calibration of the beta-binomial firing model, against the baselines.
+"""Simulation-based calibration of the firing models, against the baselines.
 
 Each simulated dataset draws the group parameters from the model's prior
 (``mu ~ Beta(1, 1)`` or the scenario's ``mu_prior``, ``log kappa ~ Normal(log 10, 2.5)``), the units' firing probabilities
@@ -14,6 +14,10 @@ then fits :func:`bayesactiv.fit` and records
 Scenarios (``SCENARIOS``): ``prior`` (n = 200 inputs, 40 units), ``few_inputs`` (n = 20),
 ``many_units`` (2,000 units) and ``rare`` (``mu ~ Beta(1, 300)`` in the simulation and
 in the fit's prior, ``fit(..., mu_prior=(1, 300))``: firing probabilities mostly below 0.01).
+The ``poisson`` scenario calibrates the ``gamma_poisson`` model the same way: ``log m ~
+Normal(log 0.002, 0.5)`` (the fit's ``rate_prior``), ``log alpha ~ Normal(0, 2.5)``,
+``lambda_u ~ Gamma(alpha, alpha / m)``, window counts ``~ Poisson(lambda_u W)``; its ranks are of
+``log m``, ``log alpha`` and one unit's ``lambda``, and the binomial baselines do not apply.
 Every scenario simulates from the prior the fit uses, so ranks and coverage are exact tests.
 """
 
@@ -41,6 +45,8 @@ class Scenario:
     n_inputs: int
     n_windows: int
     mu_prior: tuple[float, float] = (1.0, 1.0)
+    model: str = "beta_binomial"
+    rate_prior: tuple[float, float] = (math.log(0.1), 2.5)
 
 
 SCENARIOS = {
@@ -48,6 +54,10 @@ SCENARIOS = {
     "few_inputs": Scenario("few_inputs", 40, 20, 10),
     "many_units": Scenario("many_units", 2000, 200, 10),
     "rare": Scenario("rare", 40, 200, 10, mu_prior=(1.0, 300.0)),
+    # gamma-Poisson: rates well below one event per input, so that Poisson window counts stay
+    # below the window size (a recorded window cannot hold more events than inputs)
+    "poisson": Scenario("poisson", 40, 1000, 20, model="gamma_poisson",
+                        rate_prior=(math.log(0.002), 0.5)),
 }
 
 
@@ -73,6 +83,8 @@ def simulate(scenario: Scenario | str, rng: np.random.Generator) -> tuple[xr.Dat
     (20, (40,))
     """
     sc = SCENARIOS[scenario] if isinstance(scenario, str) else scenario
+    if sc.model == "gamma_poisson":
+        return _simulate_poisson(sc, rng)
     mu = rng.beta(*sc.mu_prior)
     kappa = math.exp(rng.normal(math.log(10.0), 2.5))
     a, b = max(mu * kappa, 1e-300), max((1 - mu) * kappa, 1e-300)
@@ -85,13 +97,32 @@ def simulate(scenario: Scenario | str, rng: np.random.Generator) -> tuple[xr.Dat
     return ds, {"mu": mu, "kappa": kappa, "theta": theta}
 
 
+def _simulate_poisson(sc: Scenario, rng: np.random.Generator) -> tuple[xr.Dataset, dict]:
+    """Simulate from the gamma-Poisson model's prior (with ``sc.rate_prior`` on log m).
+
+    A draw whose Poisson window counts exceed the window size cannot be an activation
+    dataset; it is drawn again (at these rates that happens in well under 1% of draws).
+    """
+    w = sc.n_inputs // sc.n_windows
+    while True:
+        m = math.exp(rng.normal(*sc.rate_prior))
+        alpha = math.exp(rng.normal(0.0, 2.5))
+        lam = rng.gamma(alpha, m / alpha, size=sc.n_units)
+        wc = rng.poisson(lam[None, :] * w, size=(sc.n_windows, sc.n_units))
+        if (wc <= w).all():
+            break
+    ds = ba.make_dataset(wc.sum(axis=0), sc.n_inputs, network="sim", layer="l",
+                         window_count=wc, window_size=w)
+    return ds, {"mu": math.log(m), "kappa": alpha, "theta": lam}
+
+
 def _rank(draws: np.ndarray, truth: float, n_ranks: int) -> int:
     idx = np.linspace(0, draws.size - 1, n_ranks).round().astype(int)
     return int((draws[idx] < truth).sum())
 
 
 def run(
-    scenarios: Sequence[str] = ("prior", "few_inputs", "many_units", "rare"),
+    scenarios: Sequence[str] = ("prior", "few_inputs", "many_units", "rare", "poisson"),
     n_datasets: int = 100,
     *,
     draws: int = 500,
@@ -140,14 +171,21 @@ def run(
     for i, sc_name in enumerate(scenarios):
         for j in range(n_datasets):
             ds, truth = simulate(sc_name, rng)
+            sc = SCENARIOS[sc_name]
+            rate = sc.model == "gamma_poisson"
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ba.models.ConvergenceWarning)
-                f = ba.fit(ds, draws=draws, tune=tune, chains=chains,
-                           seed=int(rng.integers(2**31)), mu_prior=SCENARIOS[sc_name].mu_prior)
+                f = ba.fit(ds, sc.model, draws=draws, tune=tune, chains=chains,
+                           seed=int(rng.integers(2**31)), mu_prior=sc.mu_prior,
+                           rate_prior=sc.rate_prior)
             post = f.idata["posterior"]
-            out["rank_mu"][i, j] = _rank(post["mu"].values.ravel(), truth["mu"], n_ranks)
-            out["rank_log_kappa"][i, j] = _rank(np.log(post["kappa"].values.ravel()),
-                                                math.log(truth["kappa"]), n_ranks)
+            # ranks of the group location (mu; rate models: log m) and spread (log kappa;
+            # rate models: log alpha)
+            loc = post["log_m" if rate else "mu"].values.ravel()
+            spread = post["alpha" if rate else "kappa"].values.ravel()
+            out["rank_mu"][i, j] = _rank(loc, truth["mu"], n_ranks)
+            out["rank_log_kappa"][i, j] = _rank(np.log(spread), math.log(truth["kappa"]),
+                                                n_ranks)
             # a unit whose true theta is not representable next to 0 or 1 (see _scorable)
             # cannot be ranked or scored; pick among the others
             scorable = np.flatnonzero(_scorable(truth["theta"]))
@@ -159,7 +197,7 @@ def run(
             for lv in (50, 90):
                 u = f.units(lv / 100)
                 out[f"cover_bayes_{lv}"][i, j] = _covers(u, theta)
-                if baselines:
+                if baselines and not rate:
                     for m in ("wald", "wilson"):
                         ci = ba.baselines.intervals(ds, m, confidence_level=lv / 100)
                         out[f"cover_{m}_{lv}"][i, j] = _covers(ci, theta)
@@ -233,6 +271,9 @@ def coverage_table(res: xr.Dataset) -> str:
             for lv in (50, 90):
                 v = res[f"cover_{m}_{lv}"].sel(scenario=sc).values
                 v = v[np.isfinite(v)]
+                if v.size == 0:
+                    cells.append("–")
+                    continue
                 se = v.std(ddof=1) / math.sqrt(v.size) if v.size > 1 else float("nan")
                 cells.append(f"{v.mean():.3f} ± {2 * se:.3f}")
         p = ", ".join(f"{float(pv[n].sel(scenario=sc)):.2f}"

@@ -327,7 +327,11 @@ def _structure(model: str) -> str:
 
 def _group_params(structure: str, n_groups: int, net_idx: Any, n_networks: int, pool: bool,
                   mu_prior: tuple[float, float] = (1.0, 1.0)):
-    """Declare the group-level parameters inside the current PyMC model."""
+    """Declare the group-level parameters inside the current PyMC model.
+
+    ``mu_prior`` is the prior of the group location: Beta(a, b) of mu for the probability
+    models, Normal(mean, sd) of log m for the rate models.
+    """
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -346,7 +350,7 @@ def _group_params(structure: str, n_groups: int, net_idx: Any, n_networks: int, 
         kappa = pm.Deterministic("kappa", pt.exp(log_kappa))
         return {"a": mu * kappa, "b": (1.0 - mu) * kappa}
     log_m = pm.Deterministic("log_m", loc) if pool else pm.Normal(
-        "log_m", math.log(0.1), 2.5, shape=n_groups)
+        "log_m", mu_prior[0], mu_prior[1], shape=n_groups)
     log_alpha = pm.Normal("log_alpha", 0.0, 2.5, shape=n_groups)
     alpha = pm.Deterministic("alpha", pt.exp(log_alpha))
     beta = pm.Deterministic("beta", pt.exp(log_alpha - log_m))
@@ -1262,6 +1266,7 @@ def fit(
     pool_layers: bool = False,
     progress: bool = False,
     mu_prior: tuple[float, float] = (1.0, 1.0),
+    rate_prior: tuple[float, float] = (math.log(0.1), 2.5),
     **sampler_kwargs: Any,
 ) -> FiringFit:
     """Fit a hierarchical firing model to an activation dataset.
@@ -1297,6 +1302,9 @@ def fit(
     mu_prior : (float, float)
         Beta prior of mu_g (probability models without ``pool_layers``); the default
         Beta(1, 1) is uniform. A prior expectation of rare firing is e.g. ``(1, 300)``.
+    rate_prior : (float, float)
+        Normal prior (mean, sd) of log m_g, the log mean firing rate in events per input, of
+        the rate models without ``pool_layers``; default ``(log 0.1, 2.5)``.
     **sampler_kwargs
         Passed to ``nutpie.sample`` (e.g. ``target_accept``) or ``pymc.sample``.
 
@@ -1335,13 +1343,17 @@ def fit(
     mu_prior = tuple(float(v) for v in mu_prior)
     if len(mu_prior) != 2 or min(mu_prior) <= 0:
         raise ValueError(f"mu_prior: expected two positive Beta parameters, got {mu_prior!r}")
+    rate_prior = tuple(float(v) for v in rate_prior)
+    if len(rate_prior) != 2 or not rate_prior[1] > 0 or not math.isfinite(rate_prior[0]):
+        raise ValueError(f"rate_prior: expected (mean, sd > 0) of log m, got {rate_prior!r}")
     group_by = tuple(group_by)
     groups = _make_groups(ds, group_by, pool_layers)
     st = _stats(ds, model, groups)
     structure = _structure(model)
     data, sizes = _model_data(structure, method, st, groups)
+    loc_prior = mu_prior if structure.startswith("beta") else rate_prior
     idata = _sample(structure, method, groups, data, sizes, pool_layers, sampler, int(draws),
-                    int(tune), int(chains), seed, progress, sampler_kwargs, mu_prior)
+                    int(tune), int(chains), seed, progress, sampler_kwargs, loc_prior)
     names = ("mu", "kappa", "log_kappa", "alpha", "beta", "phi", "log_alpha", "log_m",
              "log_phi", "z_group")
     idata = _rename_group_dims(idata, groups, names, ds)

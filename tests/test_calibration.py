@@ -13,8 +13,14 @@ from bayesactiv import calibration
 @pytest.fixture(scope="module")
 def sbc():
     # 24 datasets: every scenario simulates from the prior its fit uses, so the checks are exact
-    return calibration.run(["prior", "few_inputs", "rare"], 8, draws=300, tune=300, chains=2,
-                           n_resamples=199, seed=11)
+    return calibration.run(["prior", "few_inputs", "rare", "poisson"], 8, draws=300, tune=300,
+                           chains=2, n_resamples=199, seed=11)
+
+
+def test_simulate_poisson_follows_the_design():
+    ds, truth = calibration.simulate("poisson", np.random.default_rng(0))
+    assert int(ds["n"][0]) == 1000 and int(ds.attrs["window_size"]) == 50
+    assert (ds["window_count"].values <= 50).all() and truth["theta"].shape == (40,)
 
 
 def test_simulate_follows_the_design():
