@@ -50,6 +50,21 @@ value falls outside, the range doubles towards it, merging pairs of bins, as
 often as needed. The counts stay exact for the final edges; the price is a
 coarser resolution when the first batch was unrepresentative, and one small
 device-to-host copy per batch and layer to check the range.
+
+Speed
+-----
+On CPU (float32 or float64 activations; half precision is upcast once) every batch
+and layer is reduced by one compiled numba kernel that reads the activations once
+and updates all the streamed statistics in place, with blocks of units on parallel
+threads for large batches (``benchmarks/record.py`` measures the cost against the
+bare forward pass). Moments come from float64 power sums of ``activation - shift``,
+``shift`` being each unit's mean over the first events, so values far from zero
+with a small spread (1e4 + noise) keep their precision. A value outside the current
+histogram range makes the kernel's batch histogram be redone after the range grows
+(rare: the range doubles each time). The kernels are compiled on the first call on a
+machine (several seconds) and cached by numba next to this file (or in numba's user
+cache directory when that is not writable; without any, they are compiled once per
+process). On CUDA, or without numba, the same statistics come from torch reductions.
 """
 
 from __future__ import annotations
@@ -375,7 +390,7 @@ def _events(t: torch.Tensor, spatial: str, layer: str, batch: int) -> tuple[torc
         return t.reshape(-1, t.shape[2]), "token", t.shape[1]
     flat = t.flatten(2)
     if spatial == "any":
-        return flat.amax(2), "any", 1
+        return _spatial_max(flat), "any", 1
     return flat.transpose(1, 2).reshape(-1, flat.shape[1]), "per_position", flat.shape[2]
 
 
@@ -499,6 +514,201 @@ def _quantile_finish(cal: _Calibration) -> tuple[torch.Tensor, int]:
     return quant, n_approx
 
 
+# ---------------------------------------------------------------- fused CPU kernel
+#
+# On CPU the recording pass reduces each batch with one compiled numba kernel per layer: one
+# read of the [events, units] activations gives, per unit, the fired and window counts, the
+# batch minimum and maximum, the count of non-finite values, and with summaries the exact-zero
+# count, the power sums of ``a - shift`` (shift: the unit's mean over the first batch, fixed),
+# the top-k events (kept sorted in place) and the layer histogram (a private one per block of
+# units, summed afterwards). Units are split in blocks that run in parallel (``prange``).
+# CUDA tensors, or a machine without numba, take the torch path (``_Recorder._update_torch``).
+
+_prange = range  # replaced by numba.prange before compilation
+_KERNELS: dict[str, Any] = {}
+_PARALLEL_MIN = 2**20  # activations in a batch from which the kernel runs on several threads
+_HIST_LANES = 8  # sub-histograms per block, so that increments of one bin do not wait on each other
+
+
+def _fused_kernel(a, thr, fill, w, wc, lo, hi, bad, keep, fired, summaries, zero, s, shift,
+                  top_v, top_i, n0, hist, hlo, hhi, hscale, nout, block):  # pragma: no cover
+    # Blocks of units run in parallel. Inside a block the events are read row by row, and the
+    # per-unit accumulators are small local arrays: the inner loops over units vectorise. The
+    # non-vectorisable work runs on few values: the top k only for units whose maximum over a
+    # chunk of events beats their k-th best, the histogram as a scatter of precomputed bins.
+    e, u = a.shape
+    k = top_v.shape[0]
+    bins = hist.shape[1]
+    nblocks = (u + block - 1) // block
+    for b in _prange(nblocks):
+        c0 = b * block
+        m = min(u, c0 + block) - c0
+        t = thr[c0 : c0 + m].copy()
+        sh = shift[c0 : c0 + m].copy()
+        ia = np.zeros((3, m), dtype=np.int64)  # fired in the window, non-finite, exact zeros
+        fa = np.zeros((4, m), dtype=np.float64)  # power sums of a - shift
+        mn = np.full(m, np.inf, dtype=a.dtype)
+        mx = np.full(m, -np.inf, dtype=a.dtype)
+        cm = np.full(m, -np.inf, dtype=a.dtype)  # maximum over the current chunk of events
+        kth = np.full(m, np.inf, dtype=a.dtype)
+        if k > 0:
+            kth[:] = top_v[k - 1, c0 : c0 + m]
+        bi = np.zeros(m, dtype=np.int64)
+        hl = np.zeros((_HIST_LANES, bins), dtype=np.int64)
+        out = 0
+        chunk0 = 0
+        hmax = bins - 1.0
+        for r in range(e):
+            row = a[r, c0 : c0 + m]
+            for j in range(m):
+                x = row[j]
+                ia[0, j] += x > t[j]
+                mn[j] = min(mn[j], x)
+                mx[j] = max(mx[j], x)
+                ia[1, j] += x - x != 0  # NaN or infinite
+            if keep:
+                for j in range(m):
+                    fired[r, c0 + j] = row[j] > t[j]
+            if summaries:
+                for j in range(m):
+                    x = row[j]
+                    ia[2, j] += x == 0
+                    d = np.float64(x) - sh[j]
+                    d2 = d * d
+                    fa[0, j] += d
+                    fa[1, j] += d2
+                    fa[2, j] += d2 * d
+                    fa[3, j] += d2 * d2
+                    cm[j] = max(cm[j], x)
+                # bin = floor((x - lo) * bins / (hi - lo)), the top edge in the last bin;
+                # values outside are clamped to the edge bins and counted in nout
+                o = 0
+                for j in range(m):
+                    x = np.float64(row[j])
+                    o += (x < hlo) | (x > hhi)
+                    v = (x - hlo) * hscale
+                    v = v if v >= 0.0 else 0.0  # noqa: FURB136 (NaN -> 0, unlike max)
+                    v = v if v < hmax else hmax  # noqa: FURB136
+                    bi[j] = int(v)
+                out += o
+                for j in range(m):
+                    hl[j % _HIST_LANES, bi[j]] += 1
+                if k > 0 and (r - chunk0 == 63 or r == e - 1):
+                    for j in range(m):
+                        if cm[j] > kth[j]:
+                            c = c0 + j
+                            for rr in range(chunk0, r + 1):
+                                x = a[rr, c]
+                                if x > kth[j]:
+                                    # insert; an equal earlier event stays ahead
+                                    p = k - 1
+                                    while p > 0 and top_v[p - 1, c] < x:
+                                        top_v[p, c] = top_v[p - 1, c]
+                                        top_i[p, c] = top_i[p - 1, c]
+                                        p -= 1
+                                    top_v[p, c] = x
+                                    top_i[p, c] = n0 + rr
+                                    kth[j] = top_v[k - 1, c]
+                        cm[j] = -np.inf
+                    chunk0 = r + 1
+            if r == e - 1 or (fill + r + 1) % w == 0:  # the window of event r ends here
+                wi = (fill + r) // w
+                for j in range(m):
+                    wc[wi, c0 + j] += ia[0, j]
+                    ia[0, j] = 0
+        for j in range(m):
+            lo[c0 + j] = mn[j]
+            hi[c0 + j] = mx[j]
+            bad[c0 + j] += ia[1, j]
+        if summaries:
+            for j in range(m):
+                zero[c0 + j] += ia[2, j]
+                for q in range(4):
+                    s[q, c0 + j] += fa[q, j]
+            for q in range(_HIST_LANES):
+                for i in range(bins):
+                    hist[b, i] += hl[q, i]
+        nout[b] = out
+
+
+def _hist_kernel(a, hlo, hhi, hscale, hist, block):  # pragma: no cover
+    e, u = a.shape
+    bins = hist.shape[1]
+    nblocks = (u + block - 1) // block
+    hmax = bins - 1.0
+    for b in _prange(nblocks):
+        c0 = b * block
+        for r in range(e):
+            for c in range(c0, min(u, c0 + block)):
+                v = (np.float64(a[r, c]) - hlo) * hscale
+                if not math.isnan(v):
+                    hist[b, int(min(max(v, 0.0), hmax))] += 1
+
+
+def _max_kernel(x, out):  # pragma: no cover
+    # maximum over the last axis of [batch, channels, positions]; NaN wins, as in torch.amax
+    nb, nc, npos = x.shape
+    for i in _prange(nb):
+        for c in range(nc):
+            m = x[i, c, 0]
+            nan = 0
+            for p in range(npos):  # branch-free, so that it vectorises
+                v = x[i, c, p]
+                m = max(m, v)
+                nan += math.isnan(v)
+            out[i, c] = m if nan == 0 else np.nan
+
+
+def _spatial_max(flat: torch.Tensor) -> torch.Tensor:
+    """``flat.amax(2)``; on CPU one compiled pass (torch's reduction over a short axis is slow)."""
+    if not (_fast_path(flat) and flat.shape[2] > 0):
+        return flat.amax(2)
+    x = flat.contiguous().numpy()
+    out = np.empty(x.shape[:2], dtype=x.dtype)
+    kern = _KERNELS["max"] if x.size >= 4 * _PARALLEL_MIN else _KERNELS["max_serial"]
+    kern(x, out)
+    return torch.from_numpy(out)
+
+
+def _kernels() -> dict[str, Any] | None:
+    """The compiled kernels, or None without numba. Compiled once, cached on disk if possible."""
+    if "fused" not in _KERNELS:
+        try:
+            import numba
+        except ImportError:  # pragma: no cover - numba comes with pymc
+            _KERNELS["fused"] = None
+            return None
+        globals()["_prange"] = numba.prange
+
+        def jit(fn: Callable, parallel: bool = True) -> Callable:
+            try:
+                return numba.njit(parallel=parallel, cache=True, nogil=True)(fn)
+            except (RuntimeError, OSError):  # pragma: no cover - no writable cache location
+                return numba.njit(parallel=parallel, cache=False, nogil=True)(fn)
+
+        _KERNELS["fused"] = jit(_fused_kernel)
+        # small batches: waking threads costs more than the work (and far more on a busy machine)
+        _KERNELS["fused_serial"] = jit(_fused_kernel, parallel=False)
+        _KERNELS["hist"] = jit(_hist_kernel)
+        _KERNELS["max"] = jit(_max_kernel)
+        _KERNELS["max_serial"] = jit(_max_kernel, parallel=False)
+        _KERNELS["threads"] = numba.get_num_threads()
+    return _KERNELS if _KERNELS["fused"] is not None else None
+
+
+def _block(units: int) -> int:
+    """Units per parallel block: at least two blocks per thread, 16 to 256 units each."""
+    threads = _KERNELS.get("threads", 1) or 1
+    per = -(-units // (2 * threads))
+    return int(min(256, max(16, -(-per // 16) * 16)))
+
+
+def _fast_path(a: torch.Tensor) -> bool:
+    """Whether the fused numba kernel can reduce this batch (CPU float32/float64, numba here)."""
+    return (a.device.type == "cpu" and a.dtype in (torch.float32, torch.float64)
+            and _kernels() is not None)
+
+
 class _Recorder:
     """The recording pass for one layer: counts, windows, events and raw-activation summaries."""
 
@@ -536,8 +746,24 @@ class _Recorder:
         self.top_v = torch.empty(0, u, dtype=dt, device=dev)
         self.top_i = torch.empty(0, u, dtype=torch.int64, device=dev)
         self.hist = torch.zeros(self.bins, dtype=torch.float64, device=dev)
-        if self.hist_range is None:
-            lo, hi = float(a.min()), float(a.max())
+        self.fast = _fast_path(a)
+        if self.fast:
+            # numpy state updated in place by the fused kernel (see _update_fast)
+            self.bad = torch.zeros(u, dtype=torch.int64)
+            self.sums = torch.zeros(4, u, dtype=torch.float64)  # power sums of a - shift
+            # the shift only centres the power sums: the mean of the first events will do
+            shift = np.mean(a[:256].numpy(), axis=0, dtype=np.float64)
+            self.shift = torch.from_numpy(np.where(np.isfinite(shift), shift, 0.0))
+            k = self.k if self.summaries else 0
+            self.top_v = torch.full((k, u), -math.inf, dtype=dt)
+            self.top_i = torch.full((k, u), -1, dtype=torch.int64)
+            self.hist = torch.zeros(self.bins, dtype=torch.int64)
+        if self.hist_range is None and not self.summaries:
+            self.hist_range = (0.0, 1.0)  # no histogram
+            self.dynamic = False
+        elif self.hist_range is None:
+            x = a.numpy() if self.fast else a  # numpy's reductions are the faster on CPU
+            lo, hi = float(x.min()), float(x.max())
             if math.isfinite(lo) and math.isfinite(hi):
                 width = hi - lo if hi > lo else max(abs(lo), 1.0)
                 lo_e = lo if lo == 0 else lo - _HEADROOM * width
@@ -556,6 +782,73 @@ class _Recorder:
                 self.hist_range = (lo - 0.5, lo + 0.5)
 
     def update(self, a: torch.Tensor) -> None:
+        if self.fast:
+            self._update_fast(a)
+        else:
+            self._update_torch(a)
+
+    def _update_fast(self, a: torch.Tensor) -> None:
+        """One fused pass of the numba kernel over the batch (CPU, float32/float64)."""
+        kern = _KERNELS
+        x = a.contiguous().numpy()
+        e, u = x.shape
+        w = self.window_size
+        fill, span = (0, max(e, 1)) if w is None else (self.fill, w)
+        touched = (fill + e - 1) // span + 1
+        wc = np.zeros((touched, u), dtype=np.int64)
+        lo = np.empty(u, dtype=x.dtype)
+        hi = np.empty(u, dtype=x.dtype)
+        fired = np.empty((e, u) if self.keep_events else (0, 0), dtype=np.bool_)
+        block = _block(u)
+        nblocks = -(-u // block)
+        hist = np.zeros((nblocks if self.summaries else 1, self.bins), dtype=np.int64)
+        nout = np.zeros(nblocks, dtype=np.int64)
+        hlo, hhi = self.hist_range
+        fused = kern["fused"] if e * u >= _PARALLEL_MIN else kern["fused_serial"]
+        fused(x, self.thr.numpy(), fill, span, wc, lo, hi, self.bad.numpy(), self.keep_events,
+              fired, self.summaries, self.zero.numpy(), self.sums.numpy(), self.shift.numpy(),
+              self.top_v.numpy(), self.top_i.numpy(), self.n, hist, hlo, hhi,
+              self.bins / (hhi - hlo), nout, block)
+        counts = wc.sum(0)
+        np.add(self.count.numpy(), counts, out=self.count.numpy())
+        if w is not None:
+            wc[0] += self.partial.numpy()
+            done = (fill + e) // w
+            if done:  # (a copy when the open window's row would otherwise stay alive)
+                self.windows.append(torch.from_numpy(wc if done == touched else wc[:done].copy()))
+            self.partial = torch.from_numpy(wc[done].copy()) if done < touched \
+                else torch.zeros(u, dtype=torch.int64)
+            self.fill = (fill + e) % w
+        if self.keep_events:
+            self.fired.append(torch.from_numpy(fired))
+        np.minimum(self.lo.numpy(), lo, out=self.lo.numpy())
+        np.maximum(self.hi.numpy(), hi, out=self.hi.numpy())
+        if self.summaries:
+            if self.dynamic and nout.any():
+                amin, amax = float(lo.min()), float(hi.max())
+                if math.isfinite(amin) and math.isfinite(amax):  # else: reported at the end
+                    self._grow(amin, amax)
+                    hlo, hhi = self.hist_range
+                    hist[:] = 0
+                    kern["hist"](x, hlo, hhi, self.bins / (hhi - hlo), hist, block)
+            self.hist += torch.from_numpy(hist.sum(0))
+        self.n += e
+
+    def _grow(self, amin: float, amax: float) -> None:
+        """Double the histogram range towards [amin, amax] (merging pairs of bins) until it fits."""
+        lo, hi = self.hist_range
+        while amin < lo or amax > hi:
+            width = hi - lo
+            half = self.hist.view(-1, 2).sum(1)
+            if amax > hi:
+                self.hist = torch.cat([half, torch.zeros_like(half)])
+                hi = lo + 2 * width
+            else:
+                self.hist = torch.cat([torch.zeros_like(half), half])
+                lo = hi - 2 * width
+        self.hist_range = (lo, hi)
+
+    def _update_torch(self, a: torch.Tensor) -> None:
         e = a.shape[0]
         fired = a > self.thr
         # sums of a float copy are cheaper than sums of bools (which go through int64)
@@ -670,21 +963,12 @@ class _Recorder:
         self.top_i[:, cols] = both_i.gather(0, top.indices)
 
     def _histogram(self, a: torch.Tensor, b_lo: torch.Tensor, b_hi: torch.Tensor) -> None:
-        lo, hi = self.hist_range
         if self.dynamic:
             amin, amax = float(b_lo.min()), float(b_hi.max())
             if not (math.isfinite(amin) and math.isfinite(amax)):
                 return  # reported as non-finite activations at the end of the pass
-            while amin < lo or amax > hi:
-                width = hi - lo
-                half = self.hist.view(-1, 2).sum(1)
-                if amax > hi:
-                    self.hist = torch.cat([half, torch.zeros_like(half)])
-                    hi = lo + 2 * width
-                else:
-                    self.hist = torch.cat([torch.zeros_like(half), half])
-                    lo = hi - 2 * width
-            self.hist_range = (lo, hi)
+            self._grow(amin, amax)
+        lo, hi = self.hist_range
         if a.device.type == "cpu":
             # same binning as torch.histc (bin = floor((x - lo) * bins / (hi - lo)), the top
             # edge in the last bin), cheaper on CPU
@@ -694,6 +978,24 @@ class _Recorder:
         else:
             self.hist += torch.histc(a, self.bins, lo, hi).double()
 
+    def _moments_from_sums(self) -> None:
+        """Mean and centred power sums (times n) from the shifted power sums of the fast path."""
+        n = max(self.n, 1)
+        s1, s2, s3, s4 = (self.sums[j] / n for j in range(4))
+        d = s1  # mean - shift
+        self.mean = self.shift + d
+        self.m2 = (s2 - d * d) * n
+        self.m3 = (s3 - 3 * d * s2 + 2 * d ** 3) * n
+        self.m4 = (s4 - 4 * d * s3 + 6 * d * d * s2 - 3 * d ** 4) * n
+
+    def finite(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-unit minimum and maximum, NaN where a unit saw a NaN or infinite value."""
+        if not self.fast:
+            return self.lo, self.hi
+        bad = self.bad > 0
+        nan = torch.tensor(math.nan, dtype=self.lo.dtype)
+        return torch.where(bad, nan, self.lo), torch.where(bad, nan, self.hi)
+
     def result(self, units: int) -> dict[str, Any]:
         out: dict[str, Any] = {"count": self.count.cpu().numpy(), "n": self.n}
         n = max(self.n, 1)
@@ -702,11 +1004,13 @@ class _Recorder:
         out["threshold"] = self.thr_src.double().cpu().numpy()
         if self.window_size is not None:
             if self.windows:
-                out["window_count"] = torch.cat(self.windows, 0).cpu().numpy()
+                out["window_count"] = np.concatenate([wc.cpu().numpy() for wc in self.windows])
             else:
                 out["window_count"] = np.zeros((0, units), dtype=np.int64)
         if self.keep_events:
             out["fired"] = torch.cat(self.fired, 0).numpy()
+        if self.summaries and self.fast:
+            self._moments_from_sums()
         if self.summaries:
             var = self.m2 / n
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -726,6 +1030,7 @@ class _Recorder:
             got = self.top_v.shape[0]
             tv[:, :got] = self.top_v.double().cpu().numpy().T
             ti[:, :got] = self.top_i.cpu().numpy().T
+            tv[ti < 0] = np.nan  # fewer events than k
             out["topk_value"], out["topk_sample"] = tv, ti
             out["hist_count"] = np.rint(self.hist.cpu().numpy()).astype(np.int64)
             out["hist_edges"] = np.linspace(self.hist_range[0], self.hist_range[1], self.bins + 1)
@@ -883,8 +1188,8 @@ def record(
     labels : array_like, optional
         A label per input, for a tensor or array input (or to override an iterable's).
     summaries : bool
-        Stream moments, zero counts, top-k events and histograms (set False for speed;
-        ``act_min``/``act_max`` are always kept).
+        Stream moments, zero counts, top-k events and histograms (set False for a
+        little more speed; ``act_min``/``act_max`` are always kept).
 
     Returns
     -------
@@ -1032,7 +1337,7 @@ def _record(module: torch.nn.Module, batches: _Batches, names: list[str], rule: 
     _run_pass(module, batches, names, dev, handle, output, spatial, progress, "recording",
               on_batch)
     for name, rec in recs.items():
-        _check_finite(name, rec.lo, rec.hi)
+        _check_finite(name, *rec.finite())
     return _assemble(recs, names, rule, window_size, keep_events, network, module, spatial,
                      inputs_seen, labels_seen, n_approx, summaries)
 

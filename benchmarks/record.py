@@ -2,21 +2,27 @@
 
 Times are measured side by side in one run: each repetition runs the bare forward
 pass over the inputs, then ``record`` with all summaries, then ``record`` with
-``summaries=False`` (interleaved), and the table shows the medians and their ratios
-to the bare pass. Memory is the peak resident-set growth of a fresh process while
-recording a stream of batches (a generator, so the inputs themselves are not held),
-at two input counts, with and without ``keep_events``.
+``summaries=False`` (interleaved, all with ``window_size=50`` and ``keep_events=False``),
+and the table shows the medians and the median of the per-repetition ratios to the bare
+pass. The numba kernels are compiled (or loaded from numba's on-disk cache) before any
+timed region; the one-time costs are printed first. Memory is the peak resident-set
+growth of a fresh process while recording a stream of batches (a generator, so the
+inputs themselves are not held), at two input counts, with and without ``keep_events``.
+The load average is printed at the start and the end: other work on the machine
+slows the bare pass and ``record`` alike, but makes the ratios noisier.
 
 Usage::
 
-    .venv/bin/python benchmarks/record.py            # full run (a few minutes on 2 cores)
+    .venv/bin/python benchmarks/record.py            # full run (about 3 minutes on 2 quiet cores, 5 when busy)
     .venv/bin/python benchmarks/record.py --quick    # small run
+    .venv/bin/python benchmarks/record.py --threads 1  # one thread for torch and numba
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -61,9 +67,15 @@ def _relu_layers(net: nn.Module) -> list[str]:
 
 
 def _digits_inputs(shape: tuple[int, ...]) -> torch.Tensor:
-    from sklearn.datasets import load_digits
+    """All 1,797 digits (the zoo's train and test splits), as the zoo networks see them."""
+    try:
+        from bayesactiv import zoo
 
-    x = torch.tensor(load_digits().data, dtype=torch.float32) / 16.0
+        x = torch.cat([zoo.dataset("digits", split)[0] for split in ("train", "test")])
+    except (ImportError, AttributeError, LookupError, OSError, ValueError, RuntimeError):
+        from sklearn.datasets import load_digits
+
+        x = torch.tensor(load_digits().data, dtype=torch.float32) / 16.0
     return x.reshape(-1, *shape)
 
 
@@ -83,20 +95,55 @@ def _time(fn: Callable[[], object]) -> float:
 def speed(name: str, net: nn.Module, x: torch.Tensor, batch: int, reps: int) -> dict:
     layers = _relu_layers(net)
 
-    def rec(summaries: bool) -> None:
-        ba.record(net, x, layers, batch_size=batch, progress=False, window_size=50,
+    def rec(summaries: bool, inputs: torch.Tensor = x) -> None:
+        ba.record(net, inputs, layers, batch_size=batch, progress=False, window_size=50,
                   summaries=summaries)
 
     runs = {"bare": lambda: _bare(net, x, batch), "record": lambda: rec(True),
             "record(summaries=False)": lambda: rec(False)}
-    for fn in runs.values():  # warm up
-        fn()
+    warm = x[: 2 * batch]  # warm up: allocator, kernels for this dtype, code paths
+    _bare(net, warm, batch)
+    rec(True, warm)
+    rec(False, warm)
     times: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(reps):
         for key, fn in runs.items():
             times[key].append(_time(fn))
     med = {k: statistics.median(v) for k, v in times.items()}
-    return {"network": name, "inputs": x.shape[0], "batch": batch, **med}
+    ratio = {k: statistics.median(t / b for t, b in zip(v, times["bare"], strict=True))
+             for k, v in times.items()}
+    return {"network": name, "inputs": x.shape[0], "batch": batch, "med": med, "ratio": ratio}
+
+
+def one_time_costs() -> None:
+    """Print what the first call in a process costs: numba import, kernel load or compile."""
+    t0 = time.perf_counter()
+    import numba  # timed: the first record call in a process pays it
+    import numpy as np
+
+    from bayesactiv import recording
+
+    recording._kernels()
+    t_import = time.perf_counter() - t0
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+    t0 = time.perf_counter()
+    ba.record(net, torch.randn(8, 3), "1", progress=False)
+    t_first = time.perf_counter() - t0
+    # a cold compile of the float32 multi-threaded kernel, as on a machine without the cache
+    fresh = numba.njit(parallel=True, cache=False, nogil=True)(recording._fused_kernel)
+    a = np.ones((4, 3), dtype=np.float32)
+    u = a.shape[1]
+    f32, i64 = np.zeros(u, np.float32), np.zeros(u, np.int64)
+    t0 = time.perf_counter()
+    fresh(a, f32, 0, 4, np.zeros((1, u), np.int64), f32.copy(), f32.copy(), i64.copy(), False,
+          np.zeros((0, 0), np.bool_), True, i64.copy(), np.zeros((4, u)), np.zeros(u),
+          np.full((2, u), -np.inf, np.float32), np.full((2, u), -1, np.int64), 0,
+          np.zeros((1, 8), np.int64), 0.0, 1.0, 8.0, np.zeros(1, np.int64), 16)
+    t_compile = time.perf_counter() - t0
+    print(f"one-time costs, outside the timed regions: numba import {t_import:.2f} s; first "
+          f"record call in a process (kernels loaded from numba's disk cache) {t_first:.2f} s; "
+          f"cold compile of the fused kernel {t_compile:.1f} s (once per machine and activation "
+          f"dtype; with its single-threaded twin and three small kernels, about 3x that)")
 
 
 def _memory_child(n_inputs: int, keep_events: bool, width: int, queue: mp.Queue) -> None:
@@ -139,27 +186,45 @@ def memory(n_inputs: int, keep_events: bool, width: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small run")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for torch and numba (default: torch's default)")
     args = parser.parse_args()
+    if args.threads is not None:
+        import numba
+
+        torch.set_num_threads(args.threads)
+        numba.set_num_threads(args.threads)
     reps = 3
     n_wide = 5_000 if args.quick else 50_000
     width = 1024 if args.quick else 4096
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; "
+          f"load average {_load()}")
+    one_time_costs()
 
+    mlp, cnn = _digits_mlp(), _digits_cnn()
+    digits_flat, digits_img = _digits_inputs((64,)), _digits_inputs((1, 8, 8))
     cases = [
-        ("digits-mlp 64-128-64-10", _digits_mlp(), _digits_inputs((64,)), 256),
-        ("digits-cnn 1x8x8 conv16-conv32", _digits_cnn(), _digits_inputs((1, 8, 8)), 256),
-        (f"wide 784-{width}-{width}-10", _wide(width), torch.randn(n_wide, 784), 1000),
+        ("digits-mlp", mlp, digits_flat, 256, 11),
+        ("digits-mlp", mlp, digits_flat, 1797, 11),
+        ("digits-mlp x10 inputs", mlp, digits_flat.repeat(10, 1), 1797, 5),
+        ("digits-cnn", cnn, digits_img, 256, 11),
+        ("digits-cnn", cnn, digits_img, 1797, 11),
+        ("digits-cnn x10 inputs", cnn, digits_img.repeat(10, 1, 1, 1), 1797, 5),
+        (f"wide 784-{width}-{width}-10", _wide(width), torch.randn(n_wide, 784), 1000, reps),
     ]
-    rows = [speed(name, net, x, batch, reps) for name, net, x, batch in cases]
-    print("\nTime (median of interleaved repetitions; ratio = time / bare forward pass)")
-    head = f"{'network':34s} {'inputs':>7s} {'bare s':>8s} {'record':>8s} {'ratio':>6s} " \
-           f"{'no-summ':>8s} {'ratio':>6s}"
+    rows = [speed(name, net, x, batch, r) for name, net, x, batch, r in cases]
+    print("\nTime (median of interleaved repetitions; ratio = median over repetitions of "
+          "time / bare forward pass; window_size=50, keep_events=False)")
+    head = f"{'network':28s} {'inputs':>7s} {'batch':>6s} {'bare s':>8s} {'record':>8s} " \
+           f"{'ratio':>6s} {'no-summ':>8s} {'ratio':>6s}"
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['network']:34s} {r['inputs']:7d} {r['bare']:8.3f} {r['record']:8.3f} "
-              f"{r['record'] / r['bare']:6.2f} {r['record(summaries=False)']:8.3f} "
-              f"{r['record(summaries=False)'] / r['bare']:6.2f}")
+        med, ratio = r["med"], r["ratio"]
+        print(f"{r['network']:28s} {r['inputs']:7d} {r['batch']:6d} {med['bare']:8.3f} "
+              f"{med['record']:8.3f} {ratio['record']:6.2f} "
+              f"{med['record(summaries=False)']:8.3f} {ratio['record(summaries=False)']:6.2f}")
+    print(f"load average {_load()}")
 
     mem_width = 512 if args.quick else 1024
     counts = (5_000, 20_000) if args.quick else (20_000, 80_000)
@@ -168,6 +233,11 @@ def main() -> None:
     print(f"{'inputs':>8s} {'keep_events=False':>18s} {'keep_events=True':>17s}")
     for n in counts:
         print(f"{n:8d} {memory(n, False, mem_width):18.1f} {memory(n, True, mem_width):17.1f}")
+    print(f"load average {_load()}")
+
+
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -447,3 +447,147 @@ def test_keep_events_round_trip(cnn, digits, tmp_path, suffix):
     np.testing.assert_allclose(back["topk_value"].values, ds["topk_value"].values)
     assert back.attrs["threshold_params"] == ds.attrs["threshold_params"]
     assert back["unit"].values.tolist() == ds["unit"].values.tolist()
+
+
+# ---------------------------------------------------------------- the fused CPU kernel
+
+
+def _torch_path(monkeypatch) -> None:
+    """Force the torch reductions (the path CUDA tensors take) instead of the numba kernel."""
+    monkeypatch.setattr(record_module, "_fast_path", lambda a: False)
+
+
+def _assert_same_recording(fast, slow) -> None:
+    for var in ("count", "n", "window_count", "act_min", "act_max", "act_zero", "topk_value",
+                "hist_edges"):
+        np.testing.assert_array_equal(fast[var].values, slow[var].values, err_msg=var)
+    for var in ("act_mean", "act_var", "act_skewness", "act_kurtosis"):
+        np.testing.assert_allclose(fast[var].values, slow[var].values, rtol=1e-4, atol=1e-5,
+                                   err_msg=var)
+    assert np.abs(fast["hist_count"].values - slow["hist_count"].values).sum() \
+        <= 1e-3 * int(fast["n"].sum())
+
+
+def test_kernel_and_torch_path_agree(monkeypatch):
+    # uneven batches (1 to 97 events), windows across them, ReLU zeros, several blocks of units
+    torch.manual_seed(9)
+    net = nn.Sequential(nn.Linear(6, 700), nn.ReLU())
+    sizes = [3, 97, 1, 40, 64, 5, 90]
+    batches = [torch.randn(s, 6) for s in sizes]
+    kw = {"window_size": 11, "progress": False, "topk": 5, "keep_events": True}
+    fast = ba.record(net, batches, "1", **kw)
+    _torch_path(monkeypatch)
+    slow = ba.record(net, batches, "1", **kw)
+    _assert_same_recording(fast, slow)
+    np.testing.assert_array_equal(fast["fired"].values, slow["fired"].values)
+    acts = hand_activations(net, torch.cat(batches), "1", batch=10_000)
+    check_summaries(fast, acts, "1", window_size=11)
+
+
+def test_kernel_parallel_blocks_match_numpy(monkeypatch):
+    # a batch large enough for the multi-threaded kernel, float64 activations
+    monkeypatch.setattr(record_module, "_PARALLEL_MIN", 1)
+    torch.manual_seed(10)
+    net = nn.Sequential(nn.Linear(5, 300), nn.ReLU()).double()
+    x = torch.randn(700, 5, dtype=torch.float64)
+    ds = ba.record(net, x, "1", window_size=30, batch_size=350, progress=False)
+    acts = hand_activations(net, x, "1", batch=350)
+    check_summaries(ds, acts, "1", window_size=30)
+
+
+def test_topk_ties_keep_the_earlier_event():
+    # values from a small set: many ties at the top, across batches and 64-event chunks
+    g = torch.Generator().manual_seed(11)
+    x = torch.randint(0, 4, (300, 3), generator=g).float()
+    ds = ba.record(nn.Sequential(nn.Identity()), x, "0", topk=6, batch_size=100,
+                   progress=False)
+    acts = x.numpy()
+    order = np.argsort(-acts, axis=0, kind="stable")[:6].T  # earlier event first among ties
+    np.testing.assert_array_equal(ds["topk_sample"].values, order)
+    np.testing.assert_array_equal(ds["topk_value"].values,
+                                  np.take_along_axis(acts, order.T, axis=0).T)
+
+
+@pytest.mark.parametrize(("window", "sizes"), [(9, [5] * 20 + [3]), (4, [10, 10, 7]),
+                                                (1, [3, 4]), (50, [7, 60, 33, 2])],
+                         ids=["batch<window", "windows-in-batch", "window=1", "mixed"])
+def test_windows_across_uneven_batches(window, sizes):
+    g = torch.Generator().manual_seed(12)
+    x = torch.randn(sum(sizes), 4, generator=g)
+    batches = list(torch.split(x, sizes))
+    ds = ba.record(nn.Sequential(nn.Identity()), batches, "0", window_size=window,
+                   progress=False)
+    fired = x.numpy() > 0
+    m = len(x) // window
+    np.testing.assert_array_equal(ds["window_count"].values,
+                                  fired[: m * window].reshape(m, window, 4).sum(1))
+    np.testing.assert_array_equal(ds["count"].values, fired.sum(0))
+
+
+def test_histogram_range_grows_both_ways_exactly(monkeypatch):
+    # the first batch spans [0, 1]; later batches reach far below and above
+    g = torch.Generator().manual_seed(13)
+    x = torch.cat([torch.rand(50, 5, generator=g), -30 * torch.rand(50, 5, generator=g),
+                   torch.rand(50, 5, generator=g), 100 * torch.rand(50, 5, generator=g)])
+    ds = ba.record(nn.Sequential(nn.Identity()), x, "0", batch_size=50, hist_bins=16,
+                   progress=False)
+    acts = x.double().numpy()
+    edges, hist = ds["hist_edges"].values[0], ds["hist_count"].values[0]
+    assert edges[0] <= acts.min() and edges[-1] >= acts.max()
+    assert hist.sum() == acts.size
+    assert np.abs(hist - np.histogram(acts, edges)[0]).sum() <= 2
+    _torch_path(monkeypatch)
+    slow = ba.record(nn.Sequential(nn.Identity()), x, "0", batch_size=50, hist_bins=16,
+                     progress=False)
+    np.testing.assert_array_equal(slow["hist_edges"].values, ds["hist_edges"].values)
+
+
+def test_moments_on_ill_conditioned_data_beat_the_batch_merge(monkeypatch):
+    # 1e4 + small noise in float32: the kernel's float64 power sums about a fixed shift are
+    # accurate to ~1e-9; the per-batch float32 centring of the torch path is far worse
+    g = torch.Generator().manual_seed(14)
+    x = (1e4 + 1e-2 * torch.randn(6000, 3, generator=g, dtype=torch.float64)).float()
+    x[:, 2] += torch.linspace(0, 5, 6000)  # a drifting mean: the first batch's shift is off
+    acts = x.double().numpy()
+    truth = {"act_var": acts.var(0), "act_skewness": scipy.stats.skew(acts),
+             "act_kurtosis": scipy.stats.kurtosis(acts), "act_mean": acts.mean(0)}
+    net = nn.Sequential(nn.Identity())
+    fast = ba.record(net, x, "0", batch_size=128, progress=False)
+    _torch_path(monkeypatch)
+    slow = ba.record(net, x, "0", batch_size=128, progress=False)
+    np.testing.assert_allclose(fast["act_mean"].values, truth["act_mean"], rtol=1e-12)
+    np.testing.assert_allclose(fast["act_var"].values, truth["act_var"], rtol=1e-7)
+    np.testing.assert_allclose(fast["act_skewness"].values, truth["act_skewness"], atol=1e-5)
+    np.testing.assert_allclose(fast["act_kurtosis"].values, truth["act_kurtosis"], atol=1e-5)
+    err_fast = np.abs(fast["act_var"].values / truth["act_var"] - 1).max()
+    err_slow = np.abs(slow["act_var"].values / truth["act_var"] - 1).max()
+    assert err_fast <= err_slow
+
+
+def test_kernel_reports_infinite_activations():
+    x = torch.randn(40, 3)
+    x[13, 1] = float("inf")
+    with pytest.raises(ValueError, match=r"NaN or infinite activations in units \[1\]"):
+        ba.record(nn.Sequential(nn.Identity()), x, "0", progress=False)
+    with pytest.raises(ValueError, match=r"NaN or infinite activations in units \[1\]"):
+        ba.record(nn.Sequential(nn.Identity()), x, "0", progress=False, summaries=False)
+
+
+def test_summaries_off_matches_summaries_on():
+    torch.manual_seed(15)
+    net = nn.Sequential(nn.Linear(4, 50), nn.ReLU())
+    x = torch.randn(333, 4)
+    on = ba.record(net, x, "1", window_size=7, batch_size=64, progress=False)
+    off = ba.record(net, x, "1", window_size=7, batch_size=64, progress=False, summaries=False)
+    for var in ("count", "window_count", "act_min", "act_max"):
+        np.testing.assert_array_equal(on[var].values, off[var].values)
+
+
+def test_spatial_max_matches_torch_amax_and_keeps_nan():
+    g = torch.Generator().manual_seed(16)
+    flat = torch.randn(7, 5, 9, generator=g)
+    flat[2, 3, 4] = float("nan")
+    flat[4, 1, 0] = float("nan")
+    got = record_module._spatial_max(flat)
+    np.testing.assert_array_equal(got.numpy(), flat.amax(2).numpy())
+    assert got[2, 3].isnan() and got[4, 1].isnan()
