@@ -1415,15 +1415,37 @@ def compare_models(
         if name == "beta_binomial":
             raise ValueError("models: 'beta_binomial' describes count/n, not the window counts; "
                              "use 'binomial_window' to compare on the same data")
-    fits, loos = {}, {}
+    fits, loos, failed = {}, {}, {}
     for i, name in enumerate(models):
-        f = fit(ds, name, group_by=group_by, draws=draws, tune=tune, chains=chains,
-                seed=None if seed is None else seed + i, **fit_kwargs)
-        f.log_likelihood()
+        kwargs = dict(fit_kwargs)
+        for attempt in range(2):
+            f = fit(ds, name, group_by=group_by, draws=draws, tune=tune * (1 + attempt),
+                    chains=chains, seed=None if seed is None else seed + i + 100 * attempt,
+                    **kwargs)
+            f.log_likelihood()
+            try:
+                loos[name] = az.loo(f.idata, var_name="y")
+                failed.pop(name, None)
+                break
+            except ValueError as err:
+                # PSIS cannot smooth the importance ratios, e.g. when a chain that barely moved
+                # repeats its draws; once more with longer tuning and smaller steps
+                failed[name] = str(err)
+                kwargs["target_accept"] = 0.95
         fits[name] = f
-        loos[name] = az.loo(f.idata, var_name="y")
+    if failed:
+        warnings.warn(
+            "compare_models: PSIS-LOO failed for "
+            + "; ".join(f"{name} ({msg})" for name, msg in failed.items())
+            + ", even after refitting with longer tuning; those models are left out of the "
+            "ranking (check their diagnostics in table.attrs['fits'])",
+            ConvergenceWarning, stacklevel=2)
+    if len(loos) < 2:
+        raise RuntimeError(f"compare_models: fewer than two models have a PSIS-LOO estimate "
+                           f"(failed: {sorted(failed)})")
     table = az.compare(loos)
     table.attrs["loo"] = loos
+    table.attrs["failed"] = failed
     table.attrs["fits"] = fits
     table.attrs["pareto_k_max"] = {name: float(np.nanmax(np.asarray(lo.pareto_k)))
                                    for name, lo in loos.items()}

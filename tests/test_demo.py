@@ -69,10 +69,10 @@ def quick_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def test_quick_demo_files_and_progress(quick_report: tuple[Path, str]) -> None:
     path, log = quick_report
     assert (path / "report.html").is_file() and (path / "report.md").is_file()
-    assert re.search(r"\[ 1/6\] record digits-mlp", log)
+    assert re.search(r"\[ 1/7\] record digits-mlp", log)
     assert f"report: {(path / 'report.html').resolve()}" in log
-    for name in ("networks", "layers", "mf_null", "compare_mlp", "threshold_sensitivity",
-                 "threshold_sensitivity_differences", "train_vs_test", "epochs_mlp",
+    for name in ("networks", "layers", "mf_null", "window_models", "compare_mlp",
+                 "threshold_sensitivity", "threshold_sensitivity_differences", "train_vs_test", "epochs_mlp",
                  "units_digits-mlp", "units_digits-mlp-memorize", "fit_diagnostics", "timings"):
         assert (path / "tables" / f"{name}.csv").is_file(), name
         assert (path / "tables" / f"{name}.md").is_file(), name
@@ -92,7 +92,8 @@ def test_quick_demo_files_and_progress(quick_report: tuple[Path, str]) -> None:
 def test_quick_demo_html_sections(quick_report: tuple[Path, str]) -> None:
     html = (quick_report[0] / "report.html").read_text()
     for sid in ("overview", "memorization-comparison", "compare-mlp", "per-layer-mfr-and-mf",
-                "mf-against-its-binomial-null", "threshold-sensitivity", "training-versus-held-out-inputs",
+                "mf-against-its-binomial-null", "poisson-or-not-window-count-models",
+                "threshold-sensitivity", "training-versus-held-out-inputs",
                 "epoch-trajectories", "epochs-mlp", "networks-and-layers", "digits-mlp",
                 "digits-mlp-relu3", "digits-mlp-memorize-relu3", "methods-and-run"):
         assert re.search(rf'<h[234] id="{sid}">', html), sid
@@ -130,6 +131,9 @@ def test_quick_demo_tables_are_consistent(quick_report: tuple[Path, str]) -> Non
     assert set(zip(null["network"], null["layer"])) == set(zip(layers["network"], layers["layer"]))
     assert null["MF null"].between(0, 1).all() and null["permutation p"].between(0, 1).all()
     np.testing.assert_allclose(null["MF / null"], null["MF"] / null["MF null"])
+    models = pd.read_csv(tables / "window_models.csv")
+    assert sorted(models["model"]) == ["binomial_window", "gamma_poisson", "negative_binomial"]
+    assert (models["elpd_diff"] <= 0).all() and models["rank"].tolist() == [0, 1, 2]
     # the comparison's bootstrap estimate is the plug-in difference memorizing - generalizing
     comp = pd.read_csv(tables / "compare_mlp.csv")
     mfr = comp[comp["quantity"] == "mfr"].set_index("layer")
