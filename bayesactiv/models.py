@@ -79,7 +79,9 @@ _N_QUAD = 24
 _TINY = 1e-300
 _QUANTILE_BUDGET = 250_000  # components (pairs x draws) per pass of the quantile solver
 _QUANTILE_MIN_DRAWS = 256  # at least this many (evenly thinned) draws in per-unit quantiles
-_QUANTILE_SE = 2.5e-4  # thinning error allowed in per-unit quantiles (standard error)
+_QUANTILE_SE = 1e-3  # thinning error allowed in per-unit quantiles (standard error of the
+# mixture CDF at the quantile, i.e. on the probability scale: scale-free, so a quantile of a
+# near-dead unit at 1e-9 is held to the same standard as one at 0.5)
 _CHUNK = 2_000_000  # elements per (pairs x draws) block in summaries: memory stays bounded
 
 # compiled nutpie models, keyed by (structure, method, padded sizes, pool_layers)
@@ -629,8 +631,8 @@ def _mixture_quantiles(kind: str, p1: np.ndarray, p2: np.ndarray, qs: Sequence[f
     (geometrically across orders of magnitude).
 
     Returns an array (rows, len(qs)); with ``return_se``, also the Monte Carlo standard error
-    of each quantile due to the finite number of components (the standard deviation of the
-    components' CDFs at the quantile over sqrt(components), divided by the mixture density).
+    due to the finite number of components, on the probability scale: the standard deviation
+    of the components' CDFs at the quantile over sqrt(components).
     """
     rows, n_comp = p1.shape
     se = np.zeros((rows, len(qs)))
@@ -669,7 +671,7 @@ def _mixture_quantiles(kind: str, p1: np.ndarray, p2: np.ndarray, qs: Sequence[f
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 f = np.exp(_logpdf(kind, pa, qa, lnorm[active], xa[:, None])).mean(axis=1)
                 step = xa - err / f
-                se[active, j] = comp_F.std(axis=1) / math.sqrt(n_comp) / f
+                se[active, j] = comp_F.std(axis=1) / math.sqrt(n_comp)
             la, ha = lo[active], hi[active]
             ok = np.isfinite(step) & (step > la) & (step < ha)
             # bisect geometrically while the bracket spans orders of magnitude (quantiles of
@@ -678,7 +680,9 @@ def _mixture_quantiles(kind: str, p1: np.ndarray, p2: np.ndarray, qs: Sequence[f
             mid = np.where(ha > 4 * floor, np.sqrt(floor * ha), 0.5 * (la + ha))
             new = np.where(ok, step, mid)
             x[active] = np.where(done, xa, new)
-            done |= ok & (np.abs(step - xa) < 1e-5 * sd[active])
+            # converged: a step tiny against both the spread and the value itself (quantiles
+            # of near-dead units are many orders of magnitude below the standard deviation)
+            done |= ok & (np.abs(step - xa) < 1e-5 * np.minimum(sd[active], np.abs(xa)))
             done |= (ha - la) < 1e-13 * ha
             active = active[~done]
             if active.size == 0:
@@ -710,7 +714,7 @@ def _adaptive_quantiles(kind: str, p1: np.ndarray, p2: np.ndarray, qs: Sequence[
     all) for the rows whose thinning error exceeds :data:`_QUANTILE_SE`.
 
     The thinning error of ``k`` of ``n`` components is estimated as the Monte Carlo standard
-    error of the ``k``-component quantile times ``sqrt(1 - k / n)``; rows above the limit are
+    error of the ``k``-component mixture CDF at the quantile times ``sqrt(1 - k / n)``; rows above the limit are
     solved again with the number of components the estimate asks for (at least twice as many)."""
     n_all = p1.shape[1]
     keep = _thin(n_all, n_draws)

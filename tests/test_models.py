@@ -332,3 +332,30 @@ def test_groups_in_order_of_first_appearance():
     assert g.labels.tolist() == ["b/3", "a/3", "b/1", "c/1"]
     assert g.index.tolist() == [0, 1, 2, 3, 1, 0]
     assert g.coords["epoch"].tolist() == [3, 3, 1, 1]
+
+
+def test_quantiles_of_near_dead_units_are_exact_on_the_probability_scale():
+    """Intervals of units that never fired sit orders of magnitude below the posterior sd;
+    their bounds must still be the mixture's quantiles (regression: a convergence test on the
+    absolute step put a 25% quantile of 1e-9 at the wrong order of magnitude)."""
+    from scipy import special
+
+    rng = np.random.default_rng(3)
+    theta = rng.beta(0.05, 40.0, size=60)
+    ds = ba.make_dataset(rng.binomial(200, theta), 200, network="n", layer="rare")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", models.ConvergenceWarning)
+        f = ba.fit(ds, draws=300, tune=300, chains=2, seed=5)
+    post = f.idata["posterior"]
+    mu, kappa = post["mu"].values.ravel(), post["kappa"].values.ravel()
+    c, n = ds["count"].values, ds["n"].values
+    for prob in (0.5, 0.9):
+        u = f.units(prob)
+        for bound, level in (("low", (1 - prob) / 2), ("high", (1 + prob) / 2)):
+            x = u[bound].values
+            # the exact mixture CDF over every draw at the reported bound
+            cdf = special.betainc(mu[None] * kappa[None] + c[:, None],
+                                  (1 - mu[None]) * kappa[None] + (n - c)[:, None],
+                                  x[:, None]).mean(axis=1)
+            positive = x > 0
+            assert np.abs(cdf[positive] - level).max() < 5e-3, (prob, bound)
