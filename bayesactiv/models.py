@@ -624,10 +624,11 @@ def _mixture_quantiles(kind: str, p1: np.ndarray, p2: np.ndarray, qs: Sequence[f
     The iteration starts from the quantile of the Beta (Gamma) matching the mixture's mean and
     variance (``mean``, ``var`` per row; computed from the components when not given), which
     is already close when the components are alike. Each step evaluates the mixture CDF and
-    density at the current point (one incomplete beta/gamma function per component) and
-    stops when ``|F - q| < tol``, or when the Newton step is below ``1e-5`` of the mixture's
-    standard deviation (quadratic convergence puts the next iterate within ``~1e-10`` sd, so
-    it is accepted without another evaluation). Steps leaving the bracket bisect it
+    density at the current point (one incomplete beta/gamma function per component), takes a
+    Newton step in ``log x`` (near-dead units have quantiles many orders of magnitude below
+    their standard deviation, where steps in ``x`` are vanishingly small), and stops when
+    ``|F - q| < tol``, or when the step changes ``x`` by a relative ``1e-9``, or by less than
+    ``1e-5`` of the mixture's standard deviation once ``|F - q| < 1e-4``. Steps leaving the bracket bisect it
     (geometrically across orders of magnitude).
 
     Returns an array (rows, len(qs)); with ``return_se``, also the Monte Carlo standard error
@@ -670,7 +671,11 @@ def _mixture_quantiles(kind: str, p1: np.ndarray, p2: np.ndarray, qs: Sequence[f
             hi[active] = np.where(below, hi[active], xa)
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 f = np.exp(_logpdf(kind, pa, qa, lnorm[active], xa[:, None])).mean(axis=1)
-                step = xa - err / f
+                # Newton on log x: dF/dlog x = x f(x). Near 0 the density of a near-dead unit
+                # is astronomically large (x^(a-1) with a ~ 1e-3), so a step in x itself is
+                # microscopic although F is far from q; in log x the step has the right size
+                log_step = -err / (f * xa)
+                step = xa * np.exp(log_step)
                 se[active, j] = comp_F.std(axis=1) / math.sqrt(n_comp)
             la, ha = lo[active], hi[active]
             ok = np.isfinite(step) & (step > la) & (step < ha)
@@ -680,9 +685,10 @@ def _mixture_quantiles(kind: str, p1: np.ndarray, p2: np.ndarray, qs: Sequence[f
             mid = np.where(ha > 4 * floor, np.sqrt(floor * ha), 0.5 * (la + ha))
             new = np.where(ok, step, mid)
             x[active] = np.where(done, xa, new)
-            # converged: a step tiny against both the spread and the value itself (quantiles
-            # of near-dead units are many orders of magnitude below the standard deviation)
-            done |= ok & (np.abs(step - xa) < 1e-5 * np.minimum(sd[active], np.abs(xa)))
+            # converged: a Newton step (in log x) that moves x by less than a relative 1e-9,
+            # or by less than 1e-5 of the mixture's spread
+            done |= ok & ((np.abs(log_step) < 1e-9)
+                          | ((np.abs(step - xa) < 1e-5 * sd[active]) & (np.abs(err) < 1e-4)))
             done |= (ha - la) < 1e-13 * ha
             active = active[~done]
             if active.size == 0:
