@@ -431,7 +431,8 @@ def _mf_null_table(study: _Study, names: list[str]) -> pd.DataFrame:
 
 def _plugin_by(ds: xr.Dataset, keys: list[str]) -> pd.DataFrame:
     """Plug-in MFR and MF (window Fano factor) per combination of unit coordinates."""
-    from bayesactiv.report import _fano, _nanmean
+    from bayesactiv.baselines import _fano
+    from bayesactiv.report import _nanmean
 
     frame = pd.DataFrame({k: ds[k].values for k in keys})
     rate = ds["count"].values / np.maximum(ds["n"].values, 1)

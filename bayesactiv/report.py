@@ -663,6 +663,7 @@ def layer_bootstrap(
     >>> bool(row.mfr_boot_low < row.mfr < row.mfr_boot_high)
     True
     """
+    from bayesactiv.baselines import _fano
     from bayesactiv.dataset import validate
 
     validate(ds)
@@ -708,15 +709,6 @@ def layer_bootstrap(
     cols_order = ["network", "layer", "n_units", "mfr", "mfr_boot_low", "mfr_boot_high", "mf",
                   "mf_boot_low", "mf_boot_high"]
     return pd.DataFrame(rows)[cols_order]
-
-
-def _fano(wc: np.ndarray) -> np.ndarray:
-    """Variance/mean (ddof 0) over the window axis (-2); NaN where the mean is 0."""
-    mean = wc.mean(axis=-2)
-    var = wc.var(axis=-2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(mean > 0, var / np.where(mean > 0, mean, 1.0), np.nan)
-    return out
 
 
 def _nanmean(values: np.ndarray) -> np.ndarray:
@@ -1007,12 +999,6 @@ def _p_saturated(fit: Any, units: list[str], epsilon: float) -> np.ndarray:
     return (draws > 1 - epsilon).mean(other).values
 
 
-def _threshold_number(ds: xr.Dataset) -> float | None:
-    from bayesactiv.unitview import _threshold_value
-
-    return _threshold_value(ds)
-
-
 def layer_section(
     rep: Report,
     ds: xr.Dataset,
@@ -1060,7 +1046,7 @@ def layer_section(
     --------
     >>> layer_section(rep, ds, unit_frame(ds, f), f, "net", "fc1")  # doctest: +SKIP
     """
-    from bayesactiv.unitview import pick_unit, unit_activations, unit_view
+    from bayesactiv.unitview import _threshold_value, pick_unit, unit_activations, unit_view
 
     pct = f"{100 * prob:g}%"
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{network}_{layer}")
@@ -1094,7 +1080,7 @@ def layer_section(
                           f"being dead (θ < {eps:g}) or saturated (θ > {1 - eps:g}).")
     else:
         rep.text("No unit of this layer was dead or saturated on these inputs.")
-    threshold = _threshold_number(ds)
+    threshold = _threshold_value(ds)
     if "hist_count" in ds and f"{network}/{layer}" in ds["hist_group"].values.astype(str):
         rep.figure(activation_figure(ds, network, layer, threshold=threshold),
                    f"activations_{stem}",
