@@ -3,32 +3,43 @@
 These are the estimates the Bayesian models of :mod:`bayesactiv.models` are judged
 against. Every function reads an activation dataset (see :mod:`bayesactiv.dataset`),
 validates it first, and returns an :class:`xarray.Dataset` indexed by ``unit``;
-aggregates are indexed by a ``group`` dimension whose coordinate ``group`` reads
-``"network/layer"`` (one row per layer) or ``"network/*"`` (all layers of a
-network), with coordinates ``group_network`` and ``group_layer`` (``"*"`` for the
-network rows; the names differ from the ``network``/``layer`` coordinates on ``unit``).
+aggregates are indexed by a ``group`` dimension. The groups are those of
+:func:`bayesactiv.grouping.group_units`, the grouping ``fit`` uses: every
+aggregate takes ``group_by`` (default ``("network", "layer")``: coordinate
+``group`` reads ``"network/layer"``, one row per layer, then ``"network/*"``, all
+layers of a network), with coordinates ``group_network`` and ``group_layer``
+(``"*"`` for the pooled rows; the names differ from the ``network``/``layer``
+coordinates on ``unit``) and ``group_epoch`` when ``"epoch"`` is a key (see
+:func:`group_layout`).
 
 Nothing here loops in Python over samples or units: estimates are closed forms
 over ``count`` and ``n``, the bootstrap multiplies a matrix of resample counts by
 the firing matrix, and the permutation test bins spike positions with ``bincount``.
 
 Edge cases are reported as each method really gives them: a unit that never (or
-always) fired gets a zero-width Wald and percentile-bootstrap interval, BCa gives
-NaN there (its acceleration is undefined), and a Fano factor with zero mean is NaN.
+always) fired gets a zero-width Wald interval, and its bootstrap estimates are all
+equal, so every bootstrap interval, BCa included, is that single value (e.g.
+[0, 0]); a Fano factor with zero mean is NaN. Spike-train statistics follow the
+definitions of Elephant (``elephant.statistics``: ``isi``, ``cv``, ``cv2``,
+``lv``, ``fanofactor``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 import xarray as xr
 from scipy import special
 
+from bayesactiv.checks import ArgumentError, check_choice, check_int, check_prob, check_seed
 from bayesactiv.dataset import DatasetError, require, validate
+from bayesactiv.grouping import Grouping, group_units, normalize_group_by
 
 __all__ = [
     "bootstrap",
+    "fano",
     "fano_factor",
     "fano_null",
     "firing_rate",
@@ -39,32 +50,76 @@ __all__ = [
     "monte_carlo_curve",
     "order_permutation_test",
     "spike_stats",
+    "unit_frame",
 ]
+
+#: the default grouping of the aggregates: one row per layer (and one per network)
+_BY_LAYER = ("network", "layer")
 
 _KEEP_EVENTS = "record(..., keep_events=True)"
 _WINDOWS = "record(..., window_size=50)"
+_INTERVAL_METHODS = ("wald", "wilson", "jeffreys", "clopper-pearson")
+_BOOTSTRAP_METHODS = ("percentile", "bca", "basic")
+_ALTERNATIVES = ("two-sided", "greater", "less")
+_SPIKE_STATS = ("rate", "fano", "cv")
 
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def group_layout(ds: xr.Dataset, *, networks: bool = True) -> tuple[np.ndarray, xr.Dataset]:
-    """Membership of units in the aggregate groups (layers, then whole networks).
+def _key_coord(grouping: Grouping, key: str) -> np.ndarray:
+    """The ``group_<key>`` value of each group: as text, ``"*"`` where ``key`` does not split it."""
+    if key not in grouping.coords:
+        return np.full(grouping.n_groups, "*", dtype=object)
+    return np.array([str(v) for v in grouping.coords[key]], dtype=object)
+
+
+def _pooled_labels(pooled: Grouping, keys: tuple[str, ...]) -> np.ndarray:
+    """Labels of the groups pooled over layers: the ``keys`` values, ``"*"`` for the layer."""
+    columns = [_key_coord(pooled, key) for key in keys]
+    return np.array(["/".join(row) for row in zip(*columns, strict=True)], dtype=object)
+
+
+def group_layout(
+    ds: xr.Dataset,
+    *,
+    networks: bool = True,
+    group_by: Sequence[str] | str | None = ("network", "layer"),
+) -> tuple[np.ndarray, xr.Dataset]:
+    """Membership of units in the aggregate groups (one per ``group_by`` value, then networks).
+
+    The groups are those of :func:`bayesactiv.grouping.group_units` (the grouping
+    ``fit`` uses), in order of first appearance. When ``group_by`` holds both
+    ``"network"`` and ``"layer"`` and ``networks`` is true, one pooled row per
+    value of the other keys follows, over all layers: by default one
+    ``"network/*"`` row per network; with ``("network", "layer", "epoch")`` one
+    ``"network/*/epoch"`` row per network and epoch (the layers of one network
+    at one checkpoint). Other choices of ``group_by`` get no pooled rows.
 
     Parameters
     ----------
     ds : xarray.Dataset
         An activation dataset.
     networks : bool
-        Add one ``"network/*"`` group per network (all its layers) after the layers.
+        Add the pooled rows described above.
+    group_by : sequence of str or str
+        A subset of ``("network", "layer", "epoch")``; empty: one group ``"all"``.
 
     Returns
     -------
     member : numpy.ndarray of bool, shape (group, unit)
         ``member[g, u]`` is True when unit ``u`` belongs to group ``g``.
     coords : xarray.Dataset
-        Empty dataset carrying the ``group``, ``group_network`` and ``group_layer``
-        coordinates.
+        Empty dataset carrying the ``group`` (label), ``group_network`` and
+        ``group_layer`` coordinates (``"*"`` where pooled or not a key), and
+        ``group_epoch`` when ``"epoch"`` is a key.
+
+    Raises
+    ------
+    ArgumentError
+        An unknown or repeated key.
+    DatasetError
+        A key whose coordinate the dataset lacks.
 
     Examples
     --------
@@ -73,22 +128,26 @@ def group_layout(ds: xr.Dataset, *, networks: bool = True) -> tuple[np.ndarray, 
     >>> member, coords = group_layout(ds)
     >>> coords["group"].values.tolist()
     ['net/a', 'net/b', 'net/*']
+    >>> both = ba.combine([ba.make_dataset([1, 2], 5, network="net", layer=["a", "b"], epoch=e)
+    ...                    for e in (0, 9)])
+    >>> group_layout(both, group_by=("network", "layer", "epoch"))[1]["group"].values.tolist()
+    ['net/a/0', 'net/b/0', 'net/a/9', 'net/b/9', 'net/*/0', 'net/*/9']
     """
-    net = ds["network"].values.astype(str)
-    lay = ds["layer"].values.astype(str)
-    keys = list(dict.fromkeys(zip(net.tolist(), lay.tolist())))
-    rows = [(a, b, (net == a) & (lay == b)) for a, b in keys]
-    if networks:
-        rows += [(a, "*", net == a) for a in dict.fromkeys(net.tolist())]
-    member = np.stack([r[2] for r in rows])
-    coords = xr.Dataset(
-        coords={
-            "group": ("group", np.array([f"{a}/{b}" for a, b, _ in rows], dtype=object)),
-            "group_network": ("group", np.array([a for a, _, _ in rows], dtype=object)),
-            "group_layer": ("group", np.array([b for _, b, _ in rows], dtype=object)),
-        }
-    )
-    return member, coords
+    keys = normalize_group_by(group_by)
+    parts = [group_units(ds, keys)]
+    labels = [parts[0].labels.astype(object)]
+    if networks and "network" in keys and "layer" in keys:
+        parts.append(group_units(ds, tuple(key for key in keys if key != "layer")))
+        labels.append(_pooled_labels(parts[1], keys))
+    coords = {
+        "group": ("group", np.concatenate(labels)),
+        "group_network": ("group", np.concatenate([_key_coord(p, "network") for p in parts])),
+        "group_layer": ("group", np.concatenate([_key_coord(p, "layer") for p in parts])),
+    }
+    if "epoch" in keys:
+        coords["group_epoch"] = ("group", np.concatenate([p.coords["epoch"] for p in parts]))
+    member = np.concatenate([part.member() for part in parts])
+    return member, xr.Dataset(coords=coords)
 
 
 def _group_mean(member: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -110,17 +169,44 @@ def _group_var(member: np.ndarray, values: np.ndarray, ddof: int = 1) -> np.ndar
         return np.where(k > ddof, (dev**2).sum(axis=1) / (k - ddof), np.nan)
 
 
-def _unit_frame(ds: xr.Dataset) -> xr.Dataset:
-    """An empty dataset with the unit coordinates of ``ds``."""
+def unit_frame(ds: xr.Dataset) -> xr.Dataset:
+    """An empty dataset with the unit coordinates of ``ds``: the frame of per-unit results.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset.
+
+    Returns
+    -------
+    xarray.Dataset
+        No variables; the ``unit``, ``network``, ``layer``, ``index`` and (when
+        present) ``epoch`` coordinates of ``ds``.
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> frame = unit_frame(ba.make_dataset([1, 2], 5, network="n", layer="l"))
+    >>> list(frame.coords), len(frame.data_vars)
+    (['unit', 'network', 'layer', 'index'], 0)
+    """
     names = [c for c in ("unit", "network", "layer", "index", "epoch") if c in ds.coords]
     return xr.Dataset(coords={c: ds[c] for c in names})
 
 
-def _check_level(confidence_level: float) -> float:
-    level = float(confidence_level)
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"confidence_level: must lie strictly between 0 and 1, got {confidence_level!r}")
-    return level
+_unit_frame = unit_frame  # the former private name, kept for modules not yet switched
+
+
+def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """A generator from a checked seed (``None``, an integer >= 0) or a generator itself."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(check_seed(seed))
+
+
+def _frame(ds: xr.Dataset, gcoords: xr.Dataset) -> xr.Dataset:
+    """The unit frame of ``ds`` with the group coordinates of an aggregate."""
+    return unit_frame(ds).merge(gcoords, compat="override", join="outer")
 
 
 def _proportion(count: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -131,7 +217,7 @@ def _proportion(count: np.ndarray, n: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- Monte Carlo
 
 
-def monte_carlo(ds: xr.Dataset) -> xr.Dataset:
+def monte_carlo(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = _BY_LAYER) -> xr.Dataset:
     """Monte Carlo estimate of each unit's firing probability, with its standard error.
 
     ``estimate = count / n`` estimates P(activation > threshold) over the input
@@ -142,6 +228,8 @@ def monte_carlo(ds: xr.Dataset) -> xr.Dataset:
     ----------
     ds : xarray.Dataset
         An activation dataset (needs only ``count`` and ``n``).
+    group_by : sequence of str or str
+        Keys of the aggregate groups (see :func:`group_layout`).
 
     Returns
     -------
@@ -159,13 +247,13 @@ def monte_carlo(ds: xr.Dataset) -> xr.Dataset:
     validate(ds)
     count = ds["count"].values.astype(np.float64)
     n = ds["n"].values.astype(np.float64)
+    member, gcoords = group_layout(ds, group_by=group_by)
     p = _proportion(count, n)
     with np.errstate(invalid="ignore", divide="ignore"):
         se = np.sqrt(p * (1.0 - p) / n)
-    member, gcoords = group_layout(ds)
     with np.errstate(invalid="ignore", divide="ignore"):
         gest = (member * count).sum(axis=1) / (member * n).sum(axis=1)
-    out = _unit_frame(ds).merge(gcoords, compat="override", join="outer")
+    out = _frame(ds, gcoords)
     out["estimate"] = ("unit", p)
     out["standard_error"] = ("unit", se)
     out["count"] = ds["count"]
@@ -181,7 +269,9 @@ def _grid(total: int, n_points: int) -> np.ndarray:
     return grid[(grid >= 1) & (grid <= total)]
 
 
-def monte_carlo_curve(ds: xr.Dataset, n_points: int = 40) -> xr.Dataset:
+def monte_carlo_curve(
+    ds: xr.Dataset, n_points: int = 40, *, group_by: Sequence[str] | str | None = _BY_LAYER
+) -> xr.Dataset:
     """How the Monte Carlo estimate behaves as the number of samples grows.
 
     For each sample size ``m`` on a log-spaced grid, the estimate of each unit from
@@ -200,6 +290,8 @@ def monte_carlo_curve(ds: xr.Dataset, n_points: int = 40) -> xr.Dataset:
         An activation dataset with ``fired`` or ``window_count``.
     n_points : int
         Approximate number of grid points (>= 2).
+    group_by : sequence of str or str
+        Keys of the aggregate groups (see :func:`group_layout`).
 
     Returns
     -------
@@ -217,11 +309,11 @@ def monte_carlo_curve(ds: xr.Dataset, n_points: int = 40) -> xr.Dataset:
     500
     """
     validate(ds)
-    if int(n_points) < 2:
-        raise ValueError(f"n_points: need at least 2, got {n_points!r}")
+    n_points = check_int(n_points, "n_points", minimum=2)
+    member, gcoords = group_layout(ds, group_by=group_by)
     if "fired" in ds.data_vars:
         fired = ds["fired"].values
-        grid = _grid(fired.shape[0], int(n_points))
+        grid = _grid(fired.shape[0], n_points)
         starts = np.concatenate([[0], grid[:-1]])
         seg = np.add.reduceat(fired.view(np.uint8), starts, axis=0, dtype=np.int64)
         counts = np.cumsum(seg, axis=0)
@@ -229,7 +321,7 @@ def monte_carlo_curve(ds: xr.Dataset, n_points: int = 40) -> xr.Dataset:
     elif "window_count" in ds.data_vars:
         wc = ds["window_count"].values
         size = int(ds.attrs["window_size"])
-        k = _grid(wc.shape[0], int(n_points))
+        k = _grid(wc.shape[0], n_points)
         counts = np.cumsum(wc, axis=0)[k - 1]
         grid = k * size
         source = "window_count"
@@ -241,8 +333,7 @@ def monte_carlo_curve(ds: xr.Dataset, n_points: int = 40) -> xr.Dataset:
     m = grid[:, None].astype(np.float64)
     p = counts / m
     se = np.sqrt(p * (1.0 - p) / m)
-    member, gcoords = group_layout(ds)
-    out = _unit_frame(ds).merge(gcoords, compat="override", join="outer")
+    out = _frame(ds, gcoords)
     out = out.assign_coords(n_samples=("n_samples", grid))
     out["estimate"] = (("n_samples", "unit"), p)
     out["standard_error"] = (("n_samples", "unit"), se)
@@ -298,7 +389,8 @@ def intervals(
     [0.0, 0.438]
     """
     validate(ds)
-    level = _check_level(confidence_level)
+    method = check_choice(method, "method", _INTERVAL_METHODS)
+    level = check_prob(confidence_level, "confidence_level")
     alpha = 1.0 - level
     c = ds["count"].values.astype(np.float64)
     n = ds["n"].values.astype(np.float64)
@@ -316,18 +408,14 @@ def intervals(
         elif method == "jeffreys":
             low = special.betaincinv(c + 0.5, n - c + 0.5, alpha / 2)
             high = special.betaincinv(c + 0.5, n - c + 0.5, 1 - alpha / 2)
-        elif method == "clopper-pearson":
+        else:  # clopper-pearson
             low = np.where(c > 0, special.betaincinv(np.maximum(c, 1), n - c + 1, alpha / 2), 0.0)
             high = np.where(
                 c < n, special.betaincinv(c + 1, np.maximum(n - c, 1), 1 - alpha / 2), 1.0
             )
-        else:
-            raise ValueError(
-                f"method: expected 'wald', 'wilson', 'jeffreys' or 'clopper-pearson', got {method!r}"
-            )
     low = np.where(n > 0, low, np.nan)
     high = np.where(n > 0, high, np.nan)
-    out = _unit_frame(ds)
+    out = unit_frame(ds)
     out["estimate"] = ("unit", p)
     out["low"] = ("unit", low)
     out["high"] = ("unit", high)
@@ -393,7 +481,14 @@ def bootstrap(
       and the jackknife acceleration in closed form: for a proportion
       :math:`a = (1 - 2\hat p) / (6\sqrt{n \hat p (1-\hat p)})`; for window blocks
       :math:`a = \sum d^3 / (6 (\sum d^2)^{3/2})`, :math:`d` = window count minus its mean.
-      NaN where the resampled estimates are all equal (never/always fired), as scipy.
+
+    Where the resampled estimates of a unit are all equal (a unit that never or
+    always fired, or equal counts in every window), the bootstrap distribution is
+    a point mass: every quantile of it, at any level the BCa correction picks, is
+    that value, so all three methods give the zero-width interval
+    :math:`[\hat\theta, \hat\theta]` (e.g. [0, 0] for a never-fired unit). The
+    acceleration is 0/0 there, which is why :func:`scipy.stats.bootstrap` returns
+    NaN for BCa; the interval does not depend on it.
 
     Parameters
     ----------
@@ -404,6 +499,7 @@ def bootstrap(
     confidence_level : float
     method : {"percentile", "bca", "basic"}
     seed : int or numpy.random.Generator, optional
+        A non-negative integer, a generator, or None (fresh entropy).
     batch : int, optional
         Resamples per chunk (bounds memory to about ``batch * n`` integers);
         default: chosen so that a chunk holds about 2**23 resample counts.
@@ -423,15 +519,17 @@ def bootstrap(
     >>> bs = ba.baselines.bootstrap(ds, n_resamples=999, seed=1)
     >>> float(bs["high"][0] - bs["low"][0])  # never fired: the percentile interval collapses
     0.0
+    >>> bca = ba.baselines.bootstrap(ds, n_resamples=999, method="bca", seed=1)
+    >>> float(bca["low"][0]), float(bca["high"][0])  # and so does BCa's
+    (0.0, 0.0)
     """
     validate(ds)
-    level = _check_level(confidence_level)
-    if method not in ("percentile", "bca", "basic"):
-        raise ValueError(f"method: expected 'percentile', 'bca' or 'basic', got {method!r}")
-    n_resamples = int(n_resamples)
-    if n_resamples < 2:
-        raise ValueError(f"n_resamples: need at least 2, got {n_resamples}")
-    rng = np.random.default_rng(seed)
+    level = check_prob(confidence_level, "confidence_level")
+    method = check_choice(method, "method", _BOOTSTRAP_METHODS)
+    n_resamples = check_int(n_resamples, "n_resamples", minimum=2)
+    if batch is not None:
+        batch = check_int(batch, "batch", minimum=1)
+    rng = _rng(seed)
     if "fired" in ds.data_vars:
         data = ds["fired"].values
         denom = float(data.shape[0])
@@ -453,9 +551,6 @@ def bootstrap(
     matrix = data.astype(ftype)
     if batch is None:
         batch = max(1, min(n_resamples, 2**23 // rows))
-    batch = int(batch)
-    if batch < 1:
-        raise ValueError(f"batch: must be a positive integer, got {batch}")
     theta_b = np.empty((n_resamples, data.shape[1]), dtype=np.float64)
     for start in range(0, n_resamples, batch):
         b = min(batch, n_resamples - start)
@@ -485,9 +580,12 @@ def bootstrap(
     theta_b.sort(axis=0)
     low = _column_quantile(theta_b, q_low)
     high = _column_quantile(theta_b, q_high)
+    point = theta_b[0] == theta_b[-1]  # a point-mass bootstrap distribution: every quantile is it
+    low = np.where(point, theta_b[0], low)
+    high = np.where(point, theta_b[0], high)
     if method == "basic":
         low, high = 2 * theta_hat - high, 2 * theta_hat - low
-    out = _unit_frame(ds)
+    out = unit_frame(ds)
     out["estimate"] = ("unit", theta_hat)
     out["low"] = ("unit", low)
     out["high"] = ("unit", high)
@@ -501,15 +599,25 @@ def bootstrap(
 # ----------------------------------------------------------------------------- spike trains
 
 
-def firing_rate(ds: xr.Dataset) -> xr.Dataset:
-    """Poisson maximum-likelihood firing rate of each unit, and its layer/network means.
+def firing_rate(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = _BY_LAYER) -> xr.Dataset:
+    """Poisson maximum-likelihood firing rate of each unit, and its per-group means.
 
     ``rate = count / n`` (events per input: the MLE of a Poisson rate observed over
     ``n`` unit-time steps, equal to the Monte Carlo firing probability). When
     ``window_count`` exists, ``rate_per_window`` is the mean window count (the
     MLE of the rate per window of ``window_size`` inputs). Per group: ``mfr``
-    (mean firing rate: the unweighted mean over units of ``rate``) and
-    ``rate_var`` (variance over units of ``rate``, ddof 1).
+    (mean firing rate: the unweighted mean over units of ``rate``),
+    ``rate_var`` (variance over units of ``rate``, ddof 1) and ``n_units``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    group_by : sequence of str or str
+        Keys of the aggregate groups (see :func:`group_layout`).
+
+    Returns
+    -------
+    xarray.Dataset
 
     Examples
     --------
@@ -519,9 +627,9 @@ def firing_rate(ds: xr.Dataset) -> xr.Dataset:
     [0.3, 0.3]
     """
     validate(ds)
+    member, gcoords = group_layout(ds, group_by=group_by)
     rate = _proportion(ds["count"].values.astype(np.float64), ds["n"].values.astype(np.float64))
-    member, gcoords = group_layout(ds)
-    out = _unit_frame(ds).merge(gcoords, compat="override", join="outer")
+    out = _frame(ds, gcoords)
     out["rate"] = ("unit", rate)
     if "window_count" in ds.data_vars:
         out["rate_per_window"] = ("unit", ds["window_count"].values.mean(axis=0))
@@ -531,12 +639,38 @@ def firing_rate(ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def _fano(wc: np.ndarray) -> np.ndarray:
-    """Fano factor along axis -2 (windows): population variance (ddof 0) / mean; NaN at mean 0."""
-    mean = wc.mean(axis=-2)
-    var = wc.var(axis=-2)
+def fano(counts: np.ndarray) -> np.ndarray:
+    """Fano factor of spike counts along axis -2 (the windows, or trials): var (ddof 0) / mean.
+
+    As ``elephant.statistics.fanofactor``: the population variance (ddof 0) of the
+    counts over the observations divided by their mean, NaN when every count is 0
+    (non-negative counts: mean 0) or when there is no observation.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray, shape (..., window, unit)
+        Non-negative counts.
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., unit)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fano(np.array([[4, 0], [1, 0], [1, 0]])).tolist()  # var 2 / mean 2; never fired
+    [1.0, nan]
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.shape[-2] == 0:
+        return np.full(counts.shape[:-2] + counts.shape[-1:], np.nan)
+    mean = counts.mean(axis=-2)
+    var = counts.var(axis=-2)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(mean > 0, var / mean, np.nan)
+
+
+_fano = fano  # the former private name, kept for modules not yet switched
 
 
 def fano_null(p: np.ndarray, n: np.ndarray, window_size: int, n_windows: int) -> np.ndarray:
@@ -564,6 +698,7 @@ def fano_null(p: np.ndarray, n: np.ndarray, window_size: int, n_windows: int) ->
     n : array_like
         Inputs observed.
     window_size, n_windows : int
+        Both >= 1.
 
     Returns
     -------
@@ -574,24 +709,39 @@ def fano_null(p: np.ndarray, n: np.ndarray, window_size: int, n_windows: int) ->
     >>> float(fano_null(0.2, 1000, 50, 20))  # (1 - 0.2) * 950 / 999
     0.7607607607607607
     """
+    window_size = check_int(window_size, "window_size", minimum=1)
+    n_windows = check_int(n_windows, "n_windows", minimum=1)
     p = np.asarray(p, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
     covered = float(window_size * n_windows)
     return (1.0 - p) * ((n - window_size) - (n - covered) / n_windows) / (n - 1.0)
 
 
-def fano_factor(ds: xr.Dataset) -> xr.Dataset:
+def fano_factor(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = _BY_LAYER) -> xr.Dataset:
     r"""Fano factor of each unit's window counts, beside its random-order null.
 
     ``fano = var / mean`` of the unit's counts over the windows of
-    ``window_count``, with the population variance (ddof 0, chosen because it
-    makes :func:`fano_null` exact). Units that never fired in the windows
-    (mean 0) get NaN: the ratio is undefined there, not 0. ``fano_null`` is the
-    expectation under random order (see :func:`fano_null`; it uses
-    ``p = count / n``), and ``fano_ratio = fano / fano_null`` (NaN where the null is
-    0, i.e. units that always fired). Per group: ``mf`` (mean Fano factor over the
-    units with a defined Fano factor), ``fano_var`` (variance over those units,
-    ddof 1), ``mf_null`` (mean of their nulls), ``n_fano`` (how many units).
+    ``window_count`` (:func:`fano`: the definition of
+    ``elephant.statistics.fanofactor`` with the windows as trials: population
+    variance, ddof 0, which also makes :func:`fano_null` exact). Units that never
+    fired in the windows (mean 0) get NaN: the ratio is undefined there, not 0.
+    ``fano_null`` is the expectation under random order (see :func:`fano_null`;
+    it uses ``p = count / n``), and ``fano_ratio = fano / fano_null`` (NaN where
+    the null is 0, i.e. units that always fired). Per group: ``mf`` (mean Fano
+    factor over the units with a defined Fano factor), ``fano_var`` (variance
+    over those units, ddof 1), ``mf_null`` (mean of their nulls), ``n_fano`` (how
+    many units).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset with ``window_count``.
+    group_by : sequence of str or str
+        Keys of the aggregate groups (see :func:`group_layout`).
+
+    Returns
+    -------
+    xarray.Dataset
 
     Examples
     --------
@@ -603,36 +753,102 @@ def fano_factor(ds: xr.Dataset) -> xr.Dataset:
     """
     validate(ds)
     require(ds, "window_count", "the Fano factor", _WINDOWS)
+    member, gcoords = group_layout(ds, group_by=group_by)
     wc = ds["window_count"].values.astype(np.float64)
     size = int(ds.attrs["window_size"])
-    fano = _fano(wc)
+    factor = fano(wc)
     p = _proportion(ds["count"].values.astype(np.float64), ds["n"].values.astype(np.float64))
     null = fano_null(p, ds["n"].values, size, wc.shape[0])
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(null > 0, fano / null, np.nan)
-    member, gcoords = group_layout(ds)
-    defined = np.where(np.isfinite(fano), null, np.nan)
-    out = _unit_frame(ds).merge(gcoords, compat="override", join="outer")
-    out["fano"] = ("unit", fano)
+        ratio = np.where(null > 0, factor / null, np.nan)
+    defined = np.where(np.isfinite(factor), null, np.nan)
+    out = _frame(ds, gcoords)
+    out["fano"] = ("unit", factor)
     out["fano_null"] = ("unit", null)
     out["fano_ratio"] = ("unit", ratio)
-    out["mf"] = ("group", _group_mean(member, fano))
-    out["fano_var"] = ("group", _group_var(member, fano))
+    out["mf"] = ("group", _group_mean(member, factor))
+    out["fano_var"] = ("group", _group_var(member, factor))
     out["mf_null"] = ("group", _group_mean(member, defined))
-    out["n_fano"] = ("group", (member & np.isfinite(fano)).sum(axis=1))
+    out["n_fano"] = ("group", (member & np.isfinite(factor)).sum(axis=1))
     out.attrs.update(window_size=size, fano_ddof=0)
     return out
 
 
-def isi_cv(ds: xr.Dataset) -> xr.Dataset:
-    r"""Coefficient of variation of each unit's inter-spike intervals.
+def _intervals_by_unit(fired: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inter-spike intervals of all units, unit after unit, and the unit each belongs to."""
+    unit_idx, sample_idx = np.nonzero(np.ascontiguousarray(fired.T))
+    same = unit_idx[1:] == unit_idx[:-1]
+    return np.diff(sample_idx)[same].astype(np.float64), unit_idx[1:][same]
+
+
+def _isi_variation(isi: np.ndarray, owner: np.ndarray, k: int, ddof: int) -> tuple[np.ndarray, ...]:
+    """Per unit: number of intervals, their mean and ``std(ddof) / mean`` (NaN at <= ddof)."""
+    m = np.bincount(owner, minlength=k).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.bincount(owner, weights=isi, minlength=k) / m
+        dev = isi - mean[owner]
+        var = np.bincount(owner, weights=dev**2, minlength=k) / (m - ddof)
+        cv = np.where(m > ddof, np.sqrt(var) / mean, np.nan)
+    return m, np.where(m >= 1, mean, np.nan), cv
+
+
+def _isi_local(isi: np.ndarray, owner: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit: Elephant's CV2 and LV of consecutive intervals (NaN with fewer than 2)."""
+    pair = owner[1:] == owner[:-1]
+    ratio = (np.diff(isi) / (isi[:-1] + isi[1:]))[pair]
+    pair_owner = owner[1:][pair]
+    pairs = np.bincount(pair_owner, minlength=k).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cv2 = 2.0 * np.bincount(pair_owner, weights=np.abs(ratio), minlength=k) / pairs
+        lv = 3.0 * np.bincount(pair_owner, weights=ratio**2, minlength=k) / pairs
+    return np.where(pairs > 0, cv2, np.nan), np.where(pairs > 0, lv, np.nan)
+
+
+def isi_cv(
+    ds: xr.Dataset, *, ddof: int = 0, group_by: Sequence[str] | str | None = _BY_LAYER
+) -> xr.Dataset:
+    r"""Variability of each unit's inter-spike intervals: CV, CV2 and LV, as Elephant defines them.
 
     The spike train of a unit is the ordered list of samples in which it fired;
-    the inter-spike intervals (ISI) are the differences of consecutive firing
-    sample indices. ``isi_cv = std(ISI, ddof=1) / mean(ISI)``; NaN with fewer than
-    3 spikes (fewer than 2 intervals). For independent firing with probability
-    ``p`` the ISIs are geometric and the CV is :math:`\sqrt{1-p}` (1 only in the
-    Poisson limit). Per group: ``mean_isi_cv`` over units with a defined CV.
+    the inter-spike intervals :math:`I_1, \dots, I_N` are the differences of
+    consecutive firing sample indices (``elephant.statistics.isi``).
+
+    - ``isi_cv``: ``elephant.statistics.cv`` of the intervals, which is
+      :func:`scipy.stats.variation`: ``std(I, ddof) / mean(I)`` with ddof 0 by
+      default. It is NaN with fewer than ``ddof + 1`` intervals (no interval, i.e.
+      fewer than 2 spikes, at ddof 0) and, as there, 0 for a single interval.
+      ``ddof=1`` gives the sample standard deviation (NaN below 2 intervals).
+    - ``isi_cv2``: ``elephant.statistics.cv2``,
+      :math:`\frac{2}{N-1}\sum_{i=1}^{N-1} |I_{i+1}-I_i| / (I_{i+1}+I_i)`.
+    - ``isi_lv``: ``elephant.statistics.lv``,
+      :math:`\frac{3}{N-1}\sum_{i=1}^{N-1} (I_i-I_{i+1})^2 / (I_i+I_{i+1})^2`.
+      Both are NaN with fewer than 2 intervals (Elephant's ``with_nan=True``).
+
+    Where Elephant signals a too short train (``cv``: scipy's ``SmallSampleWarning``
+    on no interval; ``cv2``/``lv``: a ``ValueError``, or a warning with
+    ``with_nan=True``), a layer of many units would signal again and again: here
+    nothing is raised, the affected units are NaN, and ``n_isi_cv`` counts the
+    units with a defined CV.
+
+    For independent firing with probability ``p`` the intervals are geometric and
+    the CV is about :math:`\sqrt{1-p}` (1 only in the Poisson limit). Per group:
+    ``mean_isi_cv``, ``mean_isi_cv2``, ``mean_isi_lv`` over the units where each
+    is defined, and ``n_isi_cv``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset with ``fired``.
+    ddof : {0, 1}
+        Delta degrees of freedom of the standard deviation in ``isi_cv``.
+    group_by : sequence of str or str
+        Keys of the aggregate groups (see :func:`group_layout`).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``isi_cv``, ``isi_cv2``, ``isi_lv``, ``isi_mean`` over ``unit``; the
+        group means over ``group``; attrs ``isi_ddof``.
 
     Examples
     --------
@@ -643,45 +859,72 @@ def isi_cv(ds: xr.Dataset) -> xr.Dataset:
     0.0
     """
     validate(ds)
+    ddof = check_int(ddof, "ddof", minimum=0, maximum=1)
     require(ds, "fired", "the coefficient of variation of inter-spike intervals", _KEEP_EVENTS)
-    fired = ds["fired"].values
-    k = fired.shape[1]
-    unit_idx, sample_idx = np.nonzero(np.ascontiguousarray(fired.T))
-    same = unit_idx[1:] == unit_idx[:-1]
-    isi = np.diff(sample_idx)[same].astype(np.float64)
-    owner = unit_idx[1:][same]
-    m = np.bincount(owner, minlength=k).astype(np.float64)
-    s1 = np.bincount(owner, weights=isi, minlength=k)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = s1 / m
-        dev = isi - mean[owner]
-        var = np.bincount(owner, weights=dev**2, minlength=k) / (m - 1)
-        cv = np.where(m >= 2, np.sqrt(var) / mean, np.nan)
-    member, gcoords = group_layout(ds)
-    out = _unit_frame(ds).merge(gcoords, compat="override", join="outer")
+    member, gcoords = group_layout(ds, group_by=group_by)
+    k = ds["fired"].shape[1]
+    isi, owner = _intervals_by_unit(ds["fired"].values)
+    _, mean, cv = _isi_variation(isi, owner, k, ddof)
+    cv2, lv = _isi_local(isi, owner, k)
+    out = _frame(ds, gcoords)
     out["isi_cv"] = ("unit", cv)
-    out["isi_mean"] = ("unit", np.where(m >= 1, mean, np.nan))
+    out["isi_cv2"] = ("unit", cv2)
+    out["isi_lv"] = ("unit", lv)
+    out["isi_mean"] = ("unit", mean)
     out["mean_isi_cv"] = ("group", _group_mean(member, cv))
-    out.attrs.update(isi_ddof=1)
+    out["mean_isi_cv2"] = ("group", _group_mean(member, cv2))
+    out["mean_isi_lv"] = ("group", _group_mean(member, lv))
+    out["n_isi_cv"] = ("group", (member & np.isfinite(cv)).sum(axis=1))
+    out.attrs.update(isi_ddof=ddof)
     return out
 
 
-def spike_stats(ds: xr.Dataset, stats: tuple[str, ...] | None = None) -> xr.Dataset:
-    """Spike-train statistics of each unit (seed 002): rate, Fano factor, ISI CV.
+def _wanted_stats(ds: xr.Dataset, stats: Sequence[str] | str | None) -> tuple[list[str], list[str]]:
+    """The statistics to compute and, by default, those skipped for lack of data."""
+    if stats is None:
+        wanted, skipped = ["rate"], []
+        for name, var in (("fano", "window_count"), ("cv", "fired")):
+            if var in ds.data_vars:
+                wanted.append(name)
+            else:
+                skipped.append(f"{name} (needs {var})")
+        return wanted, skipped
+    wanted = [stats] if isinstance(stats, str) else list(stats)
+    for name in wanted:
+        check_choice(name, "stats", _SPIKE_STATS)
+    if not wanted:
+        raise ArgumentError("stats: nothing to compute; choose from 'rate', 'fano', 'cv'")
+    return wanted, []
+
+
+def spike_stats(
+    ds: xr.Dataset,
+    stats: Sequence[str] | str | None = None,
+    *,
+    group_by: Sequence[str] | str | None = _BY_LAYER,
+) -> xr.Dataset:
+    """Spike-train statistics of each unit (seed 002): rate, Fano factor, ISI variability.
 
     Combines :func:`firing_rate` (``rate``, ``rate_per_window``, ``mfr``,
     ``rate_var``), :func:`fano_factor` (``fano``, ``fano_null``, ``fano_ratio``,
     ``mf``, ``fano_var``, ``mf_null``) and :func:`isi_cv` (``isi_cv``,
-    ``mean_isi_cv``); see those for the exact definitions.
+    ``isi_cv2``, ``isi_lv``, ``mean_isi_cv``, ...); see those for the exact
+    definitions.
 
     Parameters
     ----------
     ds : xarray.Dataset
-    stats : tuple of {"rate", "fano", "cv"}, optional
+    stats : sequence of {"rate", "fano", "cv"}, optional
         What to compute. Default: everything the dataset supports (``rate``
         always, ``fano`` with ``window_count``, ``cv`` with ``fired``); what was
         skipped is listed in ``attrs["skipped"]``. Asking explicitly for a
         statistic whose data are missing raises :class:`DatasetError`.
+    group_by : sequence of str or str
+        Keys of the aggregate groups (see :func:`group_layout`).
+
+    Returns
+    -------
+    xarray.Dataset
 
     Examples
     --------
@@ -691,27 +934,12 @@ def spike_stats(ds: xr.Dataset, stats: tuple[str, ...] | None = None) -> xr.Data
     'fano (needs window_count), cv (needs fired)'
     """
     validate(ds)
-    known = {"rate", "fano", "cv"}
-    skipped = []
-    if stats is None:
-        wanted = ["rate"]
-        for name, var in (("fano", "window_count"), ("cv", "fired")):
-            if var in ds.data_vars:
-                wanted.append(name)
-            else:
-                skipped.append(f"{name} (needs {var})")
-    else:
-        wanted = list(stats)
-        bad = set(wanted) - known
-        if bad:
-            raise ValueError(f"stats: unknown statistics {sorted(bad)}; choose from {sorted(known)}")
-    parts = [firing_rate(ds)] if "rate" in wanted else []
+    wanted, skipped = _wanted_stats(ds, stats)
+    parts = [firing_rate(ds, group_by=group_by)] if "rate" in wanted else []
     if "fano" in wanted:
-        parts.append(fano_factor(ds))
+        parts.append(fano_factor(ds, group_by=group_by))
     if "cv" in wanted:
-        parts.append(isi_cv(ds))
-    if not parts:
-        raise ValueError("stats: nothing to compute")
+        parts.append(isi_cv(ds, group_by=group_by))
     out = xr.merge(parts, compat="override", join="outer", combine_attrs="drop_conflicts")
     out.attrs["skipped"] = ", ".join(skipped)
     return out
@@ -725,6 +953,7 @@ def order_permutation_test(
     alternative: Literal["two-sided", "greater", "less"] = "two-sided",
     seed: int | np.random.Generator | None = None,
     batch: int | None = None,
+    group_by: Sequence[str] | str | None = _BY_LAYER,
 ) -> xr.Dataset:
     """Permutation test of whether the order of the inputs carries structure.
 
@@ -746,12 +975,16 @@ def order_permutation_test(
     ds : xarray.Dataset
         An activation dataset with ``fired``.
     n_permutations : int
+        At least 1.
     window_size : int, optional
         Default: ``ds.attrs["window_size"]``.
     alternative : {"two-sided", "greater", "less"}
     seed : int or numpy.random.Generator, optional
+        A non-negative integer, a generator, or None (fresh entropy).
     batch : int, optional
         Permutations per chunk (memory about ``batch * total spikes`` integers).
+    group_by : sequence of str or str
+        Keys of the groups of the MF statistic (see :func:`group_layout`).
 
     Returns
     -------
@@ -769,25 +1002,24 @@ def order_permutation_test(
     0.01
     """
     validate(ds)
+    n_permutations = check_int(n_permutations, "n_permutations", minimum=1)
+    alternative = check_choice(alternative, "alternative", _ALTERNATIVES)
+    if batch is not None:
+        batch = check_int(batch, "batch", minimum=1)
+    rng = _rng(seed)
     require(ds, "fired", "the order permutation test", _KEEP_EVENTS)
     if window_size is None:
         if "window_size" not in ds.attrs:
-            raise ValueError("window_size: not given and the dataset has no 'window_size' attribute")
-        window_size = int(ds.attrs["window_size"])
-    window_size = int(window_size)
-    if alternative not in ("two-sided", "greater", "less"):
-        raise ValueError(f"alternative: expected 'two-sided', 'greater' or 'less', got {alternative!r}")
-    n_permutations = int(n_permutations)
-    if n_permutations < 1:
-        raise ValueError(f"n_permutations: need at least 1, got {n_permutations}")
+            raise ArgumentError("window_size: not given and the dataset has no 'window_size' attribute")
+        window_size = ds.attrs["window_size"]
+    window_size = check_int(window_size, "window_size", minimum=1)
     fired = ds["fired"].values
     n, k = fired.shape
     m = n // window_size
-    if window_size < 1 or m < 2:
-        raise ValueError(
+    if m < 2:
+        raise ArgumentError(
             f"window_size: need at least 2 windows of >= 1 sample in {n} samples, got {window_size}"
         )
-    rng = np.random.default_rng(seed)
     labels = np.full(n, m, dtype=np.int64)  # label m: the uncovered tail
     labels[: m * window_size] = np.repeat(np.arange(m), window_size)
     unit_idx, sample_idx = np.nonzero(np.ascontiguousarray(fired.T))
@@ -801,8 +1033,8 @@ def order_permutation_test(
         wc = np.bincount(keys.ravel(), minlength=b * k * (m + 1)).reshape(b, k, m + 1)
         return np.swapaxes(wc[:, :, :m], 1, 2).astype(np.float64)
 
-    observed = _fano(window_counts(labels[None, :]))[0]
-    member, gcoords = group_layout(ds)
+    observed = fano(window_counts(labels[None, :]))[0]
+    member, gcoords = group_layout(ds, group_by=group_by)
     mf_obs = _group_mean(member, observed)
     if batch is None:
         batch = max(1, min(n_permutations, 2**22 // max(spikes + k * (m + 1), 1)))
@@ -813,10 +1045,10 @@ def order_permutation_test(
     gle = np.zeros(len(mf_obs))
     gtotal = np.zeros(len(mf_obs))
     tol = 1e-12
-    for start in range(0, n_permutations, int(batch)):
-        b = min(int(batch), n_permutations - start)
+    for start in range(0, n_permutations, batch):
+        b = min(batch, n_permutations - start)
         lab = rng.permuted(np.broadcast_to(labels, (b, n)), axis=1)
-        perm = _fano(window_counts(lab))  # (b, k)
+        perm = fano(window_counts(lab))  # (b, k)
         ge += (perm >= observed - tol).sum(axis=0)
         le += (perm <= observed + tol).sum(axis=0)
         total += perm.sum(axis=0)
@@ -839,7 +1071,7 @@ def order_permutation_test(
             p = np.minimum(1.0, 2 * np.minimum(greater, less))
         return np.where(np.isfinite(obs), p, np.nan)
 
-    out = _unit_frame(ds).merge(gcoords, compat="override", join="outer")
+    out = _frame(ds, gcoords)
     out["fano"] = ("unit", observed)
     out["fano_perm_mean"] = ("unit", np.where(np.isfinite(observed), total / n_permutations, np.nan))
     out["p_value"] = ("unit", pvalue(observed, ge, le))

@@ -6,16 +6,22 @@ excess), ``act_zero`` (events with activation exactly 0); per layer
 ``hist_count``/``hist_edges`` over ``hist_group`` = ``"network/layer"``;
 ``topk_sample``/``topk_value`` over (unit, rank)), the firing counts, and
 ``fired`` when it was kept. Per-unit results are indexed by ``unit``; aggregates
-by ``group`` with coordinates ``group_network`` and ``group_layer`` (see
-:func:`bayesactiv.baselines.group_layout`; ``"network/*"`` rows pool a network).
+by ``group``, the groups of ``group_by`` (default ``("network", "layer")``, the
+grouping ``fit`` uses) with coordinates ``group_network``, ``group_layer`` and,
+when ``"epoch"`` is a key, ``group_epoch`` (see
+:func:`bayesactiv.baselines.group_layout`; ``"network/*"`` rows pool the layers of
+a network).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import xarray as xr
 
-from bayesactiv.baselines import _unit_frame, group_layout
+from bayesactiv.baselines import group_layout, unit_frame
+from bayesactiv.checks import ArgumentError, check_int, check_number
 from bayesactiv.dataset import DatasetError, require, validate
 
 __all__ = [
@@ -33,13 +39,16 @@ _SUMMARIES = "record(...) (it streams act_* summaries of every recorded layer)"
 _HIST = "record(...) (it streams a per-layer histogram, hist_count/hist_edges)"
 _TOPK = "record(..., topk=10) (it keeps the inputs of highest activation per unit)"
 _KEEP_EVENTS = "record(..., keep_events=True)"
+_BY_LAYER = ("network", "layer")
 
 
 def _merge(a: xr.Dataset, b: xr.Dataset) -> xr.Dataset:
     return a.merge(b, compat="override", join="outer")
 
 
-def activation_summary(ds: xr.Dataset) -> xr.Dataset:
+def activation_summary(
+    ds: xr.Dataset, *, group_by: Sequence[str] | str | None = _BY_LAYER
+) -> xr.Dataset:
     r"""Per-unit and pooled per-layer moments of the raw activations.
 
     Per unit: ``min``, ``max``, ``range`` (max - min), ``mean``, ``var`` (ddof 0),
@@ -60,6 +69,8 @@ def activation_summary(ds: xr.Dataset) -> xr.Dataset:
     ds : xarray.Dataset
         Needs ``act_mean`` and ``act_var``; ``act_min``/``act_max`` and
         ``act_skewness``/``act_kurtosis`` are used when present.
+    group_by : sequence of str or str
+        Keys of the aggregate groups (see :func:`bayesactiv.baselines.group_layout`).
 
     Returns
     -------
@@ -79,8 +90,8 @@ def activation_summary(ds: xr.Dataset) -> xr.Dataset:
     n = ds["n"].values.astype(np.float64)
     mean = ds["act_mean"].values.astype(np.float64)
     var = ds["act_var"].values.astype(np.float64)
-    member, gcoords = group_layout(ds)
-    out = _merge(_unit_frame(ds), gcoords)
+    member, gcoords = group_layout(ds, group_by=group_by)
+    out = _merge(unit_frame(ds), gcoords)
     if "act_min" in ds and "act_max" in ds:
         out["min"] = ("unit", ds["act_min"].values)
         out["max"] = ("unit", ds["act_max"].values)
@@ -116,11 +127,22 @@ def activation_summary(ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def zero_mode(ds: xr.Dataset) -> xr.Dataset:
+def zero_mode(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = _BY_LAYER) -> xr.Dataset:
     """The mode at zero: the fraction of events whose activation is exactly 0.
 
     ``zero_fraction = act_zero / n`` per unit (for a ReLU unit the events where it
     was off); per group the pooled fraction ``sum act_zero / sum n``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Needs ``act_zero``.
+    group_by : sequence of str or str
+        Keys of the aggregate groups (see :func:`bayesactiv.baselines.group_layout`).
+
+    Returns
+    -------
+    xarray.Dataset
 
     Examples
     --------
@@ -134,15 +156,17 @@ def zero_mode(ds: xr.Dataset) -> xr.Dataset:
     require(ds, "act_zero", "the fraction of exact zeros", _SUMMARIES)
     zeros = ds["act_zero"].values.astype(np.float64)
     n = ds["n"].values.astype(np.float64)
-    member, gcoords = group_layout(ds)
-    out = _merge(_unit_frame(ds), gcoords)
+    member, gcoords = group_layout(ds, group_by=group_by)
+    out = _merge(unit_frame(ds), gcoords)
     with np.errstate(invalid="ignore", divide="ignore"):
         out["zero_fraction"] = ("unit", np.where(n > 0, zeros / n, np.nan))
         out["group_zero_fraction"] = ("group", (member @ zeros) / (member @ n))
     return out
 
 
-def dead_saturated(ds: xr.Dataset) -> xr.Dataset:
+def dead_saturated(
+    ds: xr.Dataset, *, group_by: Sequence[str] | str | None = _BY_LAYER
+) -> xr.Dataset:
     """Dead units (never fired: ``count == 0``) and saturated units (always: ``count == n``).
 
     Returns per unit the booleans ``dead`` and ``saturated``; per group the
@@ -150,6 +174,16 @@ def dead_saturated(ds: xr.Dataset) -> xr.Dataset:
     ``dead_fraction``, ``saturated_fraction``. "Never" means over the recording:
     a unit dead on these ``n`` inputs may fire on others (the Bayesian model
     says how likely).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    group_by : sequence of str or str
+        Keys of the aggregate groups (see :func:`bayesactiv.baselines.group_layout`).
+
+    Returns
+    -------
+    xarray.Dataset
 
     Examples
     --------
@@ -163,8 +197,8 @@ def dead_saturated(ds: xr.Dataset) -> xr.Dataset:
     n = ds["n"].values
     dead = (count == 0) & (n > 0)
     sat = (count == n) & (n > 0)
-    member, gcoords = group_layout(ds)
-    out = _merge(_unit_frame(ds), gcoords)
+    member, gcoords = group_layout(ds, group_by=group_by)
+    out = _merge(unit_frame(ds), gcoords)
     k = member.sum(axis=1)
     out["dead"] = ("unit", dead)
     out["saturated"] = ("unit", sat)
@@ -265,9 +299,9 @@ def density(ds: xr.Dataset, bandwidth: float | None = None, n_grid: int = 200) -
     ds : xarray.Dataset
         Needs ``hist_count`` and ``hist_edges``.
     bandwidth : float, optional
-        The same ``h`` for every group; default per group as above.
+        The same ``h`` (> 0) for every group; default per group as above.
     n_grid : int
-        Points of the evaluation grid (between the first and last edge).
+        Points of the evaluation grid (>= 2, between the first and last edge).
 
     Returns
     -------
@@ -285,15 +319,16 @@ def density(ds: xr.Dataset, bandwidth: float | None = None, n_grid: int = 200) -
     >>> float(kde["bandwidth"][0])
     0.5
     """
+    if bandwidth is not None:
+        bandwidth = check_number(bandwidth, "bandwidth", minimum=0, exclusive=True)
+    n_grid = check_int(n_grid, "n_grid", minimum=2)
     h = histogram(ds)
-    if bandwidth is not None and not float(bandwidth) > 0:
-        raise ValueError(f"bandwidth: must be positive, got {bandwidth!r}")
     c = h["count"].values.astype(np.float64)
     x = h["center"].values
     edges = h["edges"].values
     cdf = ecdf(ds)["cdf"].values
     groups = c.shape[0]
-    grid = np.linspace(edges[:, 0], edges[:, -1], int(n_grid), axis=1)
+    grid = np.linspace(edges[:, 0], edges[:, -1], n_grid, axis=1)
     dens = np.full_like(grid, np.nan)
     bws = np.full(groups, np.nan)
     for g in range(groups):  # a handful of layers; the work inside is vectorized
@@ -307,7 +342,7 @@ def density(ds: xr.Dataset, bandwidth: float | None = None, n_grid: int = 200) -
             spread = min(sd, iqr / 1.349) if iqr > 0 else sd
             bw = max(0.9 * spread * total ** (-0.2), 0.5 * float(np.median(h["width"].values[g])))
         else:
-            bw = float(bandwidth)
+            bw = bandwidth
         bws[g] = bw
         z = (grid[g][:, None] - x[g][None, :]) / bw
         dens[g] = (np.exp(-0.5 * z**2) @ c[g]) / (bw * np.sqrt(2 * np.pi) * total)
@@ -355,15 +390,15 @@ def coactivation(ds: xr.Dataset, layer: str, network: str | None = None) -> xr.D
     net = ds["network"].values.astype(str)
     mask = lay == str(layer)
     if not mask.any():
-        raise ValueError(f"layer: no units in layer {layer!r}; layers are {sorted(set(lay))}")
+        raise ArgumentError(f"layer: no units in layer {layer!r}; layers are {sorted(set(lay))}")
     nets = sorted(set(net[mask]))
     if network is None:
         if len(nets) > 1:
-            raise ValueError(f"network: layer {layer!r} exists in networks {nets}; pass network=")
+            raise ArgumentError(f"network: layer {layer!r} exists in networks {nets}; pass network=")
     else:
         mask &= net == str(network)
         if not mask.any():
-            raise ValueError(f"network: no layer {layer!r} in network {network!r}")
+            raise ArgumentError(f"network: no layer {layer!r} in network {network!r}")
     sub = ds.isel(unit=np.flatnonzero(mask))
     fired = sub["fired"].values
     n = float(fired.shape[0])
@@ -417,12 +452,12 @@ def top_inputs(ds: xr.Dataset, unit: str | int) -> xr.Dataset:
     ids = ds["unit"].values.astype(str)
     if isinstance(unit, (int, np.integer)):
         if not -len(ids) <= int(unit) < len(ids):
-            raise ValueError(f"unit: position {unit} out of range for {len(ids)} units")
+            raise ArgumentError(f"unit: position {unit} out of range for {len(ids)} units")
         pos = int(unit)
     else:
         hits = np.flatnonzero(ids == str(unit))
         if hits.size == 0:
-            raise ValueError(f"unit: no unit {unit!r} in the dataset (ids look like {ids[0]!r})")
+            raise ArgumentError(f"unit: no unit {unit!r} in the dataset (ids look like {ids[0]!r})")
         pos = int(hits[0])
     samples = ds["topk_sample"].values[pos]
     values = ds["topk_value"].values[pos]

@@ -8,7 +8,9 @@ from scipy import stats
 
 import bayesactiv as ba
 from bayesactiv import baselines as bl
+from bayesactiv.checks import ArgumentError
 from bayesactiv.dataset import DatasetError
+from bayesactiv.grouping import group_units
 
 
 def _fired_ds(fired: np.ndarray, layer="l", network="net", window_size=None):
@@ -129,8 +131,21 @@ def test_edges_are_reported_honestly(iid):
     boot = bl.bootstrap(iid, n_resamples=500, seed=0)
     assert boot["low"].values[0] == boot["high"].values[0] == 0.0
     assert boot["low"].values[1] == boot["high"].values[1] == 1.0
-    bca = bl.bootstrap(iid, n_resamples=500, seed=0, method="bca")
-    assert np.isnan(bca["low"].values[:2]).all()  # undefined acceleration, as scipy
+
+
+@pytest.mark.parametrize("method", ["bca", "percentile", "basic"])
+def test_bootstrap_of_never_or_always_fired_unit_is_the_point(iid, method):
+    """All resamples equal: every quantile of a point mass is the point, BCa included."""
+    boot = bl.bootstrap(iid, n_resamples=500, seed=0, method=method)
+    assert boot["low"].values[0] == boot["high"].values[0] == 0.0  # never fired
+    assert boot["low"].values[1] == boot["high"].values[1] == 1.0  # always fired
+    assert np.isfinite(boot["low"].values).all() and np.isfinite(boot["high"].values).all()
+    # the block bootstrap of a unit with the same count in every window: a point too
+    wc = np.array([[2, 0], [2, 1], [2, 0], [2, 3]])
+    blocks = ba.make_dataset([8, 4], 20, network="n", layer="l", window_count=wc, window_size=5)
+    bb = bl.bootstrap(blocks, n_resamples=200, seed=0, method=method)
+    assert bb["low"].values[0] == bb["high"].values[0] == 0.4
+    assert bb["low"].values[1] < bb["high"].values[1]
 
 
 def test_bad_arguments(iid):
@@ -142,6 +157,133 @@ def test_bad_arguments(iid):
         bl.bootstrap(iid, method="studentized")
     with pytest.raises(DatasetError, match="dataset"):
         bl.monte_carlo({"count": [1]})
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda d: bl.intervals(d, "wald", "0.9"), "confidence_level"),
+        (lambda d: bl.intervals(d, "wald", True), "confidence_level"),
+        (lambda d: bl.intervals(d, "agresti"), "method"),
+        (lambda d: bl.bootstrap(d, confidence_level=1.0), "confidence_level"),
+        (lambda d: bl.bootstrap(d, n_resamples=1), "n_resamples"),
+        (lambda d: bl.bootstrap(d, n_resamples="100"), "n_resamples"),
+        (lambda d: bl.bootstrap(d, n_resamples=10.5), "n_resamples"),
+        (lambda d: bl.bootstrap(d, n_resamples=10, seed=-1), "seed"),
+        (lambda d: bl.bootstrap(d, n_resamples=10, seed="0"), "seed"),
+        (lambda d: bl.bootstrap(d, n_resamples=10, batch=0), "batch"),
+        (lambda d: bl.bootstrap(d, method=None), "method"),
+        (lambda d: bl.monte_carlo_curve(d, n_points=1), "n_points"),
+        (lambda d: bl.monte_carlo_curve(d, n_points=2.5), "n_points"),
+        (lambda d: bl.order_permutation_test(d, 0), "n_permutations"),
+        (lambda d: bl.order_permutation_test(d, 9, window_size=0), "window_size"),
+        (lambda d: bl.order_permutation_test(d, 9, window_size=2.5), "window_size"),
+        (lambda d: bl.order_permutation_test(d, 9, alternative="up"), "alternative"),
+        (lambda d: bl.order_permutation_test(d, 9, seed=1.5), "seed"),
+        (lambda d: bl.order_permutation_test(d, 9, batch=-1), "batch"),
+        (lambda d: bl.isi_cv(d, ddof=2), "ddof"),
+        (lambda d: bl.spike_stats(d, stats=("rate", "cv2")), "stats"),
+        (lambda d: bl.spike_stats(d, stats=()), "stats"),
+        (lambda d: bl.firing_rate(d, group_by=("layer", "unit")), "group_by"),
+        (lambda d: bl.fano_factor(d, group_by=("layer", "layer")), "group_by"),
+        (lambda d: bl.fano_null(0.5, 100, 0, 5), "window_size"),
+        (lambda d: bl.fano_null(0.5, 100, 10, 0), "n_windows"),
+    ],
+)
+def test_scalar_arguments_get_one_error_type(iid, call, name):
+    with pytest.raises(ArgumentError, match=f"^{name}: "):
+        call(iid)
+
+
+def test_one_string_statistic_and_generator_seed(iid):
+    assert "isi_cv" in bl.spike_stats(iid, stats="cv") and "rate" not in bl.spike_stats(iid, "cv")
+    a = bl.bootstrap(iid, n_resamples=50, seed=np.random.default_rng(3))
+    b = bl.bootstrap(iid, n_resamples=50, seed=3)
+    np.testing.assert_array_equal(a["low"], b["low"])
+
+
+def test_shared_helpers_are_public_and_the_old_names_remain(iid):
+    assert bl._fano is bl.fano and bl._unit_frame is bl.unit_frame
+    frame = bl.unit_frame(iid)
+    assert list(frame.coords) == ["unit", "network", "layer", "index"] and not frame.data_vars
+
+
+# ----------------------------------------------------------------- group_by
+
+
+@pytest.fixture(scope="module")
+def epochs():
+    """Two layers of one network at two epochs, then a second network."""
+    rng = np.random.default_rng(20)
+    p = rng.uniform(0.05, 0.6, 10)
+    fired = rng.random((400, 10)) < p
+    layer = ["a", "a", "b", "b", "a", "a", "b", "b", "a", "b"]
+    epoch = [0, 0, 0, 0, 5, 5, 5, 5, 5, 5]
+    network = ["net"] * 8 + ["other"] * 2
+    return ba.make_dataset(
+        fired.sum(0), 400, network=network, layer=layer, epoch=epoch, fired=fired,
+        window_count=fired.reshape(20, 20, -1).sum(axis=1), window_size=20,
+    )
+
+
+_AGGREGATES = {
+    "monte_carlo": lambda d, **kw: bl.monte_carlo(d, **kw),
+    "monte_carlo_curve": lambda d, **kw: bl.monte_carlo_curve(d, 8, **kw),
+    "firing_rate": lambda d, **kw: bl.firing_rate(d, **kw),
+    "fano_factor": lambda d, **kw: bl.fano_factor(d, **kw),
+    "isi_cv": lambda d, **kw: bl.isi_cv(d, **kw),
+    "spike_stats": lambda d, **kw: bl.spike_stats(d, **kw),
+    "order_permutation_test": lambda d, **kw: bl.order_permutation_test(d, 19, seed=0, **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_AGGREGATES))
+def test_group_by_epoch_gives_a_row_per_layer_and_epoch(epochs, name):
+    by_epoch = _AGGREGATES[name](epochs, group_by=("network", "layer", "epoch"))
+    assert by_epoch["group"].values.tolist() == [
+        "net/a/0", "net/b/0", "net/a/5", "net/b/5", "other/a/5", "other/b/5",
+        "net/*/0", "net/*/5", "other/*/5",
+    ]
+    assert by_epoch["group_epoch"].values.tolist() == [0, 0, 5, 5, 5, 5, 0, 5, 5]
+    assert by_epoch["group_layer"].values.tolist() == ["a", "b"] * 3 + ["*"] * 3
+    assert by_epoch["group_network"].values.tolist()[-3:] == ["net", "net", "other"]
+    default = _AGGREGATES[name](epochs)
+    assert default["group"].values.tolist() == ["net/a", "net/b", "other/a", "other/b",
+                                                "net/*", "other/*"]
+    assert "group_epoch" not in default.coords
+    explicit = _AGGREGATES[name](epochs, group_by=("network", "layer"))
+    xr_equal = explicit.drop_attrs().identical(default.drop_attrs())
+    assert xr_equal
+
+
+def test_group_by_aggregates_are_the_fit_grouping(epochs):
+    keys = ("network", "layer", "epoch")
+    r = bl.firing_rate(epochs, group_by=keys)
+    grouping = group_units(epochs, keys)
+    rate = epochs["count"].values / 400
+    for g in range(grouping.n_groups):
+        assert r["group"].values[g] == grouping.labels[g]
+        np.testing.assert_allclose(r["mfr"].values[g], rate[grouping.index == g].mean())
+    np.testing.assert_allclose(r["mfr"].sel(group="net/*/5"), rate[4:8].mean())  # pooled layers
+    f = bl.fano_factor(epochs, group_by=keys)
+    np.testing.assert_allclose(f["mf"].sel(group="net/b/0"), f["fano"].values[2:4].mean())
+
+
+def test_group_by_without_layer_or_network_has_no_pooled_rows(epochs):
+    nets = bl.firing_rate(epochs, group_by="network")
+    assert nets["group"].values.tolist() == ["net", "other"]
+    assert nets["group_layer"].values.tolist() == ["*", "*"]
+    layers = bl.monte_carlo(epochs, group_by=("layer", "epoch"))
+    assert layers["group"].values.tolist() == ["a/0", "b/0", "a/5", "b/5"]
+    assert layers["group_network"].values.tolist() == ["*"] * 4
+    everything = bl.firing_rate(epochs, group_by=())
+    assert everything["group"].values.tolist() == ["all"]
+    np.testing.assert_allclose(everything["mfr"], (epochs["count"].values / 400).mean())
+
+
+def test_group_by_epoch_needs_the_coordinate(iid):
+    with pytest.raises(DatasetError, match="epoch"):
+        bl.firing_rate(iid, group_by=("network", "layer", "epoch"))
 
 
 # ----------------------------------------------------------------- bootstrap
@@ -253,18 +395,70 @@ def test_fano_ratio_near_one_for_iid(iid):
     assert np.all(np.abs(ratio - 1) < 4 * np.sqrt(2 / 39))
 
 
+def _trains(spike_samples: list[list[int]], n: int) -> np.ndarray:
+    fired = np.zeros((n, len(spike_samples)), bool)
+    for u, samples in enumerate(spike_samples):
+        fired[samples, u] = True
+    return fired
+
+
+def test_isi_cv_cv2_lv_follow_elephant():
+    """elephant.statistics: isi = diff of spike times; cv = scipy.stats.variation (ddof 0);
+    cv2 = 2 mean |dI| / (I_i + I_i+1); lv = 3 mean (dI / (I_i + I_i+1))^2, NaN below 2 ISIs."""
+    trains = [
+        [3, 45, 67, 93],  # Elephant's isi example (x10): intervals 42, 22, 26
+        [0, 3, 48, 115, 208],  # Elephant's cv2/lv example intervals (x10): 3, 45, 67, 93
+        [4, 9],  # one interval
+        [7],  # one spike, no interval
+        [],  # never fired
+        [0, 2, 4, 6, 8],  # regular
+    ]
+    s = bl.isi_cv(_fired_ds(_trains(trains, 210)))
+    # by hand: mean 30, deviations 12, -8, -4: population sd sqrt(224 / 3)
+    assert s["isi_cv"].values[0] == pytest.approx(np.sqrt(224 / 3) / 30, rel=1e-12)
+    intervals = np.array([3.0, 45.0, 67.0, 93.0])
+    assert s["isi_cv"].values[1] == pytest.approx(stats.variation(intervals), rel=1e-12)
+    # Elephant's documented outputs, unchanged by the x10 scaling (both are scale-free)
+    assert s["isi_cv2"].values[1] == pytest.approx(0.8226190476190478, rel=1e-12)
+    assert s["isi_lv"].values[1] == pytest.approx(0.8306154336734695, rel=1e-12)
+    ratio = np.diff(intervals) / (intervals[:-1] + intervals[1:])
+    assert s["isi_cv2"].values[1] == pytest.approx(2 * np.abs(ratio).mean(), rel=1e-12)
+    assert s["isi_lv"].values[1] == pytest.approx(3 * (ratio**2).mean(), rel=1e-12)
+    # one interval: variation of one value is 0 (ddof 0); cv2 and lv need two intervals
+    assert s["isi_cv"].values[2] == 0.0 and s["isi_mean"].values[2] == 5.0
+    assert np.isnan(s["isi_cv2"].values[2]) and np.isnan(s["isi_lv"].values[2])
+    for name in ("isi_cv", "isi_cv2", "isi_lv", "isi_mean"):
+        assert np.isnan(s[name].values[3:5]).all(), name
+    assert s["isi_cv"].values[5] == s["isi_cv2"].values[5] == s["isi_lv"].values[5] == 0.0
+    assert s.attrs["isi_ddof"] == 0
+    assert s["n_isi_cv"].item(0) == 4
+    np.testing.assert_allclose(s["mean_isi_cv"].item(0), np.nanmean(s["isi_cv"].values))
+    # ddof=1: the sample sd, undefined for a single interval
+    s1 = bl.isi_cv(_fired_ds(_trains(trains, 210)), ddof=1)
+    assert s1["isi_cv"].values[0] == pytest.approx(stats.variation([42, 22, 26], ddof=1))
+    assert np.isnan(s1["isi_cv"].values[2]) and s1.attrs["isi_ddof"] == 1
+
+
 def test_isi_cv_against_loop_and_geometric_truth():
     rng = np.random.default_rng(10)
-    p = np.array([0.1, 0.5, 0.001, 0.0])
-    fired = rng.random((20000, 4)) < p
-    fired[:, 2] = False
-    fired[[5, 9], 2] = True  # two spikes: one interval, CV undefined
+    p = np.array([0.1, 0.5])
+    fired = rng.random((20000, 2)) < p
     s = bl.isi_cv(_fired_ds(fired))
     for u in (0, 1):
         isi = np.diff(np.flatnonzero(fired[:, u]))
-        assert s["isi_cv"].values[u] == pytest.approx(isi.std(ddof=1) / isi.mean())
+        assert s["isi_cv"].values[u] == pytest.approx(isi.std() / isi.mean())
         assert s["isi_cv"].values[u] == pytest.approx(np.sqrt(1 - p[u]), rel=0.05)
-    assert np.isnan(s["isi_cv"].values[2:]).all()
+
+
+def test_fano_follows_elephant_fanofactor():
+    """elephant.statistics.fanofactor: var (ddof 0) / mean of the counts; NaN when all are 0."""
+    assert bl.fano(np.array([[4], [3]]))[0] == pytest.approx(0.07142857142857142)  # its example
+    wc = np.array([[3, 0, 1], [1, 0, 1], [2, 0, 1], [6, 0, 1]])
+    # unit 0 by hand: mean 3, squared deviations 0, 4, 1, 9
+    np.testing.assert_allclose(bl.fano(wc), [3.5 / 3, np.nan, 0.0])
+    ds = ba.make_dataset([12, 0, 4], 24, network="n", layer="l", window_count=wc, window_size=6)
+    np.testing.assert_allclose(bl.fano_factor(ds)["fano"], [3.5 / 3, np.nan, 0.0])
+    assert np.isnan(bl.fano(np.zeros((0, 2)))).all()  # no observation (Elephant: empty list)
 
 
 def test_spike_stats_combines_and_skips(iid):

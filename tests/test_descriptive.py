@@ -8,12 +8,14 @@ matplotlib.use("Agg")
 
 import numpy as np
 import pytest
+import xarray as xr
 from scipy import stats
 
 import bayesactiv as ba
 from bayesactiv import baselines as bl
 from bayesactiv import descriptive as de
 from bayesactiv import plots
+from bayesactiv.checks import ArgumentError
 from bayesactiv.dataset import DatasetError
 
 
@@ -145,6 +147,57 @@ def test_top_inputs(sim):
     assert de.top_inputs(ds, 0).sizes["rank"] == 0  # the dead unit: nothing
     with pytest.raises(ValueError, match="unit"):
         de.top_inputs(ds, "net/fc1/99")
+
+
+def _with_epochs(act: np.ndarray, layer: np.ndarray, epoch: np.ndarray) -> xr.Dataset:
+    """The per-unit summaries of ``act`` in a dataset whose units carry an epoch."""
+    fired = act > 0
+    ds = ba.make_dataset(fired.sum(0), act.shape[0], network="net", layer=layer, epoch=epoch)
+    ds["act_min"] = ("unit", act.min(0))
+    ds["act_max"] = ("unit", act.max(0))
+    ds["act_mean"] = ("unit", act.mean(0))
+    ds["act_var"] = ("unit", act.var(0))
+    ds["act_skewness"] = ("unit", stats.skew(act, axis=0))
+    ds["act_kurtosis"] = ("unit", stats.kurtosis(act, axis=0))
+    ds["act_zero"] = ("unit", (act == 0).sum(0))
+    return ds
+
+
+@pytest.mark.parametrize("func", [de.activation_summary, de.zero_mode, de.dead_saturated])
+def test_aggregates_take_group_by(sim, func):
+    ds, act, layer = sim
+    epoch = np.array([0, 0, 0, 0, 7, 7, 7, 7, 0, 0, 0, 7, 7, 7])
+    by_epoch = func(_with_epochs(act, layer, epoch), group_by=("network", "layer", "epoch"))
+    assert by_epoch["group"].values.tolist() == [
+        "net/fc1/0", "net/fc1/7", "net/fc2/0", "net/fc2/7", "net/*/0", "net/*/7"]
+    assert by_epoch["group_epoch"].values.tolist() == [0, 7, 0, 7, 0, 7]
+    for label in ("net/fc1/7", "net/*/0"):
+        row = by_epoch.sel(group=label)
+        lay, ep = str(row["group_layer"].values), int(row["group_epoch"])
+        units = (epoch == ep) & ((layer == lay) | (lay == "*"))
+        pooled = act[:, units]
+        if func is de.activation_summary:
+            assert row["pooled_mean"].item() == pytest.approx(pooled.mean())
+            assert row["pooled_kurtosis"].item() == pytest.approx(stats.kurtosis(pooled.ravel()))
+        elif func is de.zero_mode:
+            assert row["group_zero_fraction"].item() == pytest.approx((pooled == 0).mean())
+        else:
+            assert row["n_dead"].item() == (pooled.max(0) == 0).sum()
+            assert row["n_units"].item() == units.sum()
+    # the default is the layer grouping, exactly as group_by=("network", "layer")
+    assert func(ds).identical(func(ds, group_by=("network", "layer")))
+    assert func(ds)["group"].values.tolist() == ["net/fc1", "net/fc2", "net/*"]
+    with pytest.raises(ArgumentError, match="group_by"):
+        func(ds, group_by=("layer", "sample"))
+
+
+def test_density_arguments_are_checked(sim):
+    ds, _, _ = sim
+    for kwargs, name in (({"bandwidth": "0.3"}, "bandwidth"), ({"bandwidth": 0.0}, "bandwidth"),
+                         ({"n_grid": 1}, "n_grid"), ({"n_grid": 20.5}, "n_grid")):
+        with pytest.raises(ArgumentError, match=f"^{name}: "):
+            de.density(ds, **kwargs)
+    assert de.density(ds, n_grid=5)["x"].sizes["grid"] == 5
 
 
 @pytest.mark.parametrize(
