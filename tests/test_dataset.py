@@ -170,7 +170,8 @@ def test_bad_paths(full_ds, tmp_path):
 
 def test_combine_and_epochs(full_ds):
     other = ba.make_dataset([1, 2], 40, network="other", layer="a")
-    both = ba.combine([full_ds, other])
+    with pytest.warns(UserWarning, match=r"dropped window_count .*only 1 of the 2.*fired"):
+        both = ba.combine([full_ds, other])
     assert both.sizes["unit"] == 8
     assert "fired" not in both and "window_count" not in both
     e1 = ba.make_dataset([1, 2], 10, network="n", layer="l", epoch=1)
