@@ -232,6 +232,8 @@ def make_dataset(
         all_attrs["window_size"] = int(window_size)
     if fired is not None:
         fired = _per_window_or_sample(fired, "fired", "sample", k)
+        if fired.dtype != bool and not np.isin(fired, (0, 1)).all():
+            raise DatasetError("fired: expected booleans or 0/1 values, got other values")
         data_vars["fired"] = (("sample", "unit"), fired.astype(bool))
         coords["sample"] = ("sample", np.arange(fired.shape[0], dtype=np.int64))
         if label is not None:

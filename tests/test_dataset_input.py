@@ -141,3 +141,8 @@ def test_combine_says_when_fired_is_dropped():
 def test_combine_checks_mismatch():
     with pytest.raises(ArgumentError, match=r"^mismatch: expected one of"):
         ba.combine([_windowed("a", 2)], mismatch="truncate")
+
+
+def test_make_dataset_refuses_fired_values_other_than_0_and_1():
+    with pytest.raises(DatasetError, match="fired: expected booleans or 0/1"):
+        ba.make_dataset([1], 2, network="n", layer="l", fired=[[0.5], [1.0]])
