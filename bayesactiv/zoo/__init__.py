@@ -10,15 +10,20 @@ The networks train on data that ships with scikit-learn (nothing is downloaded):
   the same architectures trained on training labels shuffled once with a fixed
   seed, until they fit >= 99 % of them (memorizing).
 
-Each network lives in ``<models>/<name>/``: ``card.json`` (the recipe and the
-accuracies measured at every checkpoint), ``README.md`` (the card rendered) and
-``epoch_NNNN.pt`` (state dicts at several epochs during training). ``<models>`` is
-the ``models/`` folder of the repository unless the environment variable
-``BAYESACTIV_MODELS`` points elsewhere.
+The trained networks ship with the package, in ``bayesactiv/zoo/checkpoints/<name>/``
+(:func:`checkpoints_dir`): ``card.json`` (the recipe and the accuracies measured at
+every checkpoint) and ``epoch_NNNN.pt`` (state dicts at several epochs during
+training). :func:`load` reads them from :func:`models_dir`: that folder, unless the
+environment variable ``BAYESACTIV_MODELS`` points elsewhere. The human-readable
+cards are in the repository's ``models/<name>/README.md``.
 
-Retraining is deterministic: :func:`train` seeds torch, enables
-``torch.use_deterministic_algorithms`` and trains on one thread, so the same
-machine reproduces the checkpoints bit for bit.
+:func:`train` retrains a network from its recipe into a folder of the user
+(:func:`default_train_dir` unless told), never into the installed package. It seeds
+torch, enables ``torch.use_deterministic_algorithms`` and trains on one thread, so
+training twice on one machine gives the same weights bit for bit. Another CPU model
+rounds differently in the last bits, which many epochs amplify into slightly
+different weights and a few differently classified samples; the shipped
+checkpoints are the reference.
 
 Examples
 --------
@@ -26,6 +31,8 @@ Examples
 >>> zoo.names()[:2]
 ['iris-mlp', 'digits-mlp']
 >>> net = zoo.load("iris-mlp")
+>>> net.bayesactiv_network
+'iris-mlp'
 >>> x, y = zoo.dataset("iris-mlp", split="test")
 >>> tuple(x.shape), zoo.last_hidden_layer("iris-mlp")
 ((30, 4), 'relu3')
@@ -36,7 +43,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -48,6 +57,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bayesactiv.checks import ArgumentError
 from bayesactiv.networks import ARCHITECTURES, parameter_count, relu_names
 
 __all__ = [
@@ -55,7 +65,10 @@ __all__ = [
     "Recipe",
     "UnknownError",
     "card",
+    "catalog",
+    "checkpoints_dir",
     "dataset",
+    "default_train_dir",
     "digit_images",
     "epochs",
     "hidden_layers",
@@ -68,6 +81,7 @@ __all__ = [
     "torchvision_dataset",
     "train",
     "train_all",
+    "train_folder",
 ]
 
 #: ``train_test_split`` arguments shared by every network (as in seed 001)
@@ -76,6 +90,8 @@ TEST_SIZE = 0.2
 #: the training accuracy on shuffled labels a memorizing network must reach
 MEMORIZE_TARGET = 0.99
 _FAMILIES = ("iris", "digits")
+#: the folder of this package (``bayesactiv/zoo``)
+_PACKAGE_ZOO = Path(__file__).resolve().parent
 
 
 class UnknownError(KeyError):
@@ -176,24 +192,119 @@ def _recipe(name: str) -> Recipe:
     return RECIPES[name]
 
 
-def models_dir() -> Path:
-    """The folder holding the reference networks.
-
-    ``$BAYESACTIV_MODELS`` when set, else the repository's ``models/`` folder.
+def checkpoints_dir() -> Path:
+    """The package's folder of shipped reference networks (read-only for :func:`train`).
 
     Examples
     --------
-    >>> models_dir().name
-    'models'
+    >>> checkpoints_dir().relative_to(Path(__file__).parent).as_posix()
+    'checkpoints'
+    >>> (checkpoints_dir() / "digits-mlp" / "card.json").is_file()
+    True
+    """
+    return _PACKAGE_ZOO / "checkpoints"
+
+
+def models_dir() -> Path:
+    """The folder :func:`load`, :func:`card` and :func:`epochs` read by default.
+
+    ``$BAYESACTIV_MODELS`` when set, else the shipped networks of :func:`checkpoints_dir`.
+
+    Examples
+    --------
+    >>> import os
+    >>> models_dir() == checkpoints_dir() or "BAYESACTIV_MODELS" in os.environ
+    True
     """
     env = os.environ.get("BAYESACTIV_MODELS")
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parent.parent / "models"
+    return checkpoints_dir()
+
+
+def default_train_dir() -> Path:
+    """The folder :func:`train` writes into when given no ``out_dir``.
+
+    ``$BAYESACTIV_MODELS`` when set (so that :func:`load` finds what was trained),
+    else ``$XDG_DATA_HOME/bayesactiv/models``, with ``$XDG_DATA_HOME`` defaulting to
+    ``~/.local/share``. Never a folder inside the installed package.
+
+    Examples
+    --------
+    >>> import os
+    >>> "BAYESACTIV_MODELS" in os.environ or default_train_dir().parts[-2:] == ("bayesactiv", "models")
+    True
+    """
+    env = os.environ.get("BAYESACTIV_MODELS")
+    if env:
+        return Path(env).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data_home).expanduser() / "bayesactiv" / "models"
 
 
 def _root(root: str | os.PathLike[str] | None) -> Path:
     return models_dir() if root is None else Path(root)
+
+
+def _inside_package(path: Path) -> bool:
+    resolved = path.expanduser().resolve()
+    package = _PACKAGE_ZOO.parent
+    return resolved == package or package in resolved.parents
+
+
+def train_folder(
+    name: str, out_dir: str | os.PathLike[str] | None = None, *, overwrite: bool = False
+) -> Path:
+    """The folder ``out_dir/<name>`` that :func:`train` would write, after its checks.
+
+    :func:`train` makes these checks before it starts; a caller training several
+    networks can make them all first.
+
+    Parameters
+    ----------
+    name : str
+        Network name, see :func:`names`.
+    out_dir : path, optional
+        Models folder (default :func:`default_train_dir`).
+    overwrite : bool
+        Accept a folder that already holds a trained network.
+
+    Raises
+    ------
+    ArgumentError
+        When ``out_dir`` lies inside the installed package (its shipped networks are
+        the reference and must not be overwritten), or ``out_dir/<name>`` already
+        holds a trained network (``card.json`` or ``epoch_*.pt``) and ``overwrite``
+        is False.
+
+    Examples
+    --------
+    >>> train_folder("digits-mlp", "/tmp/my-models").as_posix()
+    '/tmp/my-models/digits-mlp'
+    >>> train_folder("digits-mlp", checkpoints_dir())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bayesactiv.checks.ArgumentError: out_dir: ... is inside the installed bayesactiv package; ...
+    """
+    _recipe(name)
+    if out_dir is not None and not isinstance(out_dir, (str, os.PathLike)):
+        raise TypeError(f"out_dir: expected a path, got {type(out_dir).__name__}")
+    root = default_train_dir() if out_dir is None else Path(out_dir).expanduser()
+    if _inside_package(root):
+        raise ArgumentError(
+            f"out_dir: {root} is inside the installed bayesactiv package; its shipped "
+            "networks are the reference: train into a folder of yours"
+        )
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite: expected True or False, got {type(overwrite).__name__}")
+    folder = root / name
+    holds_network = (folder / "card.json").exists() or any(folder.glob("epoch_*.pt"))
+    if holds_network and not overwrite:
+        raise ArgumentError(
+            f"out_dir: {folder} already holds a trained {name}; pass overwrite=True "
+            "(command line: --overwrite) to replace it, or choose another out_dir"
+        )
+    return folder
 
 
 def hidden_layers(name: str) -> list[str]:
@@ -400,11 +511,22 @@ def card(name: str, *, root: str | os.PathLike[str] | None = None) -> dict[str, 
     _recipe(name)
     path = _root(root) / name / "card.json"
     if not path.exists():
-        raise FileNotFoundError(
-            f"{name}: no model card at {path}; train it with bayesactiv.zoo.train({name!r}) "
-            "or point BAYESACTIV_MODELS at a folder holding the reference networks"
-        )
+        raise FileNotFoundError(_no_card_message(name, path))
     return json.loads(path.read_text())
+
+
+def _no_card_message(name: str, path: Path) -> str:
+    if path.parent.parent == checkpoints_dir():
+        return (
+            f"{name}: no model card at {path}: this installation of bayesactiv lacks its "
+            "shipped networks; reinstall it"
+        )
+    return (
+        f"{name}: no model card at {path}; train it there with "
+        f"bayesactiv.zoo.train({name!r}, out_dir=...) (or `bayesactiv train`), or load "
+        "without root and with BAYESACTIV_MODELS unset to use the networks shipped with "
+        "the package"
+    )
 
 
 def epochs(name: str, *, root: str | os.PathLike[str] | None = None) -> list[int]:
@@ -432,11 +554,17 @@ def load(
     root : path, optional
         Models folder (default :func:`models_dir`).
 
+    Returns
+    -------
+    torch.nn.Module
+        In eval mode; its attribute ``bayesactiv_network`` holds ``name``, so that
+        recordings name a zoo network the same way from Python and the command line.
+
     Examples
     --------
     >>> net = load("digits-cnn", epoch=0)
-    >>> net.training
-    False
+    >>> net.training, net.bayesactiv_network
+    (False, 'digits-cnn')
     """
     recipe = _recipe(name)
     available = epochs(name, root=root)
@@ -451,6 +579,7 @@ def load(
         raise FileNotFoundError(f"{name}: checkpoint file {path} is missing")
     net = ARCHITECTURES[recipe.architecture]()
     net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    net.bayesactiv_network = name
     return net.eval()
 
 
@@ -548,24 +677,37 @@ def _save_atomic(obj: Any, path: Path) -> None:
 
 
 def train(
-    name: str, out_dir: str | os.PathLike[str] | None = None, progress: bool = True
+    name: str,
+    out_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    *,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Retrain a reference network from its recipe and write its folder.
 
     Writes ``<out_dir>/<name>/epoch_NNNN.pt`` at every checkpoint epoch,
-    ``card.json`` and ``README.md``. Training seeds torch with the recipe's seed,
-    enables ``torch.use_deterministic_algorithms(True)`` and runs on one thread
-    (the previous settings and the global RNG state are restored afterwards), so
-    the same machine reproduces the weights bit for bit.
+    ``card.json`` and ``README.md`` (the card rendered). Training runs in a hidden
+    folder next to it and its files are moved into place only when it succeeded, so a
+    failed or interrupted run leaves nothing behind. Training seeds torch with the
+    recipe's seed, enables ``torch.use_deterministic_algorithms(True)`` and runs on
+    one thread (the previous settings and the global RNG state are restored
+    afterwards), so training twice on one machine gives the same weights bit for bit.
+    Another CPU model may end with slightly different weights and accuracies; the
+    shipped checkpoints (:func:`checkpoints_dir`) are the reference.
 
     Parameters
     ----------
     name : str
         Network name, see :func:`names`.
     out_dir : path, optional
-        Models folder to write into (default :func:`models_dir`).
+        Models folder to write into (default :func:`default_train_dir`); never a
+        folder inside the installed package.
     progress : bool
         Print one line per checkpoint to stderr.
+    overwrite : bool
+        Replace the card and checkpoints of a network already trained in
+        ``<out_dir>/<name>`` (other files there are kept). Without it such a folder is
+        refused before training starts.
 
     Returns
     -------
@@ -574,23 +716,59 @@ def train(
 
     Raises
     ------
+    ArgumentError
+        When ``out_dir`` is inside the package, or ``<out_dir>/<name>`` already holds
+        a trained network and ``overwrite`` is False.
     RuntimeError
         When a memorizing network ends below 99 % training accuracy on its
-        shuffled labels (the recipe needs more epochs on this machine).
+        shuffled labels (the recipe needs more epochs on this machine); nothing is
+        written then.
 
     Examples
     --------
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
     ...     c = train("iris-mlp", out_dir=d, progress=False)
-    >>> c["checkpoints"][-1]["test_correct"] == card("iris-mlp")["checkpoints"][-1]["test_correct"]
+    ...     c == card("iris-mlp", root=d)
+    True
+    >>> c["checkpoints"][-1]["test_accuracy"] >= 0.9
     True
     """
-    recipe = _recipe(name)
-    if out_dir is not None and not isinstance(out_dir, (str, os.PathLike)):
-        raise TypeError(f"out_dir: expected a path, got {type(out_dir).__name__}")
-    folder = _root(out_dir) / name
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = train_folder(name, out_dir, overwrite=overwrite)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", suffix=".partial", dir=folder.parent))
+    try:
+        info = _train_into(_recipe(name), staging, progress)
+        _check_memorized(info)
+        _save_atomic(json.dumps(info, indent=2) + "\n", staging / "card.json")
+        _save_atomic(render_card(info), staging / "README.md")
+        _move_into(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return info
+
+
+def _move_into(staging: Path, folder: Path) -> None:
+    """Move the trained files into ``folder``, the card last (it lists the checkpoints)."""
+    folder.mkdir(exist_ok=True)
+    files = sorted(staging.iterdir(), key=lambda p: p.name == "card.json")
+    for path in files:
+        os.replace(path, folder / path.name)
+
+
+def _check_memorized(info: dict[str, Any]) -> None:
+    last = info["checkpoints"][-1]
+    if info["task"] == "memorize" and last["train_accuracy"] < MEMORIZE_TARGET:
+        raise RuntimeError(
+            f"{info['name']}: training accuracy on the shuffled labels is "
+            f"{last['train_accuracy']:.4f} < {MEMORIZE_TARGET} after {info['epochs']} "
+            "epochs; the recipe needs more epochs (nothing was written)"
+        )
+
+
+def _train_into(recipe: Recipe, folder: Path, progress: bool) -> dict[str, Any]:
+    """Train ``recipe`` deterministically, saving its checkpoints in ``folder``; the card."""
+    name = recipe.name
     x_train, y_train = dataset(name, "train")
     x_test, y_test = dataset(name, "test")
     n = len(y_train)
@@ -662,7 +840,7 @@ def train(
 
     layers = list(ARCHITECTURES[recipe.architecture].hidden)
     assert relu_names(net) == layers, "hidden layer list out of sync with the architecture"
-    info = {
+    return {
         "name": name,
         "family": recipe.family,
         "task": "memorize" if recipe.memorize else "generalize",
@@ -711,15 +889,6 @@ def train(
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         },
     }
-    _save_atomic(json.dumps(info, indent=2) + "\n", folder / "card.json")
-    _save_atomic(render_card(info), folder / "README.md")
-    if recipe.memorize and checkpoints[-1]["train_accuracy"] < MEMORIZE_TARGET:
-        raise RuntimeError(
-            f"{name}: training accuracy on the shuffled labels is "
-            f"{checkpoints[-1]['train_accuracy']:.4f} < {MEMORIZE_TARGET} after "
-            f"{recipe.epochs} epochs; the recipe needs more epochs"
-        )
-    return info
 
 
 def _sklearn_version() -> str:
@@ -820,9 +989,14 @@ def render_card(info: dict[str, Any]) -> str:
 
 
 def train_all(
-    out_dir: str | os.PathLike[str] | None = None, progress: bool = True
+    out_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    *,
+    overwrite: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Retrain every reference network (see :func:`train`).
+
+    Every target folder is checked before the first network trains.
 
     Returns
     -------
@@ -833,7 +1007,55 @@ def train_all(
     --------
     >>> cards = train_all(out_dir="/tmp/zoo", progress=False)  # doctest: +SKIP
     """
-    return {name: train(name, out_dir=out_dir, progress=progress) for name in RECIPES}
+    for name in RECIPES:
+        train_folder(name, out_dir, overwrite=overwrite)
+    return {
+        name: train(name, out_dir=out_dir, progress=progress, overwrite=overwrite)
+        for name in RECIPES
+    }
+
+
+def catalog(*, root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """One summary row per reference network (for listings such as ``bayesactiv train --list``).
+
+    Parameters
+    ----------
+    root : path, optional
+        Models folder whose cards give the accuracies (default :func:`models_dir`);
+        a network without a card there gets None accuracies.
+
+    Returns
+    -------
+    list of dict
+        Keys ``name``, ``family``, ``task`` (``"generalize"`` or ``"memorize"``),
+        ``architecture``, ``epochs``, ``checkpoint_epochs``, ``train_accuracy`` and
+        ``test_accuracy`` (at the final epoch).
+
+    Examples
+    --------
+    >>> row = catalog()[1]
+    >>> row["name"], row["task"], row["epochs"], row["test_accuracy"] > 0.9
+    ('digits-mlp', 'generalize', 40, True)
+    """
+    rows = []
+    for name, recipe in RECIPES.items():
+        try:
+            final = card(name, root=root)["checkpoints"][-1]
+        except FileNotFoundError:
+            final = {}
+        rows.append(
+            {
+                "name": name,
+                "family": recipe.family,
+                "task": "memorize" if recipe.memorize else "generalize",
+                "architecture": recipe.architecture,
+                "epochs": recipe.epochs,
+                "checkpoint_epochs": list(recipe.checkpoints),
+                "train_accuracy": final.get("train_accuracy"),
+                "test_accuracy": final.get("test_accuracy"),
+            }
+        )
+    return rows
 
 
 # --------------------------------------------------------------------------- torchvision
