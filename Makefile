@@ -19,13 +19,16 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/bayesactiv demo
 
-# the whole suite, slow tests included (this is what CI runs)
-test: $(STAMP)
-	$(PY) -m pytest -q -ra
+# pytest runs the docstring examples of the package beside the tests
+TESTS := --doctest-modules bayesactiv tests
 
-# the fast subset, for development
+# the whole suite, slow tests and docstring examples included (this is what CI runs)
+test: $(STAMP)
+	$(PY) -m pytest -q -ra $(TESTS)
+
+# the fast subset, for development (the docstring examples are fast)
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -ra -m "not slow"
+	$(PY) -m pytest -q -ra -m "not slow" $(TESTS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bayesactiv tests benchmarks

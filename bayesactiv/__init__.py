@@ -32,8 +32,8 @@ _LAZY = {
     "compare": "bayesactiv.comparison",
 }
 _SUBMODULES = (
-    "baselines", "calibration", "comparison", "dataset", "demo", "descriptive", "models", "networks",
-    "plots", "recording", "report", "unitview", "zoo",
+    "baselines", "calibration", "checks", "comparison", "dataset", "demo", "descriptive", "grouping",
+    "models", "networks", "plots", "recording", "report", "unitview", "zoo",
 )
 
 __all__ = [  # noqa: PLE0604 - the lazily imported names are listed in _LAZY and _SUBMODULES

@@ -3,6 +3,7 @@
 Exit codes: 0 success; 2 bad input (unknown network or layer, bad path, malformed
 dataset file, invalid option); 1 an unexpected failure (with a traceback when
 ``BAYESACTIV_DEBUG=1``). Errors from bad input are printed as one line, no traceback.
+Every option is checked (numbers, output paths) before any long work starts.
 """
 
 from __future__ import annotations
@@ -12,30 +13,92 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+from bayesactiv import __version__
+from bayesactiv.checks import check_int, check_number, check_prob, check_seed
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
+
+DATASET_SUFFIXES = (".nc", ".zarr")
+_ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
 
 
 class CliError(Exception):
     """Bad input detected by the command line itself."""
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    if not path.parent.exists():
-        raise CliError(f"output directory {str(path.parent)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+# ---------------------------------------------------------------- checks before the work
+
+# option destination -> check returning the value in its canonical type
+_NUMBER_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "draws": lambda v: check_int(v, "--draws", minimum=1),
+    "tune": lambda v: check_int(v, "--tune", minimum=0),
+    "chains": lambda v: check_int(v, "--chains", minimum=1),
+    "seed": lambda v: check_seed(v, "--seed"),
+    "epoch": lambda v: check_int(v, "--epoch", minimum=0),
+    "window_size": lambda v: check_int(v, "--window-size", minimum=1),
+    "batch_size": lambda v: check_int(v, "--batch-size", minimum=1),
+    "prob": lambda v: check_prob(v, "--prob"),
+    "threshold": lambda v: check_number(v, "--threshold"),
+    "fraction_of_max": lambda v: check_number(v, "--fraction-of-max", minimum=0, maximum=1),
+    "quantile": lambda v: check_number(v, "--quantile", minimum=0, maximum=1),
+    "target_accept": lambda v: check_number(v, "--target-accept", minimum=0, maximum=1,
+                                            exclusive=True),
+}
+
+
+def _sampler_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {} if args.target_accept is None else {"target_accept": args.target_accept}
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    for dest, check in _NUMBER_CHECKS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            setattr(args, dest, check(value))
+
+
+def _check_folder(folder: Path, option: str) -> None:
+    if not folder.exists():
+        raise CliError(f"{option}: directory {str(folder)!r} does not exist")
+    if not folder.is_dir():
+        raise CliError(f"{option}: {str(folder)!r} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CliError(f"{option}: directory {str(folder)!r} is not writable")
+
+
+def _check_output_file(path: Path, option: str) -> None:
+    """A file the command will (re)write: its folder exists and is writable; it is no folder."""
+    if not path.name:
+        raise CliError(f"{option}: {str(path)!r} names no file")
+    _check_folder(path.parent, option)
+    if path.is_dir():
+        raise CliError(f"{option}: {str(path)!r} is a directory; give a file name")
+
+
+def _check_dataset_output(path: Path) -> None:
+    if path.suffix.lower() not in DATASET_SUFFIXES:
+        raise CliError(f"-o: unknown format for {str(path)!r}; use a '.nc' or '.zarr' suffix")
+    if path.suffix.lower() == ".nc":
+        _check_output_file(path, "-o")
+        return
+    _check_folder(path.parent, "-o")
+    if path.exists() and not (path.is_dir() and any((path / m).exists() for m in _ZARR_MARKERS)):
+        raise CliError(f"-o: {str(path)!r} exists and is not a zarr store; "
+                       f"refusing to replace it")
+
+
+def _fit_outputs(prefix: str) -> tuple[Path, Path]:
+    out = Path(prefix)
+    if out.is_dir() or not out.name:
+        raise CliError(f"-o: {prefix!r} is a directory; give a prefix such as "
+                       f"{str(Path(prefix) / 'fit')!r}")
+    return out.with_name(out.stem + "_units.csv"), out.with_name(out.stem + "_groups.csv")
 
 
 def _threshold(args: argparse.Namespace):
@@ -51,6 +114,31 @@ def _threshold(args: argparse.Namespace):
     return 0.0 if args.threshold is None else args.threshold
 
 
+# ---------------------------------------------------------------- writing
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` through a temporary file renamed into place, with the umask's mode."""
+    path = Path(path)
+    if not path.parent.exists():
+        raise CliError(f"output directory {str(path.parent)!r} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; other outputs follow the umask
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _open(path: str):
     import bayesactiv as ba
 
@@ -59,23 +147,28 @@ def _open(path: str):
     return ba.open_dataset(path)
 
 
+# ---------------------------------------------------------------- commands
+
+
 def cmd_record(args: argparse.Namespace) -> int:
     import bayesactiv as ba
     from bayesactiv import zoo
 
+    output = Path(args.output)
+    _check_dataset_output(output)
+    threshold = _threshold(args)
     network = zoo.load(args.network, epoch=args.epoch)
     x, y = zoo.dataset(args.network, split=args.split)
     layers = args.layers or zoo.hidden_layers(args.network)
-    name = args.name or args.network
     ds = ba.record(
         network,
         x,
         layers,
         labels=y,
-        threshold=_threshold(args),
+        threshold=threshold,
         window_size=args.window_size,
         keep_events=args.keep_events,
-        network=name,
+        network=args.name,
         batch_size=args.batch_size,
         progress=not args.quiet,
     )
@@ -83,7 +176,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     ds.attrs["split"] = args.split
     if args.epoch is not None:
         ds = ba.dataset.set_epoch(ds, args.epoch)
-    out = ba.save(ds, args.output)
+    out = ba.save(ds, output)
     print(f"recorded {ds.sizes['unit']} units from {len(set(ds['layer'].values))} layers "
           f"over {int(ds['n'].max())} events -> {out}")
     return EXIT_OK
@@ -92,45 +185,65 @@ def cmd_record(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from bayesactiv import zoo
 
+    if args.list:
+        print("\n".join(zoo.names()))
+        return EXIT_OK
+    if args.network is None:
+        raise CliError("train: name a reference network (see `bayesactiv train --list`) or 'all'")
     names = zoo.names() if args.network == "all" else [args.network]
+    root = zoo.default_train_dir() if args.out_dir is None else Path(args.out_dir).expanduser()
     for name in names:
-        card = zoo.train(name, out_dir=args.out_dir, progress=not args.quiet)
+        zoo.train_folder(name, root)  # an unknown name or a folder inside the package: refused now
+    print(f"training into {root}")
+    for name in names:
+        card = zoo.train(name, out_dir=root, progress=not args.quiet)
         final = card["checkpoints"][-1]
         print(f"{name}: epoch {final['epoch']}: train accuracy {final['train_accuracy']:.4f}, "
-              f"test accuracy {final['test_accuracy']:.4f}")
+              f"test accuracy {final['test_accuracy']:.4f} -> {root / name}")
+    if root.resolve() != zoo.models_dir().resolve():
+        print(f"bayesactiv and zoo.load read {zoo.models_dir()}; "
+              f"set BAYESACTIV_MODELS={root} to use these networks")
     return EXIT_OK
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
     import bayesactiv as ba
+    from bayesactiv.grouping import normalize_group_by
 
+    group_by = normalize_group_by(args.group_by)
+    outputs = _fit_outputs(args.output) if args.output else ()
+    for path in outputs:
+        _check_output_file(path, "-o")
     ds = ba.combine([_open(p) for p in args.datasets])
     result = ba.fit(
         ds,
         model=args.model,
-        group_by=tuple(args.group_by),
+        group_by=group_by,
         draws=args.draws,
         tune=args.tune,
         chains=args.chains,
         seed=args.seed,
         progress=not args.quiet,
+        **_sampler_options(args),
     )
     groups = result.groups(prob=args.prob).to_dataframe()
     units = result.units(prob=args.prob).to_dataframe()
     print(result.summary().to_string())
     print()
     print(groups.to_string())
-    if args.output:
-        out = Path(args.output)
-        _atomic_write_text(out.with_name(out.stem + "_units.csv"), units.to_csv())
-        _atomic_write_text(out.with_name(out.stem + "_groups.csv"), groups.to_csv())
-        print(f"wrote {out.stem}_units.csv and {out.stem}_groups.csv in {out.parent}")
+    if outputs:
+        units_csv, groups_csv = outputs
+        _atomic_write_text(units_csv, units.to_csv())
+        _atomic_write_text(groups_csv, groups.to_csv())
+        print(f"wrote {units_csv.name} and {groups_csv.name} in {units_csv.parent}")
     return EXIT_OK
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     import bayesactiv as ba
 
+    if args.output:
+        _check_output_file(Path(args.output), "-o")
     datasets = [_open(p) for p in args.datasets]
     comparison = ba.compare(
         datasets,
@@ -140,6 +253,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         seed=args.seed,
         draws=args.draws,
         chains=args.chains,
+        **_sampler_options(args),
     )
     for line in comparison.verdicts():
         print(line)
@@ -150,8 +264,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bayesactiv.report import report_from_datasets
+    from bayesactiv.report import check_out_dir, report_from_datasets
 
+    check_out_dir(Path(args.output))
     datasets = [_open(p) for p in args.datasets]
     out = report_from_datasets(datasets, args.output, prob=args.prob, seed=args.seed,
                                progress=not args.quiet)
@@ -161,110 +276,160 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from bayesactiv.demo import run_demo
+    from bayesactiv.report import check_out_dir
 
+    check_out_dir(Path(args.output))
     out = run_demo(args.output, quick=args.quick, progress=not args.quiet, seed=args.seed)
     print(f"report: {Path(out).resolve() / 'report.html'}")
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- parser
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """States every option's default: a help text that names its default is kept as it
+    is; a flag's default is "off"; a list default is shown as typed on the command line."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text or not action.option_strings or action.required
+                or action.default in (None, argparse.SUPPRESS)):
+            return text
+        if action.nargs == 0 and action.default is False:
+            return f"{text} (default: off)"
+        if isinstance(action.default, (list, tuple)):
+            shown = " ".join(map(str, action.default)).replace("%", "%%")
+            return f"{text} (default: {shown})"
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``bayesactiv`` command.
+
+    Examples
+    --------
+    >>> from bayesactiv.cli import build_parser
+    >>> args = build_parser().parse_args(["fit", "a.nc", "--draws", "200"])
+    >>> args.draws, args.chains, args.prob
+    (200, 4, 0.9)
+    """
     parser = argparse.ArgumentParser(
         prog="bayesactiv",
         description="Bayesian analysis of how the hidden units of neural networks fire.",
         epilog="Exit codes: 0 success, 2 bad input, 1 unexpected failure.",
+        formatter_class=_HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def common(p: argparse.ArgumentParser) -> None:
+    def command(name: str, func: Callable[[argparse.Namespace], int], **kwargs: Any):
+        p = sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        p.set_defaults(func=func)
+        return p
 
-    rec = sub.add_parser("record", help="record hidden-unit firing of a reference network",
-                         description="Record hidden-unit firing of a network of models/ on its "
-                         "bundled data set and write an activation dataset (.nc or .zarr).")
+    rec = command("record", cmd_record, help="record hidden-unit firing of a reference network",
+                  description="Record hidden-unit firing of a reference network on its bundled "
+                  "data set and write an activation dataset (.nc or .zarr).")
     rec.add_argument("network", help="a reference network name (see `bayesactiv train --list`)")
     rec.add_argument("-o", "--output", required=True, help="output file: .nc (netCDF) or .zarr")
     rec.add_argument("--split", choices=["train", "test"], default="test",
-                     help="which inputs to feed (default: test, the held-out inputs)")
-    rec.add_argument("--epoch", type=int, default=None, help="checkpoint epoch (default: final)")
+                     help="which inputs to feed (test: the held-out inputs)")
+    rec.add_argument("--epoch", type=int, default=None,
+                     help="checkpoint epoch (default: the final checkpoint)")
     rec.add_argument("--layers", nargs="+", default=None,
                      help="module names or glob patterns (default: every hidden layer)")
     rec.add_argument("--threshold", type=float, default=None,
-                     help="fired means activation > this value (default 0)")
+                     help="fired means activation > this value (default: 0, unless "
+                     "--fraction-of-max or --quantile is given)")
     rec.add_argument("--fraction-of-max", type=float, default=None,
-                     help="fired means activation > this fraction of the unit's maximum")
+                     help="fired means activation > this fraction (0 to 1) of the unit's maximum "
+                     "(default: not used)")
     rec.add_argument("--quantile", type=float, default=None,
-                     help="fired means activation > the unit's q-quantile over the inputs")
+                     help="fired means activation > the unit's q-quantile (0 to 1) over the "
+                     "inputs (default: not used)")
     rec.add_argument("--window-size", type=int, default=None,
-                     help="also store fired counts per block of this many inputs (Fano factor)")
+                     help="also store fired counts per block of this many inputs, for Fano "
+                     "factors (default: no windows)")
     rec.add_argument("--keep-events", action="store_true",
                      help="keep the raw (input x unit) firing events (bootstrap, CV, co-activation)")
     rec.add_argument("--batch-size", type=int, default=256, help="inputs per forward pass")
-    rec.add_argument("--name", default=None, help="name stored in the network coordinate")
-    common(rec)
-    rec.set_defaults(func=cmd_record)
+    rec.add_argument("--name", default=None,
+                     help="name stored in the network coordinate (default: the network's name)")
 
-    tr = sub.add_parser("train", help="retrain a reference network from its recipe",
-                        description="Retrain a reference network deterministically from its recipe "
-                        "and write its checkpoints and model card.")
-    tr.add_argument("network", help="a reference network name, or 'all'")
-    tr.add_argument("--out-dir", default=None, help="models directory (default: the package's models/)")
-    common(tr)
-    tr.set_defaults(func=cmd_train)
+    tr = command("train", cmd_train, help="retrain a reference network from its recipe",
+                 description="Retrain a reference network deterministically from its recipe and "
+                 "write its checkpoints and model card into a folder of yours (never into the "
+                 "installed package).")
+    tr.add_argument("network", nargs="?", default=None,
+                    help="a reference network name (see --list), or 'all'")
+    tr.add_argument("--list", action="store_true", help="list the reference networks and exit")
+    tr.add_argument("--out-dir", default=None,
+                    help="models folder to write into (default: $BAYESACTIV_MODELS when set, "
+                    "else $XDG_DATA_HOME/bayesactiv/models, i.e. ~/.local/share/bayesactiv/models)")
 
-    ft = sub.add_parser("fit", help="fit a hierarchical firing model to activation datasets",
-                        description="Fit a PyMC hierarchical firing model and print group-level "
-                        "posteriors with diagnostics; optionally write per-unit and per-group CSVs.")
+    ft = command("fit", cmd_fit, help="fit a hierarchical firing model to activation datasets",
+                 description="Fit a PyMC hierarchical firing model and print group-level "
+                 "posteriors with diagnostics; optionally write per-unit and per-group CSVs.")
     ft.add_argument("datasets", nargs="+", help="activation dataset files (.nc/.zarr), combined")
     ft.add_argument("--model", default="beta_binomial",
                     choices=["beta_binomial", "gamma_poisson", "negative_binomial", "binomial_window"],
-                    help="statistical model of the firing (default: beta_binomial)")
+                    help="statistical model of the firing")
     ft.add_argument("--group-by", nargs="+", default=["network", "layer"],
-                    help="unit coordinates that define the groups sharing a prior")
+                    choices=["network", "layer", "epoch"], metavar="KEY",
+                    help="unit coordinates (network, layer, epoch) that define the groups "
+                    "sharing a prior")
     ft.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
     ft.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
     ft.add_argument("--chains", type=int, default=4, help="number of chains")
     ft.add_argument("--seed", type=int, default=0, help="random seed (fits are reproducible)")
-    ft.add_argument("--prob", type=float, default=0.9, help="credible-interval mass (equal-tailed)")
+    ft.add_argument("--target-accept", type=float, default=None,
+                    help="the sampler's target acceptance rate, in (0, 1); raise it (0.95) when "
+                    "the fit reports divergent transitions (default: the sampler's, 0.8)")
+    ft.add_argument("--prob", type=float, default=0.9,
+                    help="credible-interval mass (equal-tailed)")
     ft.add_argument("-o", "--output", default=None,
-                    help="prefix path: writes PREFIX_units.csv and PREFIX_groups.csv")
-    common(ft)
-    ft.set_defaults(func=cmd_fit)
+                    help="prefix path: writes PREFIX_units.csv and PREFIX_groups.csv "
+                    "(default: print only)")
 
-    cp = sub.add_parser("compare", help="posterior differences between networks, layers or epochs",
-                        description="Fit datasets jointly and report the posterior difference of "
-                        "MFR, MF, fraction dead, mu and kappa against a reference, with the "
-                        "bootstrap counterpart and a one-line verdict per quantity.")
+    cp = command("compare", cmd_compare,
+                 help="posterior differences between networks, layers or epochs",
+                 description="Fit datasets jointly and report the posterior difference of "
+                 "MFR, MF, fraction dead, mu and kappa against a reference, with the "
+                 "bootstrap counterpart and a one-line verdict per quantity.")
     cp.add_argument("datasets", nargs="+", help="activation dataset files (.nc/.zarr)")
     cp.add_argument("--by", default="network", choices=["network", "layer", "epoch"],
                     help="what differs between the levels compared")
-    cp.add_argument("--reference", default=None, help="the level others are compared against")
+    cp.add_argument("--reference", default=None,
+                    help="the level others are compared against (default: the first level)")
     cp.add_argument("--prob", type=float, default=0.9, help="credible-interval mass")
     cp.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
     cp.add_argument("--chains", type=int, default=4, help="number of chains")
     cp.add_argument("--seed", type=int, default=0, help="random seed")
-    cp.add_argument("-o", "--output", default=None, help="write the comparison table as CSV")
-    common(cp)
-    cp.set_defaults(func=cmd_compare)
+    cp.add_argument("--target-accept", type=float, default=None,
+                    help="the sampler's target acceptance rate, in (0, 1); raise it (0.95) when "
+                    "the fit reports divergent transitions (default: the sampler's, 0.8)")
+    cp.add_argument("-o", "--output", default=None,
+                    help="write the comparison table as CSV (default: print only)")
 
-    rp = sub.add_parser("report", help="write an HTML report for activation datasets",
-                        description="Compute baselines and posteriors for the datasets and write a "
-                        "report folder (CSV/Markdown tables, PNG figures, report.html).")
+    rp = command("report", cmd_report, help="write an HTML report for activation datasets",
+                 description="Compute baselines and posteriors for the datasets and write a "
+                 "report folder (CSV/Markdown tables, PNG figures, report.html).")
     rp.add_argument("datasets", nargs="+", help="activation dataset files (.nc/.zarr)")
-    rp.add_argument("-o", "--output", default="report", help="report folder (default: report)")
+    rp.add_argument("-o", "--output", default="report", help="report folder")
     rp.add_argument("--prob", type=float, default=0.9, help="credible-interval mass")
     rp.add_argument("--seed", type=int, default=0, help="random seed")
-    common(rp)
-    rp.set_defaults(func=cmd_report)
 
-    dm = sub.add_parser("demo", help="the main job: the memorization study on the reference networks",
-                        description="Record every hidden layer of the reference networks, compute "
-                        "baselines, fit the models, compare generalizing against memorizing networks "
-                        "and write the report folder.")
-    dm.add_argument("-o", "--output", default="report", help="report folder (default: report)")
-    dm.add_argument("--quick", action="store_true", help="a reduced run (fewer networks and draws)")
+    dm = command("demo", cmd_demo,
+                 help="the main job: the memorization study on the reference networks",
+                 description="Record every hidden layer of the reference networks, compute "
+                 "baselines, fit the models, compare generalizing against memorizing networks "
+                 "and write the report folder.")
+    dm.add_argument("-o", "--output", default="report", help="report folder")
+    dm.add_argument("--quick", action="store_true",
+                    help="a reduced run (fewer networks and draws)")
     dm.add_argument("--seed", type=int, default=0, help="random seed")
-    common(dm)
-    dm.set_defaults(func=cmd_demo)
     return parser
 
 
@@ -275,19 +440,37 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bayesactiv`` console script.
 
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit code: 0 success, 2 bad input, 1 unexpected failure.
+
     Examples
     --------
     >>> from bayesactiv.cli import main
-    >>> main(["fit", "missing.nc"])  # doctest: +SKIP
-    bayesactiv: error: no such dataset file: missing.nc
+    >>> main(["fit", "missing.nc"])
     2
     """
-    from bayesactiv.dataset import DatasetError
-
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous_format = warnings.formatwarning
     warnings.formatwarning = _one_line_warning
     try:
+        return _run(args)
+    finally:
+        warnings.formatwarning = previous_format
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bayesactiv.dataset import DatasetError
+
+    try:
+        _check_numbers(args)
         return args.func(args)
     except (CliError, DatasetError, FileNotFoundError, KeyError, ValueError) as err:
         if os.environ.get("BAYESACTIV_DEBUG"):

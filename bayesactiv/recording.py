@@ -6,7 +6,9 @@ on the device to the sufficient statistics of the activation-dataset contract
 (:mod:`bayesactiv.dataset`): ``count``, ``n``, ``window_count``, optional raw ``fired``
 events, and streamed per-unit summaries of the raw activations (min, max, moments,
 zeros, top-k events) plus a per-layer histogram. Memory is O(units), not
-O(events x units), unless ``keep_events=True``.
+O(events x units), unless ``keep_events=True``. :func:`capture` returns the raw
+activations of one layer, event by event, through the same hook, event rules and
+mode handling (the unit view re-runs a network with it).
 
 What is an event
 ----------------
@@ -74,6 +76,7 @@ import fnmatch
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -82,9 +85,11 @@ import numpy as np
 import torch
 import xarray as xr
 
+from bayesactiv.checks import check_int
 from bayesactiv.dataset import make_dataset, validate
 
-__all__ = ["Fixed", "FractionOfMax", "Quantile", "ThresholdRule", "record"]
+__all__ = ["Fixed", "FractionOfMax", "Quantile", "ThresholdRule", "capture",
+           "default_network_name", "record"]
 
 _QUANTILE_BINS = 2048
 _QUANTILE_BUFFER = 512
@@ -1055,6 +1060,68 @@ def _module_dtype(module: torch.nn.Module) -> torch.dtype:
     return torch.get_default_dtype()
 
 
+def _check_module(module: Any, device: str | torch.device | None) -> torch.device:
+    """Refuse what cannot be run; return the device where the inputs go and the reductions run."""
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
+    on_meta = [name for name, t in [*module.named_parameters(), *module.named_buffers()]
+               if t.is_meta]
+    if on_meta:
+        raise ValueError(
+            f"module: {len(on_meta)} parameters or buffers (e.g. {on_meta[0]!r}) are on the "
+            f"'meta' device, which holds shapes but no values; load the weights first (e.g. "
+            f"module.to_empty(device='cpu') then module.load_state_dict(...))")
+    mdev = _module_device(module)
+    dev = mdev if device is None else torch.device(device)
+    if dev.type == "meta":
+        raise ValueError("device: 'meta' holds shapes but no values; nothing can be recorded there")
+    if mdev.type != dev.type or (mdev.index is not None and dev.index is not None
+                                 and mdev.index != dev.index):
+        raise ValueError(f"device: the module's parameters are on {mdev} but device={dev}; "
+                         f"move the module with module.to({str(dev)!r})")
+    return dev
+
+
+def _check_spatial(spatial: Any) -> None:
+    if spatial not in ("any", "per_position"):
+        raise ValueError(f"spatial: expected 'any' or 'per_position', got {spatial!r}")
+
+
+def default_network_name(module: torch.nn.Module) -> str:
+    """The name :func:`record` stores in the ``network`` coordinate when none is given.
+
+    The module's ``bayesactiv_network`` attribute when it has one (the reference
+    networks of :func:`bayesactiv.zoo.load` carry their zoo name there), else the
+    name of its class. The command line uses the same rule.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bayesactiv.recording import default_network_name
+    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    >>> default_network_name(net)
+    'Sequential'
+    >>> net.bayesactiv_network = "my-net"
+    >>> default_network_name(net)
+    'my-net'
+    """
+    name = getattr(module, "bayesactiv_network", None)
+    return type(module).__name__ if name is None else str(name)
+
+
+@contextmanager
+def _inference(module: torch.nn.Module) -> Iterator[None]:
+    """Eval mode and no gradients; every submodule's training mode is restored on exit."""
+    modes = {m: m.training for m in module.modules()}
+    try:
+        module.eval()
+        with torch.no_grad():
+            yield
+    finally:
+        for m, mode in modes.items():
+            m.training = mode
+
+
 def _run_pass(module: torch.nn.Module, batches: _Batches, layers: list[str], device: torch.device,
               handle: Callable[[str, torch.Tensor, str, int], None], output: Any, spatial: str,
               progress: bool, desc: str,
@@ -1166,7 +1233,9 @@ def record(
         Keep the raw ``fired`` events (sample x unit bool matrix; all layers must then
         see the same number of events).
     network : str, optional
-        Name stored in the ``network`` coordinate; defaults to the module's class name.
+        Name stored in the ``network`` coordinate; default :func:`default_network_name`
+        (the module's ``bayesactiv_network`` attribute, set on the reference networks by
+        :func:`bayesactiv.zoo.load`, else its class name).
     batch_size : int, optional
         Batch size for a tensor or array input (default 256).
     device : str or torch.device, optional
@@ -1207,7 +1276,8 @@ def record(
         Unknown layer (close matches listed), glob matching nothing, empty inputs,
         NaN or infinite activations (layer and units named), a rule that does not
         apply to a layer, ``window_size < 1``, a one-shot iterator with a rule that
-        needs calibration.
+        needs calibration, a module whose parameters are on the ``meta`` device (no
+        values: load the weights first).
 
     Examples
     --------
@@ -1217,8 +1287,7 @@ def record(
     >>> ds.sizes["unit"], int(ds["n"][0]), ds.sizes["window"]
     (8, 100, 10)
     """
-    if not isinstance(module, torch.nn.Module):
-        raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
+    dev = _check_module(module, device)
     rule = _as_rule(threshold)
     if window_size is not None:
         if isinstance(window_size, bool) or not isinstance(window_size, (int, np.integer)):
@@ -1226,41 +1295,28 @@ def record(
         if window_size < 1:
             raise ValueError(f"window_size: must be >= 1, got {window_size}")
         window_size = int(window_size)
-    if spatial not in ("any", "per_position"):
-        raise ValueError(f"spatial: expected 'any' or 'per_position', got {spatial!r}")
+    _check_spatial(spatial)
     if isinstance(topk, bool) or not isinstance(topk, int) or topk < 0:
         raise ValueError(f"topk: must be a non-negative integer, got {topk!r}")
     if isinstance(hist_bins, bool) or not isinstance(hist_bins, int) or hist_bins < 2 \
             or hist_bins % 2:
         raise ValueError(f"hist_bins: must be an even integer >= 2, got {hist_bins!r}")
-    network = type(module).__name__ if network is None else str(network)
+    network = default_network_name(module) if network is None else str(network)
     if not network or "/" in network:
         raise ValueError(f"network: must be a non-empty name without '/', got {network!r}")
     names = _resolve_layers(module, layers)
     bad_names = [n for n in names if "/" in n]
     if bad_names:
         raise ValueError(f"layers: names {bad_names} contain '/', which unit ids cannot hold")
-    dev = _module_device(module) if device is None else torch.device(device)
-    mdev = _module_device(module)
-    if mdev.type != dev.type or (mdev.index is not None and dev.index is not None
-                                 and mdev.index != dev.index):
-        raise ValueError(f"device: the module's parameters are on {mdev} but device={dev}; "
-                         f"move the module with module.to({str(dev)!r})")
     batches = _Batches(inputs, batch_size, labels, _module_dtype(module))
     if not isinstance(rule, Fixed) and not batches.reiterable:
         raise ValueError(f"inputs: the threshold rule {rule!r} needs a calibration pass over the "
                          f"inputs, but a one-shot iterator or generator can be read only once; "
                          f"pass a tensor, an array, a list or a DataLoader")
 
-    modes = {m: m.training for m in module.modules()}
-    try:
-        module.eval()
-        with torch.no_grad():
-            return _record(module, batches, names, rule, window_size, keep_events, network, dev,
-                           progress, spatial, output, topk, hist_bins, summaries)
-    finally:
-        for m, mode in modes.items():
-            m.training = mode
+    with _inference(module):
+        return _record(module, batches, names, rule, window_size, keep_events, network, dev,
+                       progress, spatial, output, topk, hist_bins, summaries)
 
 
 def _record(module: torch.nn.Module, batches: _Batches, names: list[str], rule: ThresholdRule,
@@ -1427,3 +1483,104 @@ def _assemble(recs: dict[str, _Recorder], names: list[str], rule: ThresholdRule,
                                           np.array([f"{network}/{name}" for name in names],
                                                    dtype=object)))
     return validate(ds)
+
+
+# ---------------------------------------------------------------- capture
+
+
+def capture(
+    module: torch.nn.Module,
+    inputs: Any,
+    layer: str,
+    *,
+    units: Sequence[int] | None = None,
+    spatial: str = "any",
+    output: int | str | Callable[[Any], torch.Tensor] | None = None,
+    batch_size: int | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """The raw activations of one layer, event by event, exactly as :func:`record` sees them.
+
+    The same hook, output selection, event rules (see the module notes: a feature
+    per input, a feature per token of a ``[batch, sequence, features]`` output, a
+    convolution channel per input or per position) and mode handling as
+    :func:`record`: the network runs under :func:`torch.no_grad` in eval mode, and
+    the training mode of every submodule is restored and the hook removed
+    afterwards. Unlike :func:`record`, the result holds every activation, so its
+    memory is O(events x units); choose ``units`` to keep a few.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Any network.
+    inputs : torch.Tensor, numpy.ndarray or iterable
+        As for :func:`record`.
+    layer : str
+        One module name as in ``module.named_modules()``.
+    units : sequence of int, optional
+        Unit indices within the layer (features, or channels of a convolution);
+        default all.
+    spatial, output, batch_size, device, progress
+        As for :func:`record`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(events, units)``, events in input order (input-major for tokens and
+        positions); float32 or float64 as the layer computes (half precision upcast).
+
+    Raises
+    ------
+    ValueError
+        Unknown layer, a unit index outside the layer, empty inputs, a module on the
+        ``meta`` device.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bayesactiv.recording import capture
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU())
+    >>> capture(net, torch.ones(5, 3), "1").shape
+    (5, 4)
+    >>> tokens = torch.ones(5, 7, 3)  # [batch, sequence, features]: a token is an event
+    >>> capture(net, tokens, "1", units=[2]).shape
+    (35, 1)
+    """
+    dev = _check_module(module, device)
+    _check_spatial(spatial)
+    if not isinstance(layer, str):
+        raise TypeError(f"layer: expected one module name (str), got {layer!r}")
+    names = _resolve_layers(module, layer)
+    if len(names) != 1:
+        raise ValueError(f"layer: {layer!r} matches {len(names)} modules {names}; name one")
+    columns = None if units is None else _unit_indices(units)
+    batches = _Batches(inputs, batch_size, None, _module_dtype(module))
+    parts: list[torch.Tensor] = []
+
+    def keep(name: str, a: torch.Tensor, kind: str, per_input: int) -> None:
+        width = a.shape[1]
+        if parts and width != parts[0].shape[1] and columns is None:
+            raise ValueError(f"layer {name!r}: {width} units in this batch, "
+                             f"{parts[0].shape[1]} before")
+        if columns is None:
+            parts.append(a.to("cpu", copy=True))
+            return
+        outside = [i for i in columns if i >= width]
+        if outside:
+            raise ValueError(f"units: layer {name!r} has {width} units, so index {outside[0]} "
+                             f"is outside 0..{width - 1}")
+        parts.append(a[:, columns].cpu())
+
+    with _inference(module):
+        _run_pass(module, batches, names, dev, keep, output, spatial, progress, "capturing")
+    return torch.cat(parts).numpy()
+
+
+def _unit_indices(units: Any) -> list[int]:
+    if isinstance(units, (str, bytes)) or not isinstance(units, Iterable):
+        raise TypeError(f"units: expected a sequence of unit indices, got {units!r}")
+    indices = [check_int(i, "units", minimum=0) for i in units]
+    if not indices:
+        raise ValueError("units: no unit index given")
+    return indices

@@ -20,6 +20,8 @@ Examples
 >>> fig = unit_view(ds, "net/fc/1")
 >>> len(fig.axes) >= 2
 True
+>>> import matplotlib.pyplot as plt
+>>> plt.close(fig)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from bayesactiv.checks import check_int, check_prob
 from bayesactiv.dataset import DatasetError, validate
 
 __all__ = ["default_intervals", "pick_unit", "unit_activations", "unit_view"]
@@ -73,10 +76,13 @@ def default_intervals(count: int, n: int, prob: float = 0.9) -> dict[str, tuple[
     >>> [round(v, 3) for v in iv["Wald 90%"]]
     [0.25, 0.091, 0.409]
     """
+    prob = check_prob(prob)
+    n = check_int(n, "n")
+    count = check_int(count, "count", minimum=0)
     if n <= 0:
         raise DatasetError(f"n: needs at least one observed event, got {n}")
-    if not 0 < prob < 1:
-        raise ValueError(f"prob: expected a value in (0, 1), got {prob}")
+    if count > n:
+        raise DatasetError(f"count: {count} exceeds n = {n}")
     p = count / n
     z = stats.norm.ppf(0.5 + prob / 2)
     half = z * np.sqrt(p * (1 - p) / n)
@@ -134,31 +140,42 @@ def unit_activations(
     layer: str,
     index: int,
     *,
-    reduce: str = "max",
-    batch_size: int = 512,
+    spatial: str = "any",
+    output: Any = None,
+    batch_size: int | None = None,
 ) -> np.ndarray:
-    """Re-run a torch network and return the activations of one unit, one value per input.
+    """Re-run a torch network and return the activations of one unit, one value per event.
+
+    The events are those of :func:`bayesactiv.record` (it uses
+    :func:`bayesactiv.recording.capture`, the recording's own hook and event rules):
+    an input for a ``[batch, features]`` output; a token for a ``[batch, sequence,
+    features]`` output, ``index`` being the feature; for a convolution, ``index`` is
+    the channel, and an event is an input (its maximum over positions) with
+    ``spatial="any"`` or an (input, position) pair with ``spatial="per_position"``.
+    The network runs in eval mode without gradients; every submodule's training
+    mode is restored afterwards.
 
     Parameters
     ----------
     module : torch.nn.Module
         The network.
-    inputs : array_like or torch.Tensor
-        Inputs, first axis = samples.
+    inputs : torch.Tensor, numpy.ndarray or iterable
+        Inputs as for :func:`bayesactiv.record`.
     layer : str
         Module name as in ``module.named_modules()``.
     index : int
-        Unit index within the layer (the channel for a convolution).
-    reduce : {"max", "mean"}
-        How a convolution channel's spatial map becomes one value per input
-        (``"max"``: the unit fires for an input when any position does).
-    batch_size : int
-        Inputs per forward pass.
+        Unit index within the layer (the feature, or the channel of a convolution).
+    spatial : {"any", "per_position"}
+        Events of a convolution channel, as in :func:`bayesactiv.record`.
+    output : int, str or callable, optional
+        Which tensor of a layer returning a tuple or dict, as in :func:`bayesactiv.record`.
+    batch_size : int, optional
+        Inputs per forward pass for a tensor or array (default 256).
 
     Returns
     -------
     numpy.ndarray
-        Shape ``(n_inputs,)``.
+        Shape ``(n_events,)``, float64, events in input order (input-major).
 
     Examples
     --------
@@ -166,39 +183,15 @@ def unit_activations(
     >>> net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU())
     >>> unit_activations(net, torch.ones(4, 2), "1", 0).shape
     (4,)
+    >>> unit_activations(net, torch.ones(4, 5, 2), "1", 2).shape  # 4 inputs x 5 tokens
+    (20,)
     """
-    import torch
+    from bayesactiv.recording import capture
 
-    modules = dict(module.named_modules())
-    if layer not in modules:
-        raise ValueError(f"layer: no module named {layer!r} (have e.g. {list(modules)[1:6]})")
-    if reduce not in ("max", "mean"):
-        raise ValueError(f"reduce: expected 'max' or 'mean', got {reduce!r}")
-    x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
-    x = x.float()
-    captured: list[np.ndarray] = []
-
-    def hook(_m: Any, _inp: Any, out: Any) -> None:
-        out = out.detach()
-        if index >= out.shape[1]:
-            raise ValueError(f"index: layer {layer!r} has {out.shape[1]} units, got index {index}")
-        unit = out[:, index]
-        if unit.ndim > 1:
-            flat = unit.reshape(unit.shape[0], -1)
-            unit = flat.amax(dim=1) if reduce == "max" else flat.mean(dim=1)
-        captured.append(unit.cpu().numpy().astype(np.float64))
-
-    handle = modules[layer].register_forward_hook(hook)
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, x.shape[0], batch_size):
-                module(x[start : start + batch_size])
-    finally:
-        handle.remove()
-        module.train(was_training)
-    return np.concatenate(captured) if captured else np.zeros(0)
+    index = check_int(index, "index", minimum=0)
+    values = capture(module, inputs, layer, units=[index], spatial=spatial, output=output,
+                     batch_size=batch_size)
+    return values[:, 0].astype(np.float64)
 
 
 def _images_for(source: ImageSource | None, samples: np.ndarray) -> np.ndarray | None:
@@ -273,9 +266,16 @@ def unit_view(
     >>> from bayesactiv.unitview import unit_view
     >>> ds = ba.make_dataset([3, 7], 10, network="net", layer="fc")
     >>> fig = unit_view(ds, 0, intervals={"posterior 90%": (0.3, 0.15, 0.5)})
+    >>> fig.axes[0].get_xlabel()
+    'firing probability'
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(fig)
     """
     import matplotlib.pyplot as plt
 
+    prob = check_prob(prob)
+    n_images = check_int(n_images, "n_images", minimum=1)
+    bins = check_int(bins, "bins", minimum=1)
     validate(ds)
     pos = _position(ds, unit)
     uid = str(ds["unit"].values[pos])

@@ -591,3 +591,89 @@ def test_spatial_max_matches_torch_amax_and_keeps_nan():
     got = record_module._spatial_max(flat)
     np.testing.assert_array_equal(got.numpy(), flat.amax(2).numpy())
     assert got[2, 3].isnan() and got[4, 1].isnan()
+
+
+# ---------------------------------------------------------------- devices, names, capture
+
+
+def test_meta_device_is_refused_with_the_reason():
+    with torch.device("meta"):
+        net = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
+    with pytest.raises(ValueError, match=r"'meta' device, which holds shapes but no values; "
+                                         r"load the weights first"):
+        ba.record(net, torch.randn(10, 4), "1", progress=False)
+    with pytest.raises(ValueError, match=r"'meta' device"):
+        record_module.capture(net, torch.randn(10, 4), "1")
+    cpu_net = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
+    with pytest.raises(ValueError, match=r"device: 'meta' holds shapes but no values"):
+        ba.record(cpu_net, torch.randn(10, 4), "1", device="meta", progress=False)
+    with pytest.raises(ValueError, match=r"device: the module's parameters are on cpu"):
+        ba.record(cpu_net, torch.randn(10, 4), "1", device="cuda", progress=False)
+
+
+def test_other_devices_record_as_on_cpu():
+    torch.manual_seed(4)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
+    x = torch.randn(50, 4)
+    on_cpu = ba.record(net, x, "1", device="cpu", progress=False)
+    assert int(on_cpu["n"][0]) == 50
+    if not torch.cuda.is_available():
+        return
+    on_gpu = ba.record(net.cuda(), x, "1", progress=False)
+    np.testing.assert_array_equal(on_gpu["count"].values, on_cpu["count"].values)
+
+
+def test_default_network_name_is_the_zoo_name_else_the_class():
+    net = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+    x = torch.randn(6, 2)
+    assert ba.record(net, x, "1", progress=False)["network"].values[0] == "Sequential"
+    net.bayesactiv_network = "digits-mlp"
+    assert ba.record(net, x, "1", progress=False)["network"].values[0] == "digits-mlp"
+    assert ba.record(net, x, "1", network="mine", progress=False)["network"].values[0] == "mine"
+
+
+@pytest.mark.parametrize("spatial", ["any", "per_position"])
+def test_capture_gives_the_events_record_reads_conv(cnn, digits, spatial):
+    x = digits[0][:70].reshape(-1, 1, 8, 8)
+    got = record_module.capture(cnn, x, "3", spatial=spatial, batch_size=BATCH)
+    want = hand_activations(cnn, x, "3", mode=spatial)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(record_module.capture(cnn, x, "3", units=[5, 1], spatial=spatial),
+                                  want[:, [5, 1]])
+    ds = ba.record(cnn, x, "3", spatial=spatial, progress=False)
+    np.testing.assert_array_equal(ds["count"].values, (got > 0).sum(0))
+
+
+def test_capture_gives_the_events_record_reads_tokens():
+    torch.manual_seed(5)
+    net = nn.Sequential(nn.Linear(3, 6), nn.ReLU()).eval()
+    x = torch.randn(9, 4, 3)  # [batch, sequence, features]: a unit is a feature, a token an event
+    got = record_module.capture(net, x, "1", units=[2], batch_size=4)
+    assert got.shape == (9 * 4, 1)
+    np.testing.assert_array_equal(got, hand_activations(net, x, "1", mode="token", batch=4)[:, [2]])
+
+
+def test_capture_restores_every_mode_and_removes_its_hook(mlp, digits):
+    mlp.train()
+    mlp[1].eval()
+    try:
+        record_module.capture(mlp, digits[0][:20], "3")
+        assert mlp.training and mlp[0].training and not mlp[1].training
+        with pytest.raises(ValueError, match=r"units: layer '3' has 16 units, so index 16"):
+            record_module.capture(mlp, digits[0][:20], "3", units=[16])
+        assert _hook_count(mlp) == 0
+        assert mlp.training and mlp[2].training and not mlp[1].training
+    finally:
+        mlp.eval()
+
+
+def test_capture_errors(mlp, digits):
+    x = digits[0][:10]
+    with pytest.raises(ValueError, match=r"no module named 'relu9'"):
+        record_module.capture(mlp, x, "relu9")
+    with pytest.raises(ValueError, match=r"matches 2 modules"):
+        record_module.capture(mlp, x, "[13]")
+    with pytest.raises(ValueError, match=r"units: expected an integer >= 0"):
+        record_module.capture(mlp, x, "1", units=[-1])
+    with pytest.raises(ValueError, match="spatial"):
+        record_module.capture(mlp, x, "1", spatial="all")
