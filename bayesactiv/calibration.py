@@ -32,6 +32,7 @@ import numpy as np
 import xarray as xr
 
 import bayesactiv as ba
+from bayesactiv.checks import ArgumentError, check_choice, check_int
 
 __all__ = ["SCENARIOS", "Scenario", "coverage_table", "rank_pvalues", "run", "simulate"]
 
@@ -75,6 +76,11 @@ def simulate(scenario: Scenario | str, rng: np.random.Generator) -> tuple[xr.Dat
     (xarray.Dataset, dict)
         The dataset (with ``window_count``) and the truth: ``mu``, ``kappa``, ``theta``.
 
+    Raises
+    ------
+    ArgumentError
+        An unknown scenario name, or ``rng`` not a numpy Generator.
+
     Examples
     --------
     >>> import numpy as np
@@ -82,7 +88,9 @@ def simulate(scenario: Scenario | str, rng: np.random.Generator) -> tuple[xr.Dat
     >>> int(ds["n"][0]), truth["theta"].shape
     (20, (40,))
     """
-    sc = SCENARIOS[scenario] if isinstance(scenario, str) else scenario
+    sc = _scenario(scenario)
+    if not isinstance(rng, np.random.Generator):
+        raise ArgumentError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     if sc.model == "gamma_poisson":
         return _simulate_poisson(sc, rng)
     mu = rng.beta(*sc.mu_prior)
@@ -95,6 +103,12 @@ def simulate(scenario: Scenario | str, rng: np.random.Generator) -> tuple[xr.Dat
     ds = ba.make_dataset(wc.sum(axis=0), sc.n_inputs, network="sim", layer="l",
                          window_count=wc, window_size=w)
     return ds, {"mu": mu, "kappa": kappa, "theta": theta}
+
+
+def _scenario(scenario: Scenario | str) -> Scenario:
+    if isinstance(scenario, Scenario):
+        return scenario
+    return SCENARIOS[check_choice(scenario, "scenario", SCENARIOS)]
 
 
 def _simulate_poisson(sc: Scenario, rng: np.random.Generator) -> tuple[xr.Dataset, dict]:
@@ -158,10 +172,29 @@ def run(
         ``cover_<method>_<level>`` (fraction of the dataset's units covered) for
         method in bayes, wald, wilson, bootstrap and level in 50, 90; ``divergences``.
 
+    Raises
+    ------
+    ArgumentError
+        A bad argument (named in the message), before anything is simulated.
+
     Examples
     --------
     >>> res = run(["few_inputs"], 2, draws=200, tune=200)  # doctest: +SKIP
+    >>> run(["few_inputs"], 0)
+    Traceback (most recent call last):
+    ...
+    bayesactiv.checks.ArgumentError: n_datasets: expected an integer >= 1, got 0 (int)
     """
+    scenarios = _check_scenarios(scenarios)
+    n_datasets = check_int(n_datasets, "n_datasets", minimum=1)
+    draws = check_int(draws, "draws", minimum=1)
+    tune = check_int(tune, "tune", minimum=1)  # the fits sample with nutpie
+    chains = check_int(chains, "chains", minimum=1)
+    n_ranks = check_int(n_ranks, "n_ranks", minimum=1)
+    n_resamples = check_int(n_resamples, "n_resamples", minimum=1)
+    if not isinstance(baselines, bool | np.bool_):
+        raise ArgumentError(f"baselines: expected True or False, got {baselines!r}")
+    seed = check_int(seed, "seed", minimum=0)
     rng = np.random.default_rng(seed)
     methods = ["bayes"] + (["wald", "wilson", "bootstrap"] if baselines else [])
     shape = (len(scenarios), n_datasets)
@@ -209,6 +242,18 @@ def run(
                      coords={"scenario": list(scenarios)})
     res.attrs.update(n_ranks=n_ranks, draws=draws, tune=tune, chains=chains, seed=seed)
     return res
+
+
+def _check_scenarios(scenarios: Sequence[str]) -> list[str]:
+    if isinstance(scenarios, str | bytes) or not hasattr(scenarios, "__iter__"):
+        raise ArgumentError(f"scenarios: expected a sequence of names from {tuple(SCENARIOS)}, "
+                            f"got {scenarios!r}")
+    names = [check_choice(name, "scenarios", SCENARIOS) for name in scenarios]
+    if not names:
+        raise ArgumentError("scenarios: expected at least one scenario")
+    if len(set(names)) != len(names):
+        raise ArgumentError(f"scenarios: repeated names in {names}")
+    return names
 
 
 def _scorable(theta: np.ndarray) -> np.ndarray:

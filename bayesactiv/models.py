@@ -54,6 +54,7 @@ quantiles, for units and for groups alike.
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from collections.abc import Sequence
@@ -63,14 +64,24 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from scipy import special
+from xarray.backends import BackendArray
+from xarray.core import indexing
 
+from bayesactiv.checks import (
+    ArgumentError,
+    check_choice,
+    check_int,
+    check_number,
+    check_prob,
+    check_seed,
+)
 from bayesactiv.dataset import DatasetError, require, validate
+from bayesactiv.grouping import group_units, normalize_group_by
 
 __all__ = ["MODELS", "ConvergenceWarning", "FiringFit", "compare_models", "fit"]
 
 MODELS = ("beta_binomial", "gamma_poisson", "negative_binomial", "binomial_window")
 _RATE_MODELS = ("gamma_poisson", "negative_binomial")
-_GROUP_KEYS = ("network", "layer", "epoch")
 _METHODS = ("marginal", "full")
 _SAMPLERS = ("nutpie", "pymc")
 _RHAT_MAX = 1.01
@@ -111,42 +122,21 @@ class _Groups:
     networks: np.ndarray
 
 
-def _make_groups(ds: xr.Dataset, group_by: Sequence[str], pool_layers: bool) -> _Groups:
-    keys = tuple(group_by)
-    for key in keys:
-        if key not in _GROUP_KEYS:
-            raise ValueError(f"group_by: unknown key {key!r}; use a subset of {_GROUP_KEYS}")
-        if key not in ds.coords:
-            raise DatasetError(f"{key}: group_by needs the {key!r} coordinate, which is missing")
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"group_by: repeated keys in {keys}")
-    n_units = ds.sizes["unit"]
-    if keys:
-        import pandas as pd
-
-        # hash-based codes per key, combined; factorize keeps the order of first appearance
-        cols = [ds[key].values for key in keys]
-        code = np.zeros(n_units, dtype=np.int64)
-        for col in cols:
-            codes, uniques = pd.factorize(col)
-            code = code * max(len(uniques), 1) + codes
-        index, _ = pd.factorize(code)
-        first = np.zeros(index.max(initial=-1) + 1, dtype=np.int64)
-        first[index[::-1]] = np.arange(n_units)[::-1]
-        labels = np.array(["/".join(str(col[i]) for col in cols) for i in first], dtype=object)
-        coords = {key: ds[key].values[first] for key in keys}
-    else:
-        index = np.zeros(n_units, dtype=np.int64)
-        labels = np.array(["all"])
-        coords = {}
+def _make_groups(ds: xr.Dataset, group_by: Sequence[str] | str | None, pool_layers: bool
+                 ) -> _Groups:
+    """The units' groups (:func:`bayesactiv.grouping.group_units`) and, for ``pool_layers``,
+    the network of each group."""
+    grouping = group_units(ds, group_by)
     if pool_layers:
-        if "network" not in keys:
-            raise ValueError("pool_layers: needs 'network' in group_by (layers are pooled per network)")
-        networks, network_index = np.unique(coords["network"].astype(str), return_inverse=True)
+        if "network" not in grouping.keys:
+            raise ArgumentError("pool_layers: needs 'network' in group_by (layers are pooled "
+                                "per network)")
+        networks, network_index = np.unique(grouping.coords["network"].astype(str),
+                                            return_inverse=True)
     else:
         networks = np.array(["all"])
-        network_index = np.zeros(len(labels), dtype=np.int64)
-    return _Groups(index.astype(np.int64), labels.astype(str).astype(object), coords,
+        network_index = np.zeros(grouping.n_groups, dtype=np.int64)
+    return _Groups(grouping.index, grouping.labels.astype(str).astype(object), grouping.coords,
                    network_index.astype(np.int64), networks)
 
 
@@ -518,28 +508,41 @@ def _sample(structure: str, method: str, groups: _Groups, data: dict[str, np.nda
                          progress_bar=progress, **sampler_kwargs)
 
 
-def _rename_group_dims(idata: xr.DataTree, groups: _Groups, names: Sequence[str],
-                       ds: xr.Dataset) -> xr.DataTree:
-    """Give the posterior's group-level variables a ``group`` dimension with coordinates."""
-    post = idata["posterior"].to_dataset()
+# posterior variables with one value per group (they get the ``group`` dimension)
+_GROUP_PARAMS = ("mu", "kappa", "log_kappa", "alpha", "beta", "phi", "log_alpha", "log_m",
+                 "log_phi", "z_group")
+_DRAW_GROUPS = ("posterior", "warmup_posterior")  # groups of draws of the model's variables
+
+
+def _with_group_dims(draws: xr.Dataset, groups: _Groups, names: Sequence[str],
+                     ds: xr.Dataset) -> xr.Dataset:
+    """Name the group and unit dimensions of a dataset of draws and give them coordinates."""
     n_groups = len(groups.labels)
     renames = {}
-    for name in post.data_vars:
-        dims = post[name].dims
-        if len(dims) == 3 and post.sizes[dims[2]] == n_groups and name in names:
+    for name in draws.data_vars:
+        dims = draws[name].dims
+        if len(dims) == 3 and draws.sizes[dims[2]] == n_groups and name in names:
             renames[dims[2]] = "group"
         elif name in ("theta", "lam") and len(dims) == 3:
             renames[dims[2]] = "unit"
-    post = post.rename_dims({k: v for k, v in renames.items() if k != v})
-    post = post.drop_vars([k for k in renames if k in post.coords])
+    draws = draws.rename_dims({k: v for k, v in renames.items() if k != v})
+    draws = draws.drop_vars([k for k in renames if k in draws.coords])
     coords: dict[str, Any] = {"group": ("group", groups.labels)}
     for key, values in groups.coords.items():
         coords[f"group_{key}"] = ("group", values)
-    if "unit" in post.dims:
+    if "unit" in draws.dims:
         coords["unit"] = ("unit", ds["unit"].values)
-    post = post.assign_coords({k: v for k, v in coords.items()
-                               if v[0] in post.dims})
-    idata["posterior"] = xr.DataTree(post)
+    return draws.assign_coords({k: v for k, v in coords.items() if v[0] in draws.dims})
+
+
+def _rename_group_dims(idata: xr.DataTree, groups: _Groups, names: Sequence[str],
+                       ds: xr.Dataset) -> xr.DataTree:
+    """Give the group-level variables of the posterior and of the warm-up draws a ``group``
+    dimension with coordinates (and the unit-level ones of the full method a ``unit``)."""
+    for node in _DRAW_GROUPS:
+        if node in idata.children:
+            idata[node] = xr.DataTree(_with_group_dims(idata[node].to_dataset(), groups,
+                                                       names, ds))
     return idata
 
 
@@ -776,8 +779,10 @@ class FiringFit:
     Attributes
     ----------
     idata : xarray.DataTree
-        What the sampler returned (``posterior``, ``sample_stats``, ...); the posterior's
-        group-level variables carry a ``group`` dimension.
+        The ArviZ view of the fit: what the sampler returned (``posterior``,
+        ``sample_stats``, ``warmup_*``; the group-level variables carry a ``group``
+        dimension), ``observed_data``, ``constant_data`` and ``log_likelihood`` (per unit,
+        computed when first read), so ``az.loo(fit.idata)`` and ``az.plot_*`` work on it.
     ds : xarray.Dataset
         The activation dataset fitted.
     model : str
@@ -836,8 +841,7 @@ class FiringFit:
 
     def _flat(self, name: str) -> np.ndarray:
         """Posterior draws of a group-level parameter as (group, S)."""
-        arr = self._posterior()[name].transpose("group", "chain", "draw").values
-        return arr.reshape(arr.shape[0], -1)
+        return _flat_draws(self._posterior(), name)
 
     def _draw_params(self) -> dict[str, np.ndarray]:
         if self._stats.kind == "beta":
@@ -1025,7 +1029,7 @@ class FiringFit:
         --------
         >>> f.groups(0.9)[["mu_mean", "mu_low", "mu_high"]]  # doctest: +SKIP
         """
-        _check_prob(prob)
+        prob = check_prob(prob)
         gd = self.group_draws()
         out = xr.Dataset(coords={k: gd[k] for k in gd.coords if k not in ("chain", "draw")})
         lo, hi = (1 - prob) / 2, (1 + prob) / 2
@@ -1074,7 +1078,7 @@ class FiringFit:
         --------
         >>> f.units(0.9)[["mean", "low", "high", "p_dead"]]  # doctest: +SKIP
         """
-        _check_prob(prob)
+        prob = check_prob(prob)
         if prob in self._units:
             return self._units[prob]
         st = self._stats
@@ -1129,6 +1133,8 @@ class FiringFit:
         >>> f.unit_draws(["net/fc1/0"]).dims  # doctest: +SKIP
         ('chain', 'draw', 'unit')
         """
+        if max_draws is not None:
+            max_draws = check_int(max_draws, "max_draws", minimum=1)
         idx = np.arange(self.ds.sizes["unit"])
         if units is not None:
             units = np.atleast_1d(np.asarray(units))
@@ -1180,6 +1186,7 @@ class FiringFit:
         """
         import arviz as az
 
+        prob = check_prob(prob)
         names = [v for v in self.param_names if v in self._posterior().data_vars]
         table = az.summary(self.idata, var_names=names, ci_prob=prob, ci_kind="eti")
         table["divergences"] = self.diagnostics["divergences"]
@@ -1192,42 +1199,20 @@ class FiringFit:
 
         Each unit's log-likelihood is that of all its data given the group parameters, with
         the unit parameter integrated out (closed form; negative binomial by quadrature), so
-        the unit is the exchangeable observation for PSIS-LOO. Materializes draws x units.
-        Also stored in ``idata["log_likelihood"]``.
+        the unit is the exchangeable observation for PSIS-LOO. It is ``idata["log_likelihood"]``
+        (variable ``count`` or ``window_count``, like the observed data), which ``fit`` only
+        declares: this, or ArviZ reading it, computes it (once; O(units x draws) memory).
 
         Examples
         --------
         >>> f.log_likelihood().dims  # doctest: +SKIP
         ('chain', 'draw', 'unit')
         """
-        if "log_likelihood" in self.idata.children:
-            return self.idata["log_likelihood"]["y"]
-        post = self._posterior()
-        st = self._stats
-        s_shape = (post.sizes["chain"], post.sizes["draw"])
-        g = self._groups.index
-        x, m = st.x[:, None].astype(float), st.m[:, None].astype(float)
-        if st.kind == "beta":
-            params = self._draw_params()
-            a, b = params["a"][g], params["b"][g]
-            ll = special.betaln(a + x, b + m - x) - special.betaln(a, b)
-        elif self.model == "gamma_poisson":
-            al, be = self._flat("alpha")[g], self._flat("beta")[g]
-            ll = (special.gammaln(al + x) - special.gammaln(al) + al * np.log(be)
-                  - (al + x) * np.log(be + m * st.window))
-        else:
-            al, be, ph = self._flat("alpha")[g], self._flat("beta")[g], self._flat("phi")[g]
-            ll = _nb_quad_numpy(al, be, ph, x, m, st.window)
-            y = st.unit_windows  # (unit, window)
-            ll = ll + (special.gammaln(y[:, :, None] + ph[:, None, :])).sum(axis=1) \
-                - y.shape[1] * special.gammaln(ph)
-        ll = ll + st.const[:, None]
-        arr = ll.reshape(len(g), *s_shape).transpose(1, 2, 0)
-        da = xr.DataArray(arr, dims=("chain", "draw", "unit"),
-                          coords={"chain": post["chain"].values, "draw": post["draw"].values,
-                                  "unit": self.ds["unit"].values}, name="y")
-        self.idata["log_likelihood"] = xr.DataTree(xr.Dataset({"y": da}))
-        return da
+        name = _observed_name(self.model)
+        if "log_likelihood" not in self.idata.children:
+            self.idata = _add_data_groups(self.idata, self.ds, self.model, self._stats,
+                                          self._groups)
+        return self.idata["log_likelihood"][name].load()
 
     def __repr__(self) -> str:
         d = self.diagnostics
@@ -1253,9 +1238,249 @@ def _nb_quad_numpy(al, be, ph, s, k, w):
     return special.logsumexp(integrand, axis=-1) + np.log(scale)
 
 
-def _check_prob(prob: float) -> None:
-    if not (isinstance(prob, float | int) and 0 < prob < 1):
-        raise ValueError(f"prob: expected a number strictly between 0 and 1, got {prob!r}")
+# ------------------------------------------------------------------ ArviZ groups
+
+
+def _observed_name(model: str) -> str:
+    """The dataset variable a model describes (named alike in observed_data and log_likelihood)."""
+    return "count" if model == "beta_binomial" else "window_count"
+
+
+def _pointwise_log_lik(model: str, st: _Stats, group_index: np.ndarray,
+                       params: dict[str, np.ndarray]) -> np.ndarray:
+    """Log-likelihood of each unit's data per draw, the unit parameter integrated out.
+
+    ``params`` holds the group parameters as arrays (group, S): ``a``, ``b`` (probability
+    models) or ``alpha``, ``beta`` and, for the negative binomial, ``phi``. Units sharing a
+    (group, statistic) pair share the marginal term, computed once per pair; the per-unit
+    constants (binomial coefficients, ``-log y!``) and, for the negative binomial, the
+    ``sum_w lgamma(y_w + phi) - lgamma(phi)`` terms are added per unit. Returns (S, unit).
+    """
+    n_draws = next(iter(params.values())).shape[1]
+    n_pairs = len(st.pair_x)
+    pair_ll = np.empty((n_draws, n_pairs))
+    per_chunk = max(1, _CHUNK // (n_draws * (_N_QUAD if model == "negative_binomial" else 1)))
+    for start in range(0, n_pairs, per_chunk):
+        sl = slice(start, start + per_chunk)
+        g = st.pair_group[sl]
+        x, m = st.pair_x[sl].astype(float), st.pair_m[sl].astype(float)
+        if st.kind == "beta":
+            a, b = params["a"].T[:, g], params["b"].T[:, g]
+            pair_ll[:, sl] = special.betaln(a + x, b + m - x) - special.betaln(a, b)
+        elif model == "gamma_poisson":
+            al, be = params["alpha"].T[:, g], params["beta"].T[:, g]
+            pair_ll[:, sl] = (special.gammaln(al + x) - special.gammaln(al) + al * np.log(be)
+                              - (al + x) * np.log(be + m * st.window))
+        else:
+            al, be, ph = (params[k].T[:, g] for k in ("alpha", "beta", "phi"))
+            pair_ll[:, sl] = _nb_quad_numpy(al, be, ph, x, m, st.window)
+    out = pair_ll[:, st.unit_pair]
+    out += st.const[None, :]
+    if model == "negative_binomial":
+        out += _nb_window_terms(st, group_index, params["phi"]).T
+    return out
+
+
+def _nb_window_terms(st: _Stats, group_index: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """``sum_w lgamma(y_uw + phi_g) - lgamma(phi_g)`` per unit and draw, shape (unit, S): a
+    sparse (unit x distinct (group, y)) count matrix times the terms of the distinct values."""
+    from scipy import sparse
+
+    y = st.unit_windows  # (unit, window)
+    span = int(y.max(initial=0)) + 1
+    keys = st.hist_group * span + st.hist_y  # np.unique's output: sorted
+    unit_keys = (group_index[:, None] * span + y).ravel()
+    cols = np.searchsorted(keys, unit_keys)
+    rows = np.repeat(np.arange(y.shape[0]), y.shape[1])
+    counts = sparse.csr_array((np.ones(rows.size), (rows, cols)), shape=(y.shape[0], keys.size))
+    ph = phi[st.hist_group]  # (key, S)
+    terms = special.gammaln(st.hist_y[:, None] + ph) - special.gammaln(ph)
+    return counts @ terms
+
+
+class _LazyLogLik(BackendArray):
+    """The pointwise log-likelihood of a fit, (chain, draw, unit), computed on first read.
+
+    It is O(units x draws) in memory (3.2 GB for 10^5 units x 4,000 draws), so ``fit`` only
+    declares it; ArviZ (``az.loo``, ``az.compare``) computes it when it reads the values, once.
+    """
+
+    def __init__(self, model: str, stats: _Stats, group_index: np.ndarray,
+                 posterior: xr.Dataset):
+        self.model, self.stats, self.group_index = model, stats, group_index
+        self.posterior = posterior
+        self.shape = (posterior.sizes["chain"], posterior.sizes["draw"], len(group_index))
+        self.dtype = np.dtype(np.float64)
+        self._values: np.ndarray | None = None
+
+    def values(self) -> np.ndarray:
+        """The whole array (computed on the first call, then kept)."""
+        if self._values is None:
+            params = {name: _flat_draws(self.posterior, name)
+                      for name in ("mu", "kappa", "alpha", "beta", "phi")
+                      if name in self.posterior.data_vars}
+            if self.stats.kind == "beta":
+                mu, kappa = params.pop("mu"), params.pop("kappa")
+                params = {"a": mu * kappa, "b": (1 - mu) * kappa}
+            ll = _pointwise_log_lik(self.model, self.stats, self.group_index, params)
+            self._values = ll.reshape(self.shape)
+        return self._values
+
+    def __getitem__(self, key):
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC,
+                                                  lambda k: self.values()[k])
+
+
+def _flat_draws(posterior: xr.Dataset, name: str) -> np.ndarray:
+    """Draws of a group-level parameter as an array (group, chain x draw)."""
+    arr = posterior[name].transpose("group", "chain", "draw").values
+    return arr.reshape(arr.shape[0], -1)
+
+
+def _add_data_groups(idata: xr.DataTree, ds: xr.Dataset, model: str, st: _Stats,
+                     groups: _Groups) -> xr.DataTree:
+    """Add what ArviZ reads besides the draws: ``observed_data`` (the data the model saw),
+    ``constant_data`` (trials ``n`` or the window size) and ``log_likelihood`` (per unit, lazy).
+    """
+    name = _observed_name(model)
+    if name == "count":
+        observed = ds[["count"]]
+        constant = ds[["n"]]
+    else:
+        observed = ds[["window_count"]]
+        constant = xr.Dataset({"window_size": int(ds.attrs["window_size"])})
+    post = idata["posterior"].to_dataset()
+    lazy = _LazyLogLik(model, st, groups.index,
+                       post[[v for v in _GROUP_PARAMS if v in post.data_vars]])
+    log_lik = xr.Variable(("chain", "draw", "unit"), indexing.LazilyIndexedArray(lazy),
+                          attrs={"description": "log-likelihood of all of the unit's data "
+                                 "given the group parameters, the unit parameter integrated "
+                                 "out (the unit is the observation of PSIS-LOO)"})
+    coords = {"chain": post["chain"].values, "draw": post["draw"].values,
+              "unit": ds["unit"].values}
+    idata["observed_data"] = xr.DataTree(observed)
+    idata["constant_data"] = xr.DataTree(constant)
+    idata["log_likelihood"] = xr.DataTree(xr.Dataset({name: log_lik}, coords=coords))
+    return idata
+
+
+# ------------------------------------------------------------------ argument checks
+
+# keyword arguments of the samplers that fit sets itself, and fit's argument for each, if any
+_FIT_SETS = {
+    "nutpie": {"compiled_model": None, "progress_bar": "progress", "blocking": None,
+               "return_raw_trace": None, "zarr_store": None},
+    "pymc": {"random_seed": "seed", "progressbar": "progress", "nuts_sampler": "sampler",
+             "return_inferencedata": None, "compute_convergence_checks": None},
+}
+# nutpie.sample's ``adaptation`` (the Literal of its signature) and the settings class of each
+_NUTPIE_ADAPTATIONS = {"diag": "Diag", "draw_diag": "Diag", "low_rank": "LowRank", "flow": "Flow"}
+# fit's own options besides the data, the sampler sizes and the seed (compare_models passes them on)
+_FIT_OPTIONS = ("method", "sampler", "epsilon", "pool_layers", "progress", "mu_prior",
+                "rate_prior")
+_MAX_SEED = 2**64 - 1  # nutpie's seed is an unsigned 64-bit integer
+
+
+def _check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise ArgumentError(f"{name}: expected True or False, got {value!r} "
+                            f"({type(value).__name__})")
+    return bool(value)
+
+
+def _check_pair(value: Any, name: str, what: str) -> tuple[Any, Any]:
+    if isinstance(value, str | bytes) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ArgumentError(f"{name}: expected {what}, got {value!r}")
+    return value[0], value[1]
+
+
+def _check_priors(mu_prior: Any, rate_prior: Any) -> tuple[tuple[float, float], tuple[float, float]]:
+    a, b = _check_pair(mu_prior, "mu_prior", "two positive Beta parameters (a, b)")
+    mu = (check_number(a, "mu_prior", minimum=0, exclusive=True),
+          check_number(b, "mu_prior", minimum=0, exclusive=True))
+    mean, sd = _check_pair(rate_prior, "rate_prior", "(mean, sd > 0) of the Normal prior of log m")
+    rate = (check_number(mean, "rate_prior"), check_number(sd, "rate_prior", minimum=0,
+                                                            exclusive=True))
+    return mu, rate
+
+
+def _check_nutpie_settings(kwargs: dict[str, Any]) -> None:
+    """Try the keyword arguments that ``nutpie.sample`` passes on to its sampler settings on a
+    throwaway settings object, so that an unknown name or a wrong type is refused before the
+    model is compiled. Skipped when this nutpie does not expose its settings classes."""
+    import nutpie
+
+    own = set(inspect.signature(nutpie.sample).parameters)
+    if "cores" in kwargs:
+        check_int(kwargs["cores"], "cores", minimum=1)
+    adaptation = kwargs.get("adaptation", "diag")
+    check_choice(adaptation, "adaptation", _NUTPIE_ADAPTATIONS)
+    settings_keys = {k: v for k, v in kwargs.items() if k not in own}
+    try:
+        from nutpie import _lib
+
+        settings = getattr(_lib.PyNutsSettings, _NUTPIE_ADAPTATIONS[adaptation])(0)
+    except (ImportError, AttributeError):
+        return
+    for key, value in settings_keys.items():
+        try:
+            settings.update({key: value})
+        except (AttributeError, TypeError, ValueError, OverflowError) as err:
+            raise ArgumentError(f"sampler_kwargs: nutpie does not accept {key}={value!r} "
+                                f"({err})") from None
+
+
+def _check_sampler_kwargs(sampler: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    for key, own in _FIT_SETS[sampler].items():
+        if key in kwargs:
+            hint = f"; use fit(..., {own}=...)" if own else ""
+            raise ArgumentError(f"sampler_kwargs: {key!r} is set by fit itself{hint}")
+    if "target_accept" in kwargs:
+        check_number(kwargs["target_accept"], "target_accept", minimum=0, maximum=1,
+                     exclusive=True)
+    if sampler == "nutpie":
+        _check_nutpie_settings(kwargs)
+    return dict(kwargs)
+
+
+def _check_tune(tune: Any, sampler: str) -> int:
+    tune = check_int(tune, "tune", minimum=0)
+    if tune == 0 and sampler == "nutpie":  # its adaptation windows need a step (it panics)
+        raise ArgumentError("tune: expected an integer >= 1 with sampler='nutpie', got 0 "
+                            "(sampler='pymc' allows tune=0)")
+    return tune
+
+
+def _check_fit_args(model: Any, group_by: Any, method: Any, draws: Any, tune: Any,
+                    chains: Any, seed: Any, sampler: Any, epsilon: Any, pool_layers: Any,
+                    progress: Any, mu_prior: Any, rate_prior: Any,
+                    sampler_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Check every argument of :func:`fit` (not the dataset); returns them normalized."""
+    model = check_choice(model, "model", MODELS)
+    sampler = check_choice(sampler, "sampler", _SAMPLERS)
+    eps_max = None if model in _RATE_MODELS else 1  # a probability threshold is below 1
+    mu, rate = _check_priors(mu_prior, rate_prior)
+    args = {
+        "model": model,
+        "group_by": normalize_group_by(group_by),
+        "method": check_choice(method, "method", _METHODS),
+        "draws": check_int(draws, "draws", minimum=1),
+        "tune": _check_tune(tune, sampler),
+        "chains": check_int(chains, "chains", minimum=1),
+        "seed": None if check_seed(seed) is None else check_int(seed, "seed", minimum=0,
+                                                                 maximum=_MAX_SEED),
+        "sampler": sampler,
+        "epsilon": check_number(epsilon, "epsilon", minimum=0, maximum=eps_max, exclusive=True),
+        "pool_layers": _check_bool(pool_layers, "pool_layers"),
+        "progress": _check_bool(progress, "progress"),
+        "mu_prior": mu,
+        "rate_prior": rate,
+        "sampler_kwargs": _check_sampler_kwargs(sampler, sampler_kwargs),
+    }
+    if args["pool_layers"] and "network" not in args["group_by"]:
+        raise ArgumentError("pool_layers: needs 'network' in group_by (layers are pooled per "
+                            "network)")
+    return args
 
 
 # ------------------------------------------------------------------ entry points
@@ -1297,14 +1522,17 @@ def fit(
         parameters on compressed data (fast, O(distinct statistics)); ``"full"`` samples
         every unit's parameter.
     draws, tune, chains : int
-        Posterior draws and tuning steps per chain, and the number of chains.
+        Posterior draws and tuning steps per chain, and the number of chains (all >= 1;
+        ``tune=0`` is allowed with ``sampler="pymc"`` only, nutpie's adaptation needs a step).
     seed : int, optional
-        Seed of the sampler and of the derived-quantity draws; same seed, same results.
+        Seed of the sampler and of the derived-quantity draws, in ``[0, 2**64)``; same seed,
+        same results.
     sampler : {"nutpie", "pymc"}
         NUTS implementation. nutpie models are compiled once per process per structure
         and padded data size, and reused through ``with_data``.
     epsilon : float
-        Firing threshold for "dead" units (theta_u or lambda_u below it).
+        Firing threshold for "dead" units (theta_u or lambda_u below it): > 0, and < 1 for
+        the probability models.
     pool_layers : bool
         Add a level pooling the groups (layers) within each network.
     progress : bool
@@ -1316,11 +1544,24 @@ def fit(
         Normal prior (mean, sd) of log m_g, the log mean firing rate in events per input, of
         the rate models without ``pool_layers``; default ``(log 0.1, 2.5)``.
     **sampler_kwargs
-        Passed to ``nutpie.sample`` (e.g. ``target_accept``) or ``pymc.sample``.
+        Passed to ``nutpie.sample`` (e.g. ``target_accept`` in (0, 1)) or ``pymc.sample``;
+        names that nutpie does not know, and those fit sets itself (``progress_bar``,
+        ``random_seed``, ...), are refused before anything is compiled.
 
     Returns
     -------
     FiringFit
+        Its ``idata`` is an ArviZ DataTree: ``posterior`` and ``warmup_posterior`` (group-level
+        variables on a ``group`` dimension), ``sample_stats``, ``observed_data``,
+        ``constant_data`` and a per-unit ``log_likelihood``, so ``az.loo(f.idata)``,
+        ``az.compare`` and ``az.plot_*`` work on it directly.
+
+    Raises
+    ------
+    ArgumentError
+        A bad argument (named in the message), before any compiling or sampling.
+    DatasetError
+        An invalid dataset, or one without the variables or coordinates the model needs.
 
     Warns
     -----
@@ -1333,42 +1574,49 @@ def fit(
     >>> ds = ba.make_dataset([0, 2, 5, 9], 20, network="net", layer="fc1")
     >>> f = ba.fit(ds, draws=500, tune=500, chains=2, seed=0)  # doctest: +SKIP
     >>> f.units()["p_dead"].values  # doctest: +SKIP
+    >>> ba.fit(ds, tune=0)
+    Traceback (most recent call last):
+    ...
+    bayesactiv.checks.ArgumentError: tune: expected an integer >= 1 with sampler='nutpie', got 0 (sampler='pymc' allows tune=0)
     """
+    args = _check_fit_args(model, group_by, method, draws, tune, chains, seed, sampler,
+                           epsilon, pool_layers, progress, mu_prior, rate_prior, sampler_kwargs)
     validate(ds)
-    if model not in MODELS:
-        raise ValueError(f"model: unknown model {model!r}; choose one of {MODELS}")
-    if method not in _METHODS:
-        raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
-    if sampler not in _SAMPLERS:
-        raise ValueError(f"sampler: expected one of {_SAMPLERS}, got {sampler!r}")
-    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-        if not isinstance(value, int | np.integer) or value < low:
-            raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
-    if not (isinstance(epsilon, float | int) and 0 < epsilon):
-        raise ValueError(f"epsilon: expected a positive number, got {epsilon!r}")
-    if model not in _RATE_MODELS and epsilon >= 1:
-        raise ValueError(f"epsilon: a firing probability threshold must be < 1, got {epsilon!r}")
-    if isinstance(group_by, str):
-        group_by = (group_by,)
-    mu_prior = tuple(float(v) for v in mu_prior)
-    if len(mu_prior) != 2 or min(mu_prior) <= 0:
-        raise ValueError(f"mu_prior: expected two positive Beta parameters, got {mu_prior!r}")
-    rate_prior = tuple(float(v) for v in rate_prior)
-    if len(rate_prior) != 2 or not rate_prior[1] > 0 or not math.isfinite(rate_prior[0]):
-        raise ValueError(f"rate_prior: expected (mean, sd > 0) of log m, got {rate_prior!r}")
-    group_by = tuple(group_by)
+    model, group_by, method = args["model"], args["group_by"], args["method"]
+    pool_layers, seed = args["pool_layers"], args["seed"]
     groups = _make_groups(ds, group_by, pool_layers)
     st = _stats(ds, model, groups)
     structure = _structure(model)
     data, sizes = _model_data(structure, method, st, groups)
-    loc_prior = mu_prior if structure.startswith("beta") else rate_prior
-    idata = _sample(structure, method, groups, data, sizes, pool_layers, sampler, int(draws),
-                    int(tune), int(chains), seed, progress, sampler_kwargs, loc_prior)
-    names = ("mu", "kappa", "log_kappa", "alpha", "beta", "phi", "log_alpha", "log_m",
-             "log_phi", "z_group")
-    idata = _rename_group_dims(idata, groups, names, ds)
+    loc_prior = args["mu_prior"] if structure.startswith("beta") else args["rate_prior"]
+    idata = _sample(structure, method, groups, data, sizes, pool_layers, args["sampler"],
+                    args["draws"], args["tune"], args["chains"], seed, args["progress"],
+                    args["sampler_kwargs"], loc_prior)
+    idata = _rename_group_dims(idata, groups, _GROUP_PARAMS, ds)
+    idata = _add_data_groups(idata, ds, model, st, groups)
     return FiringFit(idata=idata, ds=ds, model=model, method=method, group_by=group_by,
-                     groups=groups, stats=st, epsilon=epsilon, seed=seed, pool_layers=pool_layers)
+                     groups=groups, stats=st, epsilon=args["epsilon"], seed=seed,
+                     pool_layers=pool_layers)
+
+
+# the defaults of fit's options, which compare_models checks before fitting
+_FIT_DEFAULTS = {k: inspect.signature(fit).parameters[k].default for k in _FIT_OPTIONS}
+
+
+def _check_compared_models(models: Any) -> tuple[str, ...]:
+    if isinstance(models, str | bytes) or not hasattr(models, "__iter__"):
+        raise ArgumentError(f"models: expected a sequence of model names, got {models!r}")
+    models = tuple(models)
+    if len(models) < 2:
+        raise ArgumentError("models: need at least two models to compare")
+    if len(set(models)) != len(models):
+        raise ArgumentError(f"models: repeated names in {models}")
+    for name in models:
+        check_choice(name, "models", MODELS)
+        if name == "beta_binomial":
+            raise ArgumentError("models: 'beta_binomial' describes count/n, not the window "
+                                "counts; use 'binomial_window' to compare on the same data")
+    return models
 
 
 def compare_models(
@@ -1413,18 +1661,23 @@ def compare_models(
     """
     import arviz as az
 
+    models = _check_compared_models(models)
+    seed = check_seed(seed)
+    if seed is not None:  # the refits use seed + i + 100
+        check_int(seed, "seed", minimum=0, maximum=_MAX_SEED - 100 - len(models))
+    if "model" in fit_kwargs:
+        raise ArgumentError("fit_kwargs: 'model' is not an option here; name the models in "
+                            "models=")
+    options = {k: fit_kwargs.get(k, default) for k, default in _FIT_DEFAULTS.items()}
+    sampler_kwargs = {k: v for k, v in fit_kwargs.items() if k not in _FIT_OPTIONS}
+    for name in models:
+        _check_fit_args(name, group_by, options["method"], draws, tune, chains, seed,
+                        options["sampler"], options["epsilon"], options["pool_layers"],
+                        options["progress"], options["mu_prior"], options["rate_prior"],
+                        sampler_kwargs)
     validate(ds)
     require(ds, "window_count", "compare_models",
             "record(..., window_size=W) or make_dataset(..., window_count=, window_size=)")
-    models = tuple(models)
-    if len(models) < 2:
-        raise ValueError("models: need at least two models to compare")
-    for name in models:
-        if name not in MODELS:
-            raise ValueError(f"models: unknown model {name!r}; choose from {MODELS}")
-        if name == "beta_binomial":
-            raise ValueError("models: 'beta_binomial' describes count/n, not the window counts; "
-                             "use 'binomial_window' to compare on the same data")
     fits, loos, failed = {}, {}, {}
     for i, name in enumerate(models):
         kwargs = dict(fit_kwargs)
@@ -1432,9 +1685,8 @@ def compare_models(
             f = fit(ds, name, group_by=group_by, draws=draws, tune=tune * (1 + attempt),
                     chains=chains, seed=None if seed is None else seed + i + 100 * attempt,
                     **kwargs)
-            f.log_likelihood()
             try:
-                loos[name] = az.loo(f.idata, var_name="y")
+                loos[name] = az.loo(f.idata)
                 failed.pop(name, None)
                 break
             except ValueError as err:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bayesactiv import calibration
+from bayesactiv.checks import ArgumentError
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +61,34 @@ def test_table_lists_every_method(sbc):
 def test_truths_float64_cannot_place_are_not_scored():
     theta = np.array([0.0, 1e-200, 0.3, 1.0 - 1e-9, 1.0 - 1e-17, 1.0])
     assert calibration._scorable(theta).tolist() == [False, True, True, True, False, False]
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [
+    ({"scenarios": ["nope"]}, "scenarios"),
+    ({"scenarios": "prior"}, "scenarios"),
+    ({"scenarios": []}, "scenarios"),
+    ({"scenarios": ["prior", "prior"]}, "scenarios"),
+    ({"n_datasets": 0}, "n_datasets"),
+    ({"draws": 0}, "draws"),
+    ({"tune": 0}, "tune"),
+    ({"chains": 1.5}, "chains"),
+    ({"n_ranks": 0}, "n_ranks"),
+    ({"n_resamples": "many"}, "n_resamples"),
+    ({"baselines": "yes"}, "baselines"),
+    ({"seed": -1}, "seed"),
+])
+def test_run_refuses_bad_arguments_before_simulating(monkeypatch, kwargs, name):
+    def never(*args, **kw):
+        raise AssertionError("simulated although an argument was bad")
+
+    monkeypatch.setattr(calibration, "simulate", never)
+    kwargs = {"scenarios": ["prior"], "n_datasets": 1, **kwargs}
+    with pytest.raises(ArgumentError, match=f"^{name}"):
+        calibration.run(**kwargs)
+
+
+def test_simulate_refuses_unknown_scenarios_and_non_generators():
+    with pytest.raises(ArgumentError, match="^scenario"):
+        calibration.simulate("nope", np.random.default_rng(0))
+    with pytest.raises(ArgumentError, match="^rng"):
+        calibration.simulate("prior", 0)

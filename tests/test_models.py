@@ -10,6 +10,7 @@ import xarray as xr
 
 import bayesactiv as ba
 from bayesactiv import models
+from bayesactiv.checks import ArgumentError
 from bayesactiv.dataset import DatasetError
 
 KW = {"draws": 500, "tune": 500, "chains": 2}
@@ -366,3 +367,235 @@ def test_quantiles_of_near_dead_units_are_exact_on_the_probability_scale():
                                       (1 - mu[None]) * kappa[None] + (n - c)[~positive, None],
                                       1e-300).mean(axis=1)
             assert (at_tiny >= level - 5e-3).all(), (prob, bound)
+
+
+# ------------------------------------------------------------------ argument checks
+
+BAD_FIT_ARGS = [
+    ({"draws": 0}, "draws"),
+    ({"draws": 1.5}, "draws"),
+    ({"draws": "100"}, "draws"),
+    ({"tune": 0}, "tune"),  # nutpie panics on it ("Poisoned sampler state mutex")
+    ({"tune": -1, "sampler": "pymc"}, "tune"),
+    ({"chains": 0}, "chains"),
+    ({"chains": True}, "chains"),
+    ({"seed": -1}, "seed"),
+    ({"seed": "1"}, "seed"),
+    ({"seed": 2**64}, "seed"),
+    ({"sampler": "stan"}, "sampler"),
+    ({"method": "laplace"}, "method"),
+    ({"model": "poisson"}, "model"),
+    ({"epsilon": 0}, "epsilon"),
+    ({"epsilon": 1.0}, "epsilon"),
+    ({"epsilon": float("nan")}, "epsilon"),
+    ({"epsilon": "0.01"}, "epsilon"),
+    ({"mu_prior": (0, 1)}, "mu_prior"),
+    ({"mu_prior": "12"}, "mu_prior"),
+    ({"mu_prior": (1, 2, 3)}, "mu_prior"),
+    ({"rate_prior": (0.0, 0.0)}, "rate_prior"),
+    ({"rate_prior": (float("inf"), 1.0)}, "rate_prior"),
+    ({"group_by": ("colour",)}, "group_by"),
+    ({"group_by": ("layer", "layer")}, "group_by"),
+    ({"pool_layers": "yes"}, "pool_layers"),
+    ({"pool_layers": True, "group_by": ("layer",)}, "pool_layers"),
+    ({"progress": 1}, "progress"),
+    ({"target_accept": 1.0}, "target_accept"),
+    ({"target_accept": 0}, "target_accept"),
+    ({"target_accept": 0.9, "sampler": "pymc", "random_seed": 1}, "sampler_kwargs"),
+    ({"progress_bar": True}, "sampler_kwargs"),
+    ({"no_such_setting": 1}, "sampler_kwargs"),
+    ({"maxdepth": "deep"}, "sampler_kwargs"),
+    ({"cores": 0}, "cores"),
+    ({"adaptation": "newton"}, "adaptation"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "name"), BAD_FIT_ARGS)
+def test_fit_refuses_bad_arguments_before_compiling(sim, monkeypatch, kwargs, name):
+    def never(*args, **kw):
+        raise AssertionError("sampled although an argument was bad")
+
+    monkeypatch.setattr(models, "_sample", never)
+    with pytest.raises(ArgumentError, match=f"^{name}"):
+        ba.fit(sim[0], **kwargs)
+
+
+def test_fit_accepts_numpy_scalars_and_its_real_minimum_tune(sim):
+    """tune=1 is nutpie's minimum (0 panics); numpy integers and floats are numbers."""
+    small = sim[0].isel(unit=slice(0, 150))  # the model test_reproducible_... compiles
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", models.ConvergenceWarning)
+        f = ba.fit(small, draws=np.int64(10), tune=1, chains=np.int32(1), seed=np.uint64(3),
+                   epsilon=np.float32(0.02), target_accept=0.9)
+    assert f.idata["posterior"].sizes["draw"] == 10 and f.epsilon == float(np.float32(0.02))
+    # the other sampler may skip tuning
+    args = models._check_fit_args("beta_binomial", "layer", "marginal", 10, 0, 1, None, "pymc",
+                                  0.01, False, False, (1, 1), (0.0, 1.0), {})
+    assert args["tune"] == 0 and args["group_by"] == ("layer",)
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [
+    ({"models": "gamma_poisson"}, "models"),
+    ({"models": ("gamma_poisson",)}, "models"),
+    ({"models": ("gamma_poisson", "gamma_poisson")}, "models"),
+    ({"models": ("gamma_poisson", "beta_binomial")}, "models"),
+    ({"models": ("gamma_poisson", "poisson")}, "models"),
+    ({"tune": 0}, "tune"),
+    ({"draws": -5}, "draws"),
+    ({"seed": -1}, "seed"),
+    ({"epsilon": 2.0}, "epsilon"),  # fine for the rate models, not for binomial_window
+    ({"model": "gamma_poisson"}, "fit_kwargs"),
+    ({"no_such_setting": 1}, "sampler_kwargs"),
+    ({"group_by": ("colour",)}, "group_by"),
+])
+def test_compare_models_refuses_bad_arguments_before_fitting(windowed, monkeypatch, kwargs,
+                                                             name):
+    def never(*args, **kw):
+        raise AssertionError("fitted although an argument was bad")
+
+    monkeypatch.setattr(models, "fit", never)
+    kwargs = {"models": ("gamma_poisson", "binomial_window"), **kwargs}
+    with pytest.raises(ArgumentError, match=f"^{name}"):
+        ba.compare_models(windowed[0], **kwargs)
+
+
+def test_one_prob_check_everywhere(marginal):
+    for call in (marginal.units, marginal.groups, marginal.summary):
+        for bad in ("0.9", 1.0, 0, None, True):
+            with pytest.raises(ArgumentError, match="^prob"):
+                call(bad)
+    u = marginal.units(np.float32(0.9))  # numpy numbers are numbers
+    assert u.attrs["prob"] == float(np.float32(0.9))
+    assert marginal.groups(np.float64(0.5)).attrs["prob"] == 0.5
+    with pytest.raises(ArgumentError, match="^max_draws"):
+        marginal.unit_draws([0], max_draws=0)
+
+
+# ------------------------------------------------------------------ ArviZ reads the fit
+
+
+def test_arviz_reads_the_fit(marginal, sim):
+    import arviz as az
+    from scipy import stats
+
+    ds, _ = sim
+    idata = marginal.idata
+    obs, const = idata["observed_data"], idata["constant_data"]
+    np.testing.assert_array_equal(obs["count"].values, ds["count"].values)
+    np.testing.assert_array_equal(const["n"].values, ds["n"].values)
+    assert obs["count"]["unit"].values.tolist() == ds["unit"].values.tolist()
+    ll = idata["log_likelihood"]["count"]
+    assert ll.dims == ("chain", "draw", "unit")
+    assert ll["unit"].values.tolist() == ds["unit"].values.tolist()
+    # each unit's log-likelihood is the beta-binomial pmf of its count at the draw's (a, b)
+    post = idata["posterior"]
+    for chain, draw in ((0, 0), (1, 123)):
+        mu = post["mu"].isel(chain=chain, draw=draw).values
+        kappa = post["kappa"].isel(chain=chain, draw=draw).values
+        g = marginal._groups.index
+        want = stats.betabinom.logpmf(ds["count"].values, ds["n"].values, mu[g] * kappa[g],
+                                      (1 - mu[g]) * kappa[g])
+        np.testing.assert_allclose(ll.isel(chain=chain, draw=draw).values, want, rtol=1e-10)
+    loo = az.loo(idata)
+    assert loo.n_data_points == ds.sizes["unit"] and np.isfinite(loo.elpd)
+    np.testing.assert_allclose(loo.elpd, az.loo(idata, var_name="count").elpd)
+
+
+def test_warmup_draws_carry_the_group_dimension(marginal):
+    post, warm = marginal.idata["posterior"], marginal.idata["warmup_posterior"]
+    for name in ("mu", "kappa", "log_kappa"):
+        assert warm[name].dims == post[name].dims == ("chain", "draw", "group")
+    assert warm["group"].values.tolist() == post["group"].values.tolist() == ["net/a", "net/b"]
+    assert warm["group_layer"].values.tolist() == ["a", "b"]
+    stats_, warm_stats = marginal.idata["sample_stats"], marginal.idata["warmup_sample_stats"]
+    for name in stats_.data_vars:
+        assert warm_stats[name].dims == stats_[name].dims
+
+
+def test_arviz_plots_the_fit(marginal):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import arviz as az
+    import matplotlib.pyplot as plt
+
+    try:
+        az.plot_forest(marginal.idata, var_names=["mu", "kappa"])
+        az.plot_trace(marginal.idata, var_names=["mu"])
+        az.plot_khat(az.loo(marginal.idata, pointwise=True))
+    finally:
+        plt.close("all")
+
+
+def test_arviz_compare_agrees_with_compare_models(windowed):
+    import arviz as az
+    import pandas as pd
+
+    ds, _ = windowed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", models.ConvergenceWarning)
+        table = ba.compare_models(ds, ("gamma_poisson", "binomial_window"), draws=300,
+                                  tune=300, chains=2, seed=3)
+    fits = table.attrs["fits"]
+    for name, f in fits.items():
+        assert f.idata["log_likelihood"]["window_count"].dims == ("chain", "draw", "unit")
+        np.testing.assert_array_equal(f.idata["observed_data"]["window_count"].values,
+                                      ds["window_count"].values)
+        assert az.loo(f.idata).elpd == table.attrs["loo"][name].elpd
+    direct = az.compare({name: f.idata for name, f in fits.items()})
+    pd.testing.assert_frame_equal(direct, table)
+
+
+def _window_dataset(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    wc = rng.binomial(6, rng.beta(2, 5, 5)[None, :], size=(4, 5))
+    wc[:, 0] = 0  # a silent unit
+    return ba.make_dataset(wc.sum(0), 24, network="n", layer=["a", "a", "b", "b", "b"],
+                           window_count=wc, window_size=6)
+
+
+def _integrated_log_lik(model: str, y: np.ndarray, w: int, par: dict[str, float]) -> float:
+    """log of the integral over the unit parameter of the likelihood of one unit's window
+    counts ``y`` (window size ``w``) times the parameter's group-level density."""
+    from scipy import integrate, stats
+
+    if model == "beta_binomial":
+        return float(stats.betabinom.logpmf(y.sum(), y.size * w, par["a"], par["b"]))
+    if model == "binomial_window":
+        def lik(t):
+            return (np.exp(stats.binom.logpmf(y, w, t).sum())
+                    * stats.beta.pdf(t, par["a"], par["b"]))
+        upper = 1.0
+    else:
+        def lik(lam):
+            if model == "gamma_poisson":
+                data = stats.poisson.logpmf(y, lam * w).sum()
+            else:  # mean lam W, dispersion phi
+                data = stats.nbinom.logpmf(y, par["phi"], par["phi"] / (par["phi"] + lam * w)).sum()
+            return np.exp(data) * stats.gamma.pdf(lam, par["alpha"], scale=1 / par["beta"])
+        upper = np.inf
+    return float(np.log(integrate.quad(lik, 0, upper, epsabs=0, epsrel=1e-11)[0]))
+
+
+@pytest.mark.parametrize("model", ["beta_binomial", "binomial_window", "gamma_poisson",
+                                   "negative_binomial"])
+def test_pointwise_log_likelihood_integrates_the_unit_parameter_out(model):
+    """Each unit's log-likelihood equals the integral of its data's likelihood over the
+    unit parameter's group-level distribution, computed by adaptive quadrature."""
+    ds = _window_dataset()
+    groups = models._make_groups(ds, ("layer",), False)
+    st = models._stats(ds, model, groups)
+    rng = np.random.default_rng(1)
+    if st.kind == "beta":
+        params = {"a": rng.gamma(2.0, 1.0, (2, 3)), "b": rng.gamma(4.0, 1.0, (2, 3))}
+    else:
+        params = {"alpha": rng.gamma(3.0, 1.0, (2, 3)), "beta": rng.gamma(3.0, 3.0, (2, 3)),
+                  "phi": rng.gamma(4.0, 2.0, (2, 3))}
+    got = models._pointwise_log_lik(model, st, groups.index, params)
+    assert got.shape == (3, 5)
+    y, w = ds["window_count"].values, int(ds.attrs["window_size"])
+    for s in range(3):
+        for u in range(5):
+            par = {k: v[groups.index[u], s] for k, v in params.items()}
+            want = _integrated_log_lik(model, y[:, u], w, par)
+            np.testing.assert_allclose(got[s, u], want, rtol=1e-7, err_msg=(model, s, u))
