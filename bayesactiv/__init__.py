@@ -18,6 +18,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+from bayesactiv.checks import ArgumentError
 from bayesactiv.dataset import DatasetError, combine, make_dataset, open_dataset, save, validate
 
 # public name -> module that defines it (imported lazily)
@@ -37,6 +38,7 @@ _SUBMODULES = (
 )
 
 __all__ = [  # noqa: PLE0604 - the lazily imported names are listed in _LAZY and _SUBMODULES
+    "ArgumentError",
     "DatasetError",
     "combine",
     "make_dataset",

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -77,6 +78,9 @@ from bayesactiv.checks import (
 )
 from bayesactiv.dataset import DatasetError, require, validate
 from bayesactiv.grouping import group_units, normalize_group_by
+
+# warnings point at the first frame outside the package: the user's call
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 __all__ = ["MODELS", "ConvergenceWarning", "FiringFit", "compare_models", "fit"]
 
@@ -897,7 +901,7 @@ class FiringFit:
                 + ". Run longer (draws=, tune=), more chains, or raise target_accept; "
                 "do not trust the intervals yet.",
                 ConvergenceWarning,
-                stacklevel=3,
+                skip_file_prefixes=(_PACKAGE_DIR,),  # point at the user's call, not at bayesactiv
             )
         return out
 

@@ -599,3 +599,15 @@ def test_pointwise_log_likelihood_integrates_the_unit_parameter_out(model):
             par = {k: v[groups.index[u], s] for k, v in params.items()}
             want = _integrated_log_lik(model, y[:, u], w, par)
             np.testing.assert_allclose(got[s, u], want, rtol=1e-7, err_msg=(model, s, u))
+
+
+def test_convergence_warning_points_at_the_callers_line():
+    import warnings as _w
+
+    ds = ba.make_dataset(np.array([0, 1, 2, 3]), 5, network="n", layer="l")
+    with _w.catch_warnings(record=True) as caught:
+        _w.simplefilter("always")
+        ba.fit(ds, draws=20, tune=5, chains=1, seed=0, progress=False)
+    conv = [w for w in caught if issubclass(w.category, ba.models.ConvergenceWarning)]
+    assert conv, "a 20-draw single-chain fit should fail the convergence checks"
+    assert all(w.filename == __file__ for w in conv)
