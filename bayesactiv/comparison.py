@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -40,9 +39,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesactiv.checks import (
+    ArgumentError,
+    check_choice,
+    check_int,
+    check_prob,
+    check_seed,
+)
 from bayesactiv.dataset import DatasetError, combine, unit_ids, validate
 
-__all__ = ["QUANTITIES", "Comparison", "compare"]
+__all__ = ["QUANTITIES", "Comparison", "compare", "threshold_mismatch"]
 
 #: Quantities :func:`compare` knows, with the words used in verdicts.
 QUANTITIES: dict[str, str] = {
@@ -162,7 +168,7 @@ class Comparison:
         qs = list(self.result["quantity"].values) if quantities is None else list(quantities)
         unknown = [q for q in qs if q not in self.result["quantity"].values]
         if unknown:
-            raise ValueError(
+            raise ArgumentError(
                 f"quantities: {unknown} were not compared; available: "
                 f"{self.result['quantity'].values.tolist()}"
             )
@@ -220,20 +226,22 @@ class Comparison:
         --------
         >>> fig = cmp.plot(["mfr", "mf"], path="/tmp/compare.png")  # doctest: +SKIP
         """
-        import matplotlib
-
-        if "matplotlib.pyplot" not in sys.modules:
-            matplotlib.use("Agg")
         import arviz_plots as azp
 
         qs = list(self.differences.data_vars) if quantities is None else list(quantities)
         unknown = [q for q in qs if q not in self.differences.data_vars]
         if unknown:
-            raise ValueError(f"quantities: {unknown} were not compared; available: "
-                             f"{list(self.differences.data_vars)}")
+            raise ArgumentError(f"quantities: {unknown} were not compared; available: "
+                                f"{list(self.differences.data_vars)}")
+        by, ref = self.result.attrs["by"], self.result.attrs["reference"]
+        ref_label = _level_label(by, ref)
+        rows, level = _row_labels(self.result["contrast"].values,
+                                  self.result["level_label"].values, ref_label)
         diffs = self.differences[qs]
         keep = [c for c in diffs.coords if c not in ("chain", "draw", "contrast")]
         diffs = diffs.drop_vars(keep).rename({q: QUANTITIES[q] for q in qs})
+        row_of = dict(zip(self.result["contrast"].values.tolist(), rows, strict=True))
+        diffs = diffs.assign_coords(contrast=[row_of[c] for c in diffs["contrast"].values.tolist()])
         prob = float(self.result.attrs["prob"])
         plot_kwargs.setdefault("ci_kind", "eti")
         plot_kwargs.setdefault("ci_probs", (0.5, prob))
@@ -256,20 +264,22 @@ class Comparison:
             **plot_kwargs,
         )
         fig = pc.get_viz("figure")
-        by, ref = self.result.attrs["by"], self.result.attrs["reference"]
-        ref_label = _level_label(by, ref)
+        label_axes = []
         for q in qs:
             name = QUANTITIES[q]
             forest = pc.get_target(name, {"column": "forest"})
             labels = pc.get_target(name, {"column": "labels"})
             forest.axvline(0.0, color="0.4", linestyle="--", linewidth=0.8, zorder=0)
-            forest.set_title(f"{name}: level {_MINUS} {ref_label}", fontsize=10, loc="left")
+            forest.set_title(f"{name}: {level} {_MINUS} {ref_label}", fontsize=10, loc="left")
             labels.xaxis.set_visible(False)
             labels.spines["bottom"].set_visible(False)
+            label_axes.append(labels)
         height = fig.get_size_inches()[1]
         if fig.get_layout_engine() is None:
             fig.subplots_adjust(hspace=0.9 / (0.8 + 0.4 * n_contrast) * 1.6, top=1 - 0.75 / height,
                                 bottom=0.35 / height)
+            if len(plot_kwargs["labels"]) == 1:  # one column of row labels, ours
+                _fit_label_column(fig, label_axes)
         fig.suptitle(
             f"Posterior differences by {by} ({prob:.0%} and 50% equal-tailed intervals, "
             "point = mean)",
@@ -278,6 +288,60 @@ class Comparison:
         if path is not None:
             fig.savefig(path, dpi=110, bbox_inches="tight")
         return fig
+
+
+def _row_labels(contrasts: Sequence[str], level_labels: Sequence[str], ref_label: str
+                ) -> tuple[list[str], str]:
+    """Row labels of the forest plot and the level named in the panel titles.
+
+    A contrast is named ``"<subject>: <level> − <reference>"``; the reference is in
+    every panel title, and so is the level when there is only one, so the rows keep
+    just what differs between them (the full contrast names if shortening would make
+    two rows alike).
+    """
+    contrasts = [str(c) for c in contrasts]
+    rows = [c.removesuffix(f" {_MINUS} {ref_label}") for c in contrasts]
+    level = "level"
+    distinct = list(dict.fromkeys(str(v) for v in level_labels))
+    if len(distinct) == 1:
+        stripped = [r.removesuffix(f": {distinct[0]}") for r in rows]
+        if len(set(stripped)) == len(stripped):
+            rows, level = stripped, distinct[0]
+    if len(set(rows)) != len(rows):
+        return contrasts, "level"
+    return rows, level
+
+
+def _fit_label_column(fig: Any, label_axes: list[Any], *, min_forest_in: float = 4.0) -> None:
+    """Widen the label column of a forest plot so that no row label runs under its panel.
+
+    The labels start at the left edge of their axes; the gridspec's width ratios are
+    set from the widest label, and the figure is widened when the panels would get
+    narrower than ``min_forest_in`` inches.
+    """
+    if not label_axes or not any(ax.texts for ax in label_axes):
+        return
+    for ax in label_axes:
+        ax.set_xlim(0.0, 1.0)
+        for text in ax.texts:
+            text.set_x(0.0)
+            text.set_horizontalalignment("left")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    dpi = fig.dpi
+    label_in = max(t.get_window_extent(renderer).width for ax in label_axes for t in ax.texts) / dpi
+    label_in += 0.08
+    left, right, gap = 0.12, 0.3, 0.25
+    width, height = fig.get_size_inches()
+    forest_in = width - left - right - gap - label_in
+    if forest_in < min_forest_in:
+        forest_in = min_forest_in
+        width = left + label_in + gap + forest_in + right
+        fig.set_size_inches(width, height)
+    grid = label_axes[0].get_subplotspec().get_gridspec()
+    grid.set_width_ratios([label_in, forest_in])
+    fig.subplots_adjust(left=left / width, right=1 - right / width,
+                        wspace=2 * gap / (label_in + forest_in))
 
 
 def _where(by: str, level: str) -> str:
@@ -350,7 +414,7 @@ def _collect(
             f"them, got {type(obj).__name__}"
         )
     if not items:
-        raise ValueError("datasets_or_fits: nothing to compare (empty list or dict)")
+        raise ArgumentError("datasets_or_fits: nothing to compare (empty list or dict)")
     names, dss, fits = [], [], []
     for i, (key, item, keyed) in enumerate(items):
         if _is_fit(item):
@@ -376,19 +440,49 @@ def _collect(
     return names, dss, fits
 
 
-def _check_thresholds(names: list[str], dss: list[xr.Dataset]) -> None:
+def threshold_mismatch(names: Sequence[str], datasets: Sequence[xr.Dataset]) -> str | None:
+    """Say how the datasets' threshold rules differ, or ``None`` when they all agree.
+
+    Two datasets agree when both their ``threshold_rule`` text and their
+    ``threshold_params`` are equal.
+
+    Parameters
+    ----------
+    names : sequence of str
+        A name per dataset, used in the message.
+    datasets : sequence of xarray.Dataset
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> a = ba.make_dataset([1], 5, network="a", layer="l")
+    >>> b = ba.make_dataset([1], 5, network="b", layer="l", threshold_rule="activation > 1")
+    >>> threshold_mismatch(["a", "a"], [a, a]) is None
+    True
+    >>> print(threshold_mismatch(["a", "b"], [a, b]))
+    the datasets were thresholded differently (a: activation > 0; b: activation > 1); a difference in firing may come from the thresholds rather than the networks
+    """
     rules = [
         (str(ds.attrs.get("threshold_rule", "")), _norm_params(ds.attrs.get("threshold_params", "{}")))
-        for ds in dss
+        for ds in datasets
     ]
-    if len(set(rules)) > 1:
-        listing = "; ".join(f"{n}: {r} {p}" for n, (r, p) in zip(names, rules, strict=True))
-        warnings.warn(
-            f"threshold_rule: the datasets were thresholded differently ({listing}); a difference "
-            "in firing may come from the thresholds rather than the networks",
-            UserWarning,
-            stacklevel=3,
-        )
+    if len(set(rules)) <= 1:
+        return None
+    texts = [r for r, _ in rules]
+    shown = texts if len(set(texts)) == len(set(rules)) else [f"{r} {p}" for r, p in rules]
+    listing = "; ".join(f"{n}: {r}" for n, r in zip(names, shown, strict=True))
+    return (f"the datasets were thresholded differently ({listing}); a difference in firing may "
+            "come from the thresholds rather than the networks")
+
+
+def _check_thresholds(names: list[str], dss: list[xr.Dataset]) -> None:
+    message = threshold_mismatch(names, dss)
+    if message is not None:
+        warnings.warn(f"threshold_rule: {message}", UserWarning, stacklevel=3)
 
 
 def _norm_params(params: Any) -> str:
@@ -410,11 +504,11 @@ def _coerce_reference(reference: Any, levels: list[Any], by: str) -> Any:
         try:
             reference = int(reference)
         except (TypeError, ValueError):
-            raise ValueError(f"reference: {reference!r} is not an epoch (levels: {levels})") from None
+            raise ArgumentError(f"reference: {reference!r} is not an epoch (levels: {levels})") from None
     else:
         reference = str(reference)
     if reference not in levels:
-        raise ValueError(f"reference: {reference!r} is not among the {by}s compared: {levels}")
+        raise ArgumentError(f"reference: {reference!r} is not among the {by}s compared: {levels}")
     return reference
 
 
@@ -808,8 +902,9 @@ def compare(
     DatasetError
         A malformed dataset, fewer than two levels, clashing unit ids, or levels whose
         layers do not match (naming them).
-    ValueError
-        A bad argument, e.g. a ``reference`` that is not among the levels.
+    ArgumentError
+        A bad argument (a :class:`ValueError`), e.g. a ``prob`` outside (0, 1) or a
+        ``reference`` that is not among the levels.
 
     Warns
     -----
@@ -826,25 +921,25 @@ def compare(
     >>> round(cmp.result["mean"].sel(quantity="mfr").item(), 3)  # doctest: +SKIP
     0.222
     """
-    if by not in _BY:
-        raise ValueError(f"by: expected one of {_BY}, got {by!r}")
-    if match not in ("name", "last"):
-        raise ValueError(f"match: expected 'name' or 'last', got {match!r}")
+    by = check_choice(by, "by", _BY)
+    match = check_choice(match, "match", ("name", "last"))
     if match == "last" and by == "layer":
-        raise ValueError("match: 'last' matches the last layer of each network, so it needs by='network' or 'epoch'")
+        raise ArgumentError("match: 'last' matches the last layer of each network, so it needs "
+                            "by='network' or 'epoch'")
     default_quantities = quantities is _DEFAULT_QUANTITIES
     if isinstance(quantities, str):
         quantities = (quantities,)
     quantities = tuple(dict.fromkeys(quantities))
     bad = [q for q in quantities if q not in QUANTITIES]
     if bad or not quantities:
-        raise ValueError(f"quantities: unknown {bad}; expected some of {list(QUANTITIES)}")
-    if not (isinstance(prob, float | int) and 0 < prob < 1):
-        raise ValueError(f"prob: expected a number in (0, 1), got {prob!r}")
-    if int(n_resamples) < 0:
-        raise ValueError(f"n_resamples: expected >= 0, got {n_resamples}")
-    if window_size is not None and int(window_size) < 1:
-        raise ValueError(f"window_size: expected a positive integer, got {window_size}")
+        raise ArgumentError(f"quantities: unknown {bad}; expected some of {list(QUANTITIES)}")
+    prob = check_prob(prob)
+    seed = check_seed(seed)
+    draws = check_int(draws, "draws", minimum=1)
+    chains = check_int(chains, "chains", minimum=1)
+    n_resamples = check_int(n_resamples, "n_resamples", minimum=0)
+    if window_size is not None:
+        window_size = check_int(window_size, "window_size", minimum=1)
 
     names, dss, fits = _collect(datasets_or_fits, by)
     if len(dss) > 1:
@@ -852,7 +947,7 @@ def compare(
     if fits:
         models = {f.model for f in fits}
         if len(models) > 1:
-            raise ValueError(f"datasets_or_fits: the fits use different models {sorted(models)}; "
+            raise ArgumentError(f"datasets_or_fits: the fits use different models {sorted(models)}; "
                              "compare fits of one model")
         model = fits[0].model
 
@@ -906,7 +1001,7 @@ def compare(
         # rate models (gamma_poisson, negative_binomial) have no mu/kappa: compare the rest
         quantities = tuple(q for q in quantities if q in gd.data_vars)
     elif missing:
-        raise ValueError(f"quantities: the fit ({model}) provides no {missing}; it has "
+        raise ArgumentError(f"quantities: the fit ({model}) provides no {missing}; it has "
                          f"{list(gd.data_vars)}")
     groups = _group_table(gd, group_by)
     table = _contrasts(groups, by, keys, levels, reference, match)
@@ -942,7 +1037,6 @@ def compare(
     post["pd"] = np.maximum(post["p_positive"], post["p_negative"])
 
     # bootstrap counterpart
-    n_resamples = int(n_resamples)
     epsilon = float(fit_kwargs.get("epsilon", getattr(fitted, "epsilon", 0.01)))
     rng = np.random.default_rng(None if seed is None else np.random.SeedSequence(seed).spawn(1)[0])
     boot_dss = [fitted.ds] if reuse else dss

@@ -42,6 +42,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesactiv.checks import ArgumentError, check_choice, check_int, check_prob, check_seed
+
 __all__ = ["ARCHITECTURES", "DemoPlan", "run_demo"]
 
 #: architecture families studied (network names ``digits-<arch>`` and ``digits-<arch>-memorize``)
@@ -93,6 +95,17 @@ class DemoPlan:
     topk: int = 8
     train_split: bool = True
     detail_layers: str = "all"
+
+    def __post_init__(self) -> None:
+        bad = [a for a in self.architectures if a not in ARCHITECTURES]
+        if bad or not self.architectures:
+            raise ArgumentError(f"architectures: unknown {bad}; choose from {ARCHITECTURES}")
+        if self.max_epochs is not None:
+            check_int(self.max_epochs, "max_epochs", minimum=1)
+        for name in ("draws", "chains", "n_resamples", "n_permutations", "window_size", "topk"):
+            check_int(getattr(self, name), name, minimum=1)
+        check_prob(self.prob)
+        check_choice(self.detail_layers, "detail_layers", ("all", "last"))
 
     @classmethod
     def full(cls) -> DemoPlan:
@@ -203,14 +216,10 @@ def run_demo(
     >>> from bayesactiv.demo import run_demo
     >>> path = run_demo("/tmp/report", quick=True, progress=False)  # doctest: +SKIP
     """
-    import matplotlib
-
-    if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")
+    seed = check_seed(seed)
     plan = plan or (DemoPlan.quick() if quick else DemoPlan.full())
-    bad = [a for a in plan.architectures if a not in ARCHITECTURES]
-    if bad or not plan.architectures:
-        raise ValueError(f"architectures: unknown {bad}; choose from {ARCHITECTURES}")
+    if not isinstance(plan, DemoPlan):
+        raise ArgumentError(f"plan: expected a DemoPlan, got {type(plan).__name__}")
     out = Path(out_dir)
     from bayesactiv.report import check_out_dir
 
@@ -431,18 +440,18 @@ def _mf_null_table(study: _Study, names: list[str]) -> pd.DataFrame:
 
 def _plugin_by(ds: xr.Dataset, keys: list[str]) -> pd.DataFrame:
     """Plug-in MFR and MF (window Fano factor) per combination of unit coordinates."""
-    from bayesactiv.baselines import _fano
-    from bayesactiv.report import _nanmean
+    from bayesactiv.baselines import fano
 
     frame = pd.DataFrame({k: ds[k].values for k in keys})
     rate = ds["count"].values / np.maximum(ds["n"].values, 1)
-    fano = _fano(ds["window_count"].values[None].astype(float))[0] if "window_count" in ds else (
+    unit_fano = fano(ds["window_count"].values) if "window_count" in ds else (
         np.full(rate.shape, np.nan))
     rows = []
     for key, idx in frame.groupby(keys, sort=False).indices.items():
         key = key if isinstance(key, tuple) else (key,)
+        defined = unit_fano[idx][np.isfinite(unit_fano[idx])]  # units that fired in a window
         rows.append({**dict(zip(keys, key, strict=True)), "mfr_plugin": float(rate[idx].mean()),
-                     "mf_plugin": float(_nanmean(fano[idx]))})
+                     "mf_plugin": float(defined.mean()) if defined.size else float("nan")})
     return pd.DataFrame(rows)
 
 
@@ -479,6 +488,7 @@ def _build_report(study: _Study) -> Any:
     import bayesactiv as ba
     from bayesactiv import plots, zoo
     from bayesactiv.report import (
+        UNIT_ID_PARTS,
         Report,
         forest_figure,
         layer_bootstrap,
@@ -556,7 +566,7 @@ def _build_report(study: _Study) -> Any:
                            "interval; dashed line at 0. MF: the model's MF is 1 − θ "
                            "(binomial windows), the bootstrap's is the window Fano factor.")
         keep = [c for c in ("layer", "quantity", "mean", "low", "high", "pd", "boot_estimate",
-                            "boot_low", "boot_high", "verdict") if c in df]
+                            "boot_low", "boot_high", "boot_note", "verdict") if c in df]
         rep.table(df[keep], f"compare_{arch}", max_rows=60, show=keep[:-1],
                   caption="Posterior difference (mean, ETI, pd) and bootstrap counterpart; "
                           "the verdicts follow (and are in the CSV).")
@@ -695,8 +705,10 @@ def _build_report(study: _Study) -> Any:
                            seed=study.seed)
         rep.section(name, level=3)
         rep.table(units.drop(columns="network"), f"units_{name}", max_rows=15,
+                  show=[c for c in units.columns if c not in UNIT_ID_PARTS],
                   caption=f"Per-unit firing probability: posterior mean and {pct} ETI, "
-                          f"P(dead) = P(θ < 0.01), Wald and bootstrap {pct} intervals.")
+                          f"P(dead) = P(θ < 0.01), Wald and bootstrap {pct} intervals (the CSV "
+                          "also holds each unit's layer and index).")
         layers = list(dict.fromkeys(ds["layer"].values.astype(str)))
         if plan.detail_layers == "last":
             layers = layers[-1:]

@@ -1,14 +1,12 @@
 """Matplotlib figures of the descriptive statistics and baselines.
 
-Every function draws with the Agg backend (no display needed) and returns the
-:class:`matplotlib.figure.Figure`; save it with ``fig.savefig(path)``.
+Every function returns the :class:`matplotlib.figure.Figure`; save it with
+``fig.savefig(path)``. Importing this module leaves the matplotlib backend alone:
+a notebook shows the figures inline, and without a display matplotlib draws with
+its Agg backend by itself (set ``MPLBACKEND=Agg`` to force it).
 """
 
 from __future__ import annotations
-
-import matplotlib
-
-matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -164,6 +162,9 @@ def plot_coactivation(ds: xr.Dataset, layer: str, network: str | None = None) ->
     ax.set_xlabel("unit index")
     ax.set_ylabel("unit index")
     ax.set_title(f"Co-activation in {phi.attrs['network']}/{phi.attrs['layer']}")
+    if not np.isfinite(phi.values).any():
+        ax.text(0.5, 0.5, "no unit varies: every unit\nnever or always fired", ha="center",
+                va="center", transform=ax.transAxes)
     fig.tight_layout()
     return fig
 

@@ -11,8 +11,10 @@ matplotlib figures, and writes them as a folder::
         figures/NAME.png every figure
 
 The folder is written atomically: everything goes to a temporary folder beside
-``out_dir`` that is renamed into place only when complete. All text is escaped;
-:meth:`Report.text` understands a small, safe subset of Markdown (paragraphs,
+``out_dir`` that is renamed into place only when complete. Tables in the HTML and
+``report.md`` show human headers (:data:`COLUMN_HEADERS`) and long notes as numbered
+notes under the table; the files under ``tables/`` keep the raw column names. All
+text is escaped; :meth:`Report.text` understands a small, safe subset of Markdown (paragraphs,
 ``- `` lists, ``**bold**``, ``*italic*`` and ```code```).
 
 Examples
@@ -40,7 +42,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,9 +52,73 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["Report", "ReportError", "markdown_to_html", "slugify", "to_markdown_table"]
+from bayesactiv.checks import check_int, check_prob, check_seed
+
+__all__ = [
+    "COLUMN_HEADERS",
+    "NOTE_COLUMNS",
+    "UNIT_ID_PARTS",
+    "Report",
+    "ReportError",
+    "markdown_to_html",
+    "slugify",
+    "to_markdown_table",
+]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+# a text cell longer than this may wrap (over a minimum width); shorter ones never do
+_LONG_TEXT = 60
+
+#: Columns of a per-unit table that the unit id ``network/layer/index`` already names
+#: (shown in the files, left out of the HTML).
+UNIT_ID_PARTS: tuple[str, ...] = ("network", "layer", "index")
+
+#: Columns whose texts a table shows as numbered notes under it rather than in its rows.
+NOTE_COLUMNS: tuple[str, ...] = ("boot_note", "verdict")
+
+
+def _quantity_headers() -> dict[str, str]:
+    names = {"mfr": "MFR", "mf": "MF", "frac_dead": "fraction dead", "mu": "μ", "kappa": "κ"}
+    return {f"{q}_{s}": f"{name} {s}" for q, name in names.items() for s in ("mean", "low", "high")}
+
+
+#: Headers shown for the raw column names of the analysis tables (HTML and report.md;
+#: the CSV and Markdown files under ``tables/`` keep the raw names).
+COLUMN_HEADERS: dict[str, str] = {
+    "n_units": "units",
+    "count": "fired (count)",
+    "n": "events (n)",
+    "rate": "observed rate",
+    "post_mean": "posterior mean",
+    "post_low": "posterior low",
+    "post_high": "posterior high",
+    "p_dead": "P(dead)",
+    "p_status": "P(status)",
+    "wald_low": "Wald low",
+    "wald_high": "Wald high",
+    "bootstrap_low": "bootstrap low",
+    "bootstrap_high": "bootstrap high",
+    "mfr": "MFR plug-in",
+    "mfr_plugin": "MFR plug-in",
+    "mfr_boot_low": "MFR bootstrap low",
+    "mfr_boot_high": "MFR bootstrap high",
+    "mf": "MF plug-in",
+    "mf_plugin": "MF plug-in",
+    "mf_boot_low": "MF bootstrap low",
+    "mf_boot_high": "MF bootstrap high",
+    **_quantity_headers(),
+    "mean": "posterior mean",
+    "low": "posterior low",
+    "high": "posterior high",
+    "pd": "P(direction)",
+    "p_positive": "P(> 0)",
+    "p_negative": "P(< 0)",
+    "boot_estimate": "bootstrap estimate",
+    "boot_low": "bootstrap low",
+    "boot_high": "bootstrap high",
+    "boot_note": "bootstrap note",
+}
 
 
 class ReportError(ValueError):
@@ -189,12 +255,52 @@ def to_markdown_table(frame: pd.DataFrame, *, digits: int = 3) -> str:
     return "\n".join([head, rule, *rows])
 
 
+@dataclass
+class _Cells:
+    """What a table shows: headers, formatted cells (text, note number) and the notes."""
+
+    headers: list[str]
+    textual: list[bool]
+    rows: list[list[tuple[str, int | None]]]
+    notes: list[str]
+
+    def to_markdown(self) -> str:
+        def cell(text: str, note: int | None) -> str:
+            shown = text if note is None else f"note {note}"
+            return shown.replace("|", "\\|").replace("\n", " ")
+
+        head = "| " + " | ".join(cell(h, None) for h in self.headers) + " |"
+        rule = "|" + "|".join("---" for _ in self.headers) + "|"
+        body = ["| " + " | ".join(cell(t, k) for t, k in row) + " |" for row in self.rows]
+        return "\n".join([head, rule, *body])
+
+
+def _display_cells(frame: pd.DataFrame, max_rows: int, digits: int,
+                   headers: Mapping[str, str], notes: Sequence[str]) -> _Cells:
+    """Format the first ``max_rows`` rows; the texts of ``notes`` columns become notes."""
+    textual = [not pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+    in_notes = [c in notes for c in frame.columns]
+    numbers: dict[str, int] = {}
+    rows = []
+    for row in frame.head(max_rows).itertuples(index=False):
+        cells: list[tuple[str, int | None]] = []
+        for value, as_note in zip(row, in_notes, strict=True):
+            text = _fmt(value, digits)
+            if as_note and text.strip():
+                cells.append(("", numbers.setdefault(text, len(numbers) + 1)))
+            else:
+                cells.append((text, None))
+        rows.append(cells)
+    shown = [str(headers.get(c, c)) for c in frame.columns]
+    return _Cells(shown, textual, rows, list(numbers))
+
+
 # ----------------------------------------------------------------- the report
 
 
 @dataclass
 class _Item:
-    kind: str  # "section", "text", "table", "figure"
+    kind: str  # "section", "text", "warning", "table", "figure"
     payload: dict[str, Any] = field(default_factory=dict)
 
 
@@ -230,11 +336,19 @@ figcaption, .caption { color:var(--muted); font-size:13px; margin-top:4px; max-w
 table { border-collapse:collapse; font-size:13px; font-variant-numeric: tabular-nums; }
 th, td { border-bottom:1px solid var(--line); padding:4px 10px; text-align:right;
          white-space:nowrap; }
-th { background:var(--soft); position:sticky; top:0; }
+th { background:var(--soft); position:sticky; top:0; white-space:normal; min-width:4em;
+     max-width:9em; vertical-align:bottom; line-height:1.25; }
 td.text, th.text { text-align:left; }
-td.text { white-space:normal; min-width:5em; max-width:46em; }
+td.long { white-space:normal; min-width:22em; max-width:40em; }
 tr:hover td { background:#eef3fb; }
+a.note-ref { color:var(--accent); font-size:12px; }
+ol.table-notes { color:var(--muted); font-size:12px; margin:4px 0 2px; padding-left:22px;
+                 max-width:820px; }
+ol.table-notes li:target { background:#fff6d5; }
 .note { color:var(--muted); font-size:12px; margin:2px 0 18px; }
+.warning { border-left:4px solid #c77700; background:#fff6e5; padding:8px 14px; margin:14px 0;
+           max-width:820px; }
+.warning p { margin:4px 0; }
 a.file { color:var(--accent); }
 @media (max-width: 900px) { nav.toc { display:none; } main { padding:16px; } }
 @media print { nav.toc { display:none; } }
@@ -289,8 +403,7 @@ class Report:
         >>> rep.section_ids()
         ['rates', 'layer-fc1']
         """
-        if level not in (2, 3, 4):
-            raise ReportError(f"level: expected 2, 3 or 4, got {level!r}")
+        level = check_int(level, "level", minimum=2, maximum=4)
         if not isinstance(title, str) or not title.strip():
             raise ReportError("section title: expected a non-empty string")
         base = slugify(id if id is not None else title)
@@ -319,6 +432,19 @@ class Report:
         self._items.append(_Item("text", {"md": md}))
         return self
 
+    def warning(self, md: str) -> Report:
+        """Add a warning the reader must not miss: a framed block headed **Warning**.
+
+        Examples
+        --------
+        >>> from bayesactiv.report import Report
+        >>> 'class="warning"' in Report("R").warning("Rules differ.").to_html()
+        True
+        """
+        markdown_to_html(md)  # validates
+        self._items.append(_Item("warning", {"md": md}))
+        return self
+
     def table(
         self,
         data: pd.DataFrame | xr.Dataset | xr.DataArray,
@@ -328,8 +454,15 @@ class Report:
         max_rows: int = 40,
         digits: int = 3,
         show: Sequence[str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        notes: Sequence[str] | None = None,
     ) -> Report:
         """Add a table: shown in the HTML (first ``max_rows`` rows), written in full as CSV and MD.
+
+        The HTML and ``report.md`` show human headers (:data:`COLUMN_HEADERS`, updated
+        by ``headers``), and the texts of the ``notes`` columns as numbered notes under
+        the table (equal texts share one number), so no row grows tall. The files under
+        ``tables/`` keep the raw column names and every cell.
 
         Parameters
         ----------
@@ -346,24 +479,37 @@ class Report:
             Significant digits for floats in HTML and Markdown (CSV keeps full precision).
         show : sequence of str, optional
             Columns shown in the HTML and inline Markdown (default: all); the files keep all.
+        headers : mapping, optional
+            Raw column name -> header shown, over :data:`COLUMN_HEADERS`.
+        notes : sequence of str, optional
+            Columns shown as notes (default: those of :data:`NOTE_COLUMNS` in the table).
 
         Examples
         --------
         >>> import pandas as pd
         >>> from bayesactiv.report import Report
-        >>> _ = Report("R").table(pd.DataFrame({"x": [1, 2]}), "xs", caption="Two numbers.")
+        >>> rep = Report("R").table(pd.DataFrame({"post_mean": [0.5], "x": [2]}), "xs",
+        ...                         caption="Two numbers.", headers={"x": "events seen"})
+        >>> print(rep.to_markdown().splitlines()[2])
+        | posterior mean | events seen |
         """
         self._check_name(name, self._tables, "table")
-        if max_rows < 1:
-            raise ReportError(f"max_rows: expected >= 1, got {max_rows}")
+        max_rows = check_int(max_rows, "max_rows", minimum=1)
+        digits = check_int(digits, "digits", minimum=1)
         frame = _as_frame(data)
         if show is not None:
             missing = [c for c in show if c not in frame.columns]
             if missing:
                 raise ReportError(f"show: columns {missing} are not in table {name!r}")
+        notes = [c for c in NOTE_COLUMNS if c in frame.columns] if notes is None else list(notes)
+        missing = [c for c in notes if c not in frame.columns]
+        if missing:
+            raise ReportError(f"notes: columns {missing} are not in table {name!r}")
+        shown_headers = {**COLUMN_HEADERS, **dict(headers or {})}
         self._tables[name] = frame
         self._items.append(_Item("table", {"name": name, "caption": caption, "max_rows": max_rows,
-                                           "digits": digits, "show": show}))
+                                           "digits": digits, "show": show,
+                                           "headers": shown_headers, "notes": notes}))
         return self
 
     def figure(
@@ -399,6 +545,7 @@ class Report:
         >>> _ = Report("R").figure(fig, "empty", caption="Nothing yet.")
         """
         self._check_name(name, self._figures, "figure")
+        dpi = check_int(dpi, "dpi", minimum=10)
         fig = _unwrap_figure(fig)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
@@ -447,22 +594,32 @@ class Report:
         return frame if show is None else frame[list(show)]
 
     def _table_html(self, name: str, caption: str | None, max_rows: int, digits: int,
-                    show: Sequence[str] | None = None) -> str:
+                    show: Sequence[str] | None = None, headers: Mapping[str, str] | None = None,
+                    notes: Sequence[str] = ()) -> str:
         frame = self._shown(name, show)
-        shown = frame.head(max_rows)
-        textual = [not pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+        cells = _display_cells(frame, max_rows, digits, headers or {}, notes)
         head = "".join(
-            f'<th class="{"text" if t else "num"}">{html.escape(str(c))}</th>'
-            for c, t in zip(frame.columns, textual, strict=True)
+            f'<th class="{"text" if t else "num"}">{html.escape(h)}</th>'
+            for h, t in zip(cells.headers, cells.textual, strict=True)
         )
-        rows = []
-        for row in shown.itertuples(index=False):
-            cells = "".join(
-                f'<td class="{"text" if t else "num"}">{html.escape(_fmt(v, digits))}</td>'
-                for v, t in zip(row, textual, strict=True)
-            )
-            rows.append(f"<tr>{cells}</tr>")
-        note = f"{len(frame)} rows" if len(frame) <= max_rows else (
+
+        def td(text: str, note: int | None, textual: bool) -> str:
+            body = (html.escape(text) if note is None else
+                    f'<a class="note-ref" href="#note-{name}-{note}">note {note}</a>')
+            kind = ("text long" if len(text) > _LONG_TEXT else "text") if textual else "num"
+            return f'<td class="{kind}">{body}</td>'
+
+        rows = [
+            "<tr>" + "".join(td(text, note, t) for (text, note), t
+                             in zip(row, cells.textual, strict=True)) + "</tr>"
+            for row in cells.rows
+        ]
+        notes = ""
+        if cells.notes:
+            items = "".join(f'<li id="note-{name}-{k}">{html.escape(text)}</li>'
+                            for k, text in enumerate(cells.notes, start=1))
+            notes = f'<ol class="table-notes">{items}</ol>'
+        count = f"{len(frame)} rows" if len(frame) <= max_rows else (
             f"showing the first {max_rows} of {len(frame)} rows"
         )
         links = (
@@ -472,8 +629,8 @@ class Report:
         cap = f'<div class="caption">{_inline(caption)}</div>' if caption else ""
         return (
             f'<div class="table-wrap" id="table-{name}"><table><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></div>{cap}'
-            f'<p class="note">{note}; full table: {links}</p>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>{cap}{notes}'
+            f'<p class="note">{count}; full table: {links}</p>'
         )
 
     def _figure_html(self, name: str, caption: str | None) -> str:
@@ -504,9 +661,12 @@ class Report:
                 body.append(f'<h{lvl} id="{p["id"]}">{html.escape(p["title"])}</h{lvl}>')
             elif it.kind == "text":
                 body.append(markdown_to_html(p["md"]))
+            elif it.kind == "warning":
+                body.append(f'<div class="warning" role="note">'
+                            f'{markdown_to_html("**Warning:** " + p["md"])}</div>')
             elif it.kind == "table":
                 body.append(self._table_html(p["name"], p["caption"], p["max_rows"], p["digits"],
-                                             p.get("show")))
+                                             p.get("show"), p.get("headers"), p.get("notes", ())))
             elif it.kind == "figure":
                 body.append(self._figure_html(p["name"], p["caption"]))
         created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -534,9 +694,15 @@ class Report:
                 out += ["#" * p["level"] + " " + p["title"], ""]
             elif it.kind == "text":
                 out += [p["md"].strip(), ""]
+            elif it.kind == "warning":
+                out += ["> **Warning:** " + " ".join(p["md"].split()), ""]
             elif it.kind == "table":
                 frame = self._shown(p["name"], p.get("show"))
-                out += [to_markdown_table(frame.head(p["max_rows"]), digits=p["digits"]), ""]
+                cells = _display_cells(frame, p["max_rows"], p["digits"], p.get("headers") or {},
+                                       p.get("notes", ()))
+                out += [cells.to_markdown(), ""]
+                if cells.notes:
+                    out += [f"{k}. {text}" for k, text in enumerate(cells.notes, start=1)] + [""]
                 more = f" (first {p['max_rows']} of {len(frame)} rows)" if len(frame) > p[
                     "max_rows"] else ""
                 cap = (p["caption"] + " ") if p["caption"] else ""
@@ -663,14 +829,13 @@ def layer_bootstrap(
     >>> bool(row.mfr_boot_low < row.mfr < row.mfr_boot_high)
     True
     """
-    from bayesactiv.baselines import _fano
+    from bayesactiv.baselines import fano
     from bayesactiv.dataset import validate
 
+    prob = check_prob(prob)
+    n_resamples = check_int(n_resamples, "n_resamples", minimum=1)
+    seed = check_seed(seed)
     validate(ds)
-    if not 0 < prob < 1:
-        raise ReportError(f"prob: expected a value in (0, 1), got {prob}")
-    if n_resamples < 1:
-        raise ReportError(f"n_resamples: expected >= 1, got {n_resamples}")
     rng = np.random.default_rng(seed)
     q = [(1 - prob) / 2, (1 + prob) / 2]
     net = ds["network"].values.astype(str)
@@ -698,8 +863,8 @@ def layer_bootstrap(
             row["mfr_boot_low"] = row["mfr_boot_high"] = np.nan
         if w_win is not None:
             wc = ds["window_count"].values[:, cols].astype(np.float64)
-            row["mf"] = _nanmean(_fano(wc[None]))[0]
-            boot_mf = _nanmean(_fano(wc[w_win]))  # fano: (resample, unit)
+            row["mf"] = _nanmean(fano(wc[None]))[0]
+            boot_mf = _nanmean(fano(wc[w_win]))  # fano: (resample, unit)
             boot_mf = boot_mf[np.isfinite(boot_mf)]
             lo_hi = np.quantile(boot_mf, q) if boot_mf.size else (np.nan, np.nan)
             row["mf_boot_low"], row["mf_boot_high"] = lo_hi
@@ -750,6 +915,7 @@ def caterpillar_figure(
     """
     import matplotlib.pyplot as plt
 
+    prob = check_prob(prob)
     need = ["post_mean", "post_low", "post_high", f"{baseline}_low", f"{baseline}_high", "rate"]
     missing = [c for c in need if c not in frame]
     if missing:
@@ -890,6 +1056,7 @@ def forest_figure(frame: pd.DataFrame, *, quantities: Sequence[str] = ("mfr", "m
     """
     import matplotlib.pyplot as plt
 
+    prob = check_prob(prob)
     need = ["layer", "quantity", "mean", "low", "high", "boot_estimate", "boot_low", "boot_high"]
     missing = [c for c in need if c not in frame]
     if missing:
@@ -956,6 +1123,9 @@ def unit_frame(
     from bayesactiv import baselines
     from bayesactiv.dataset import validate
 
+    prob = check_prob(prob)
+    n_resamples = check_int(n_resamples, "n_resamples", minimum=1)
+    seed = check_seed(seed)
     validate(ds)
     post = fit.units(prob)
     ids = ds["unit"].values.astype(str)
@@ -1048,22 +1218,29 @@ def layer_section(
     """
     from bayesactiv.unitview import _threshold_value, pick_unit, unit_activations, unit_view
 
+    prob = check_prob(prob)
+    n_images = check_int(n_images, "n_images", minimum=1)
     pct = f"{100 * prob:g}%"
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{network}_{layer}")
     u = units[(units["network"] == network) & (units["layer"] == layer)]
     if u.empty:
         raise ReportError(f"units: no rows for network {network!r}, layer {layer!r}")
-    rule = ds.attrs.get("threshold_rule", "activation > 0")
+    status = _LayerStatus.of(u)
     rep.section(f"{network} / {layer}", level=level, id=f"{network}-{layer}")
     rep.text(
-        f"{len(u)} units; fired = {rule}, over {int(u['n'].iloc[0])} events. Observed MFR "
-        f"{u['rate'].mean():.3f}; posterior mean MFR {u['post_mean'].mean():.3f}."
+        f"{len(u)} units; fired = {_threshold_rule(ds)}, over {status.events} events. "
+        f"{status.summary()} Observed MFR {u['rate'].mean():.3f}; posterior mean MFR "
+        f"{u['post_mean'].mean():.3f}."
     )
     baseline = "bootstrap" if u["bootstrap_low"].notna().all() else "wald"
-    rep.figure(caterpillar_figure(u, title=f"{network} / {layer}", prob=prob, baseline=baseline),
-               f"caterpillar_{stem}",
-               caption=f"Units sorted by posterior mean; blue {pct} posterior ETI, orange the "
-                       f"{pct} {baseline} interval beside it (open circle: observed rate).")
+    if status.varying:
+        rep.figure(caterpillar_figure(u, title=f"{network} / {layer}", prob=prob,
+                                      baseline=baseline),
+                   f"caterpillar_{stem}",
+                   caption=f"Units sorted by posterior mean; blue {pct} posterior ETI, orange the "
+                           f"{pct} {baseline} interval beside it (open circle: observed rate).")
+    else:
+        rep.text(_constant_layer_text(u, status, pct))
     dead = u[(u["count"] == 0) | (u["p_dead"] > 0.5)]
     sat = u[u["count"] == u["n"]]
     if len(dead) or len(sat):
@@ -1076,7 +1253,7 @@ def layer_section(
                          "p_status", "wald_low", "wald_high"]],
                   f"dead_saturated_{stem}", max_rows=20,
                   caption=f"Dead units (never fired, or P(θ < {eps:g}) > 0.5) and saturated "
-                          f"units (always fired); p_status is the posterior probability of "
+                          f"units (always fired); P(status) is the posterior probability of "
                           f"being dead (θ < {eps:g}) or saturated (θ > {1 - eps:g}).")
     else:
         rep.text("No unit of this layer was dead or saturated on these inputs.")
@@ -1087,10 +1264,20 @@ def layer_section(
                    caption="Histogram (density) and empirical CDF of all activations of the "
                            "layer" + (f"; dotted line: the threshold {threshold:g}."
                                       if threshold is not None else "."))
-    if "fired" in ds:
+    if "fired" in ds and status.varying >= 2:
         rep.figure(coactivation_figure(ds, network, layer), f"coactivation_{stem}",
                    caption="Phi coefficient (correlation of firing) between the units that "
                            "vary, sorted by firing rate.")
+    elif "fired" in ds:
+        rep.text("No co-activation matrix: the phi coefficient (correlation of firing) is "
+                 "undefined for a unit that fired on every event or on none, and "
+                 + ("only one unit" if status.varying == 1 else "no unit")
+                 + " of this layer fired on some but not all events.")
+    summaries = any(v in ds for v in ("act_mean", "act_max", "hist_count", "topk_value"))
+    if not status.varying and not summaries and (module is None or inputs is None):
+        rep.text("No unit view: every unit of this layer fired on all events or on none, and "
+                 "the recording holds no activations to show.")
+        return rep
     chosen = pick_unit(ds, network=network, layer=layer)
     row = u[u["unit"] == chosen].iloc[0]
     intervals = {
@@ -1105,13 +1292,96 @@ def layer_section(
     rep.figure(unit_view(ds, chosen, intervals=intervals, activations=acts, images=images,
                          n_images=n_images),
                f"unitview_{stem}",
-               caption=f"Unit view of {chosen} (the strongest activation among units that fire "
-                       "on some but not all events): its firing intervals, its activations"
+               caption=f"Unit view of {chosen} ({status.why_chosen('act_max' in ds)}): its "
+                       "firing intervals, its activations"
                        + (" on every input (network re-run)" if acts is not None else
                           " (approximate, from the recorded summaries)")
                        + (", and the inputs that activate it most, with their labels."
                           if images is not None else "."))
     return rep
+
+
+@dataclass(frozen=True)
+class _LayerStatus:
+    """How many units of a layer never fired, always fired, or varied."""
+
+    events: int
+    never: int
+    always: int
+    varying: int
+
+    @classmethod
+    def of(cls, units: pd.DataFrame) -> _LayerStatus:
+        never = int((units["count"] == 0).sum())
+        always = int((units["count"] == units["n"]).sum())
+        return cls(int(units["n"].iloc[0]), never, always, len(units) - never - always)
+
+    def summary(self) -> str:
+        total = self.never + self.always + self.varying
+        if self.always == total:
+            return f"Every unit fired on all {self.events} events (saturated)."
+        if self.never == total:
+            return "No unit fired on any event (all dead)."
+        if self.varying == total:
+            return "Every unit fired on some but not all events."
+        parts = [(self.varying, "on some but not all events"), (self.always, "on every event"),
+                 (self.never, "on none")]
+        said = [f"{k} {what}" for k, what in parts if k]
+        said[0] = said[0].replace(" on ", " fired on ", 1)
+        return "Of these, " + ", ".join(said[:-1]) + f" and {said[-1]}."
+
+    def why_chosen(self, by_activation: bool) -> str:
+        best = "the strongest activation" if by_activation else "the highest firing rate"
+        if self.varying:
+            return f"{best} among the units that fire on some but not all events"
+        if self.never == 0:
+            return f"every unit of this layer fired on all {self.events} events; this one has {best}"
+        if self.always == 0:
+            return f"no unit of this layer fired on any of the {self.events} events"
+        return (f"every unit of this layer fired on all or none of the {self.events} events; "
+                f"this one has {best}")
+
+
+def _constant_layer_text(units: pd.DataFrame, status: _LayerStatus, pct: str) -> str:
+    """Words instead of a caterpillar plot of identical intervals (no unit varies)."""
+    parts = []
+    for label, rows in (("fired on all", units[units["count"] == units["n"]]),
+                        ("fired on none of the", units[units["count"] == 0])):
+        if rows.empty:
+            continue
+        parts.append(
+            f"{len(rows)} {'unit' if len(rows) == 1 else 'units'} {label} {status.events} "
+            f"events: posterior means {_span(rows['post_mean'])}, {pct} ETIs within "
+            f"[{rows['post_low'].min():.3f}, {rows['post_high'].max():.3f}]"
+        )
+    return ("No caterpillar plot: no unit of this layer varies, so it would show identical "
+            "intervals. " + "; ".join(parts) + ".")
+
+
+def _span(values: pd.Series) -> str:
+    low, high = float(values.min()), float(values.max())
+    return f"{low:.3f}" if f"{low:.3f}" == f"{high:.3f}" else f"{low:.3f} to {high:.3f}"
+
+
+def _threshold_rule(ds: xr.Dataset) -> str:
+    """The dataset's firing rule in words (its ``threshold_rule`` attribute)."""
+    return str(ds.attrs.get("threshold_rule", "not recorded"))
+
+
+def _dataset_name(ds: xr.Dataset, position: int) -> str:
+    """A short name for a dataset in the report: its networks, else its position."""
+    networks = list(dict.fromkeys(ds["network"].values.astype(str))) if "network" in ds.coords else []
+    return ", ".join(networks) if networks else f"dataset {position + 1}"
+
+
+def _rules_subtitle(names: Sequence[str], datasets: Sequence[xr.Dataset],
+                    mismatch: str | None) -> str:
+    head = f"bayesactiv report of {len(datasets)} activation dataset{'s' if len(datasets) > 1 else ''}"
+    if mismatch is None:
+        return f"{head}; fired = {_threshold_rule(datasets[0])}."
+    rules = "; ".join(f"{name}: fired = {_threshold_rule(ds)}"
+                      for name, ds in zip(names, datasets, strict=True))
+    return f"{head}, thresholded differently ({rules})."
 
 
 def report_from_datasets(
@@ -1159,16 +1429,25 @@ def report_from_datasets(
     >>> report_from_datasets([ds], "/tmp/rep", progress=False)  # doctest: +SKIP
     """
     import sys
+    import warnings
 
     import bayesactiv as ba
+    from bayesactiv.comparison import threshold_mismatch
 
+    prob = check_prob(prob)
+    seed = check_seed(seed)
+    draws = check_int(draws, "draws", minimum=1)
+    chains = check_int(chains, "chains", minimum=1)
+    n_resamples = check_int(n_resamples, "n_resamples", minimum=1)
     if isinstance(datasets, xr.Dataset):
         datasets = [datasets]
     datasets = [ba.validate(ds) for ds in datasets]
     if not datasets:
         raise ReportError("datasets: nothing to report")
-    if not 0 < prob < 1:
-        raise ReportError(f"prob: expected a value in (0, 1), got {prob}")
+    names = [_dataset_name(ds, i) for i, ds in enumerate(datasets)]
+    mismatch = threshold_mismatch(names, datasets)
+    if mismatch is not None:
+        warnings.warn(f"threshold_rule: {mismatch}", UserWarning, stacklevel=2)
 
     def say(msg: str) -> None:
         if progress:
@@ -1179,10 +1458,10 @@ def report_from_datasets(
     say(f"fit: {data.sizes['unit']} units, groups by {', '.join(group_by)}")
     fit = ba.fit(data, "beta_binomial", group_by=group_by, draws=draws, chains=chains, seed=seed)
     pct = f"{100 * prob:g}%"
-    rule = data.attrs.get("threshold_rule", "?")
-    rep = Report("Firing of hidden units", subtitle=f"bayesactiv report of {len(datasets)} "
-                 f"activation dataset(s); fired = {rule}.")
+    rep = Report("Firing of hidden units", subtitle=_rules_subtitle(names, datasets, mismatch))
     rep.section("Overview")
+    if mismatch is not None:
+        rep.warning(mismatch[0].upper() + mismatch[1:] + ".")
     rep.text(
         f"Hierarchical beta-binomial model per {' × '.join(group_by)} ({chains} chains × "
         f"{draws} draws); intervals are **{pct} equal-tailed** posterior intervals, beside Wald "
@@ -1197,7 +1476,8 @@ def report_from_datasets(
                       for ds in datasets], ignore_index=True)
     rep.table(gf.merge(boot, on=["network", "layer"], how="left") if "epoch" not in group_by
               else gf, "layers", max_rows=80,
-              caption=f"Per group: posterior mean and {pct} ETI, and plug-in MFR/MF with "
+              caption=f"Per group: posterior mean, low and high end of the {pct} ETI of MFR, MF, "
+                      f"fraction of dead units, μ and κ, and the plug-in MFR and MF with "
                       f"{pct} bootstrap intervals.")
     networks = list(dict.fromkeys(data["network"].values.astype(str)))
     if len(networks) > 1 and "epoch" not in group_by:
@@ -1206,11 +1486,23 @@ def report_from_datasets(
                          n_resamples=n_resamples)
         df = cmp.to_dataframe().reset_index()
         rep.section("Comparison")
+        if mismatch is not None:
+            rep.warning("These differences mix the networks with their threshold rules (see "
+                        "the overview).")
         if "layer" in df:
             rep.figure(forest_figure(df, prob=prob), "compare_forest",
                        caption=f"Differences against {networks[0]}: posterior {pct} ETI (blue) "
                                f"and bootstrap {pct} (orange).")
-        rep.table(df, "compare", max_rows=60, show=[c for c in df.columns if c != "verdict"])
+        several = df["level"].astype(str).nunique() > 1
+        shown = [c for c in ("level", "layer", "quantity", "mean", "low", "high", "pd",
+                             "boot_estimate", "boot_low", "boot_high", "boot_note")
+                 if c in df and (c != "level" or several)]
+        level = "level" if several else str(df["level"].iloc[0])
+        rep.table(df, "compare", max_rows=60, show=shown,
+                  caption=f"Posterior difference {level} − {networks[0]} per layer: mean, {pct} "
+                          "ETI and probability of direction, beside the plug-in difference and "
+                          f"its {pct} bootstrap interval. The CSV also holds P(> 0), P(< 0) and "
+                          "the verdicts below.")
         rep.text("\n".join(f"- {v}" for v in df["verdict"]))
     rep.section("Networks and layers")
     for ds in datasets:
@@ -1220,7 +1512,11 @@ def report_from_datasets(
             units = unit_frame(sub, fit, prob=prob, n_resamples=n_resamples, seed=seed)
             rep.section(network, level=3)
             rep.table(units.drop(columns="network"), f"units_{re.sub(r'[^A-Za-z0-9_.-]', '_', network)}",
-                      max_rows=15)
+                      max_rows=15, show=[c for c in units.columns if c not in UNIT_ID_PARTS],
+                      caption=f"Per-unit firing probability: posterior mean and {pct} ETI, "
+                              f"P(dead) = P(θ < {float(getattr(fit, 'epsilon', 0.01)):g}), Wald "
+                              f"and bootstrap {pct} intervals (the CSV also holds each unit's "
+                              "layer and index).")
             if "epoch" in sub.coords:
                 continue
             for layer in dict.fromkeys(sub["layer"].values.astype(str)):

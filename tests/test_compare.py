@@ -9,6 +9,7 @@ import pytest
 import xarray as xr
 
 import bayesactiv as ba
+from bayesactiv.checks import ArgumentError
 from bayesactiv.comparison import Comparison
 from bayesactiv.dataset import DatasetError
 
@@ -72,6 +73,38 @@ def epochs(epoch_truth):
 
 def row(cmp, contrast, quantity):
     return cmp.result.sel(contrast=contrast, quantity=quantity)
+
+
+def synthetic_comparison(levels, layers, reference="digits-mlp", quantities=("mfr", "mf"), seed=0):
+    """A Comparison built directly (no fit): normal draws per (level, layer) contrast."""
+    rng = np.random.default_rng(seed)
+    pairs = [(lev, lay) for lev in levels for lay in layers]
+    contrasts = [f"{lay}: {lev} − {reference}" for lev, lay in pairs]
+    coords = {"contrast": contrasts, "level": ("contrast", [lev for lev, _ in pairs]),
+              "reference": ("contrast", [reference] * len(pairs)),
+              "layer": ("contrast", [lay for _, lay in pairs])}
+    diffs = xr.Dataset(
+        {q: (("chain", "draw", "contrast"), rng.normal(0.1, 0.02, (2, 50, len(pairs))))
+         for q in quantities}, coords=coords)
+    result = xr.Dataset(
+        {"mean": (("contrast", "quantity"), np.full((len(pairs), len(quantities)), 0.1))},
+        coords={**coords, "quantity": list(quantities),
+                "level_label": ("contrast", [lev for lev, _ in pairs]),
+                "reference_label": ("contrast", [reference] * len(pairs)),
+                "subject": ("contrast", [f"of layer {lay}" for _, lay in pairs])},
+        attrs={"by": "network", "reference": reference, "prob": 0.9},
+    )
+    return Comparison(result, None, diffs, xr.Dataset())
+
+
+def _label_extents(fig):
+    """Window extents of the row labels of a Comparison forest plot, after drawing."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    label_axes = [ax for ax in fig.axes if ax.texts]
+    forest_left = min(ax.get_window_extent(renderer).x0 for ax in fig.axes if ax.lines)
+    extents = [t.get_window_extent(renderer) for ax in label_axes for t in ax.texts]
+    return [t.get_text() for ax in label_axes for t in ax.texts], extents, forest_left
 
 
 # ---------------------------------------------------------------- against simulated truth
@@ -259,6 +292,36 @@ def test_to_dataframe_and_plot(networks, tmp_path):
     plt.close(fig)
 
 
+@pytest.mark.parametrize("levels", [["digits-mlp-memorize"],
+                                    ["digits-mlp-memorize", "digits-mlp-memorize-wide-longer-name"]])
+def test_plot_row_labels_are_not_clipped(levels):
+    """Every row label lies inside the figure and ends before its panel begins."""
+    import matplotlib.pyplot as plt
+
+    cmp = synthetic_comparison(levels, ["relu1", "relu2", "relu3"])
+    fig = cmp.plot()
+    texts, extents, forest_left = _label_extents(fig)
+    width, height = fig.canvas.get_width_height()
+    assert len(texts) == 2 * 3 * len(levels)
+    for text, box in zip(texts, extents, strict=True):
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height, text
+        assert box.x1 <= forest_left, f"{text!r} runs under the panel"
+    titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
+    if len(levels) == 1:
+        # one level: it is named in each panel title, the rows keep the layer
+        assert sorted(set(texts)) == ["relu1", "relu2", "relu3"]
+        assert titles[0] == "MFR: digits-mlp-memorize − digits-mlp"
+    else:
+        assert "relu1: digits-mlp-memorize-wide-longer-name" in texts
+        assert titles[0] == "MFR: level − digits-mlp"
+    plt.close(fig)
+
+
+def test_plot_rejects_unknown_quantities():
+    with pytest.raises(ArgumentError, match=r"quantities: \['kappa'\] were not compared"):
+        synthetic_comparison(["B"], ["fc"]).plot(["kappa"])
+
+
 def test_function_is_not_shadowed_by_its_module():
     import bayesactiv.comparison
 
@@ -320,16 +383,24 @@ def test_epoch_needs_epochs(truth):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"by": "unit"}, r"by: expected one of"),
+        ({"by": "unit"}, r"by: expected one of 'network', 'layer', 'epoch'"),
         ({"quantities": ("mfr", "rate")}, r"quantities: unknown \['rate'\]"),
-        ({"prob": 1.5}, r"prob: expected a number in \(0, 1\)"),
-        ({"match": "first"}, r"match: expected 'name' or 'last'"),
+        ({"prob": 1.5}, r"prob: expected a number strictly between 0 and 1, got 1.5"),
+        ({"prob": "0.9"}, r"prob: expected a number strictly between 0 and 1, got '0.9'"),
+        ({"match": "first"}, r"match: expected one of 'name', 'last'"),
         ({"by": "layer", "match": "last"}, r"match: 'last'"),
+        ({"draws": 0}, r"draws: expected an integer >= 1"),
+        ({"chains": 1.5}, r"chains: expected an integer >= 1"),
+        ({"n_resamples": -1}, r"n_resamples: expected an integer >= 0"),
+        ({"window_size": 0}, r"window_size: expected an integer >= 1"),
+        ({"seed": -3}, r"seed: expected an integer >= 0"),
+        ({"reference": "Z"}, r"reference: 'Z' is not among the networks compared"),
     ],
 )
 def test_bad_arguments(truth, kwargs, message):
+    """Every bad argument gets the one error type, before any fitting."""
     a, b = truth["A"][0], truth["B"][0]
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ArgumentError, match=message):
         ba.compare([a, b], **kwargs)
 
 

@@ -7,15 +7,12 @@ import io
 import re
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from bayesactiv import zoo
+from bayesactiv.checks import ArgumentError
 from bayesactiv.demo import DemoPlan, _pick_epochs, run_demo
 from bayesactiv.report import ReportError
 
@@ -49,8 +46,23 @@ def test_bad_arguments_fail_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="does not hold a report"):
         run_demo(busy, quick=True, progress=False)
     assert (busy / "notes.txt").read_text() == "mine"
-    with pytest.raises(ValueError, match="architectures: unknown"):
+    with pytest.raises(ArgumentError, match="architectures: unknown"):
         run_demo(tmp_path / "r", plan=DemoPlan(architectures=("resnet",)), progress=False)
+    with pytest.raises(ArgumentError, match="seed: expected an integer >= 0"):
+        run_demo(tmp_path / "r", quick=True, progress=False, seed=-1)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("prob", 1.5, "prob: expected a number strictly between 0 and 1"),
+    ("draws", 0, "draws: expected an integer >= 1"),
+    ("n_resamples", 2.5, "n_resamples: expected an integer >= 1"),
+    ("max_epochs", 0, "max_epochs: expected an integer >= 1"),
+    ("detail_layers", "first", "detail_layers: expected one of 'all', 'last'"),
+])
+def test_plan_checks_its_values(field: str, value: object, message: str) -> None:
+    with pytest.raises(ArgumentError, match=message):
+        DemoPlan(**{field: value})
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
+from bayesactiv.checks import ArgumentError
 from bayesactiv.report import (
     Report,
     ReportError,
@@ -85,8 +82,10 @@ def test_section_ids_unique_and_bad_input() -> None:
     assert rep.section_ids() == ["same", "same-2", "custom"]
     with pytest.raises(ReportError, match="id"):
         rep.section("Again", id="custom")
-    with pytest.raises(ReportError, match="level"):
+    with pytest.raises(ArgumentError, match="level: expected an integer >= 2 and <= 4"):
         rep.section("X", level=5)
+    with pytest.raises(ArgumentError, match="max_rows: expected an integer >= 1"):
+        rep.table(pd.DataFrame({"a": [1]}), "zero", max_rows=0)
     with pytest.raises(ReportError, match="table name"):
         rep.table(pd.DataFrame({"a": [1]}), "bad name/..")
     rep.table(pd.DataFrame({"a": [1]}), "t")
@@ -219,8 +218,10 @@ def test_layer_bootstrap_plugin_values_and_coverage() -> None:
                             seed=rep).iloc[0]
         hits += r.mfr_boot_low <= p.mean() <= r.mfr_boot_high
     assert 0.80 <= hits / 150 <= 0.97
-    with pytest.raises(ReportError, match="prob"):
+    with pytest.raises(ArgumentError, match="prob: expected a number strictly between 0 and 1"):
         layer_bootstrap(ds, prob=1.5)
+    with pytest.raises(ArgumentError, match="n_resamples: expected an integer >= 1"):
+        layer_bootstrap(ds, n_resamples=0)
 
 
 def test_layer_bootstrap_without_events_or_windows() -> None:
@@ -288,7 +289,7 @@ def test_unit_activations_match_forward_pass() -> None:
         dense = net(x)
     got = unit_activations(net, x, "1", 2, batch_size=4)
     np.testing.assert_allclose(got, conv[:, 2].amax(dim=(1, 2)).numpy(), rtol=1e-6)
-    got = unit_activations(net, x.numpy(), "4", 3, reduce="mean")
+    got = unit_activations(net, x.numpy(), "4", 3)
     np.testing.assert_allclose(got, dense[:, 3].numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="no module named"):
         unit_activations(net, x, "nope", 0)
@@ -345,5 +346,180 @@ def test_report_from_datasets_two_networks(tmp_path: Path) -> None:
     html = (out / "report.html").read_text()
     for sid in ("overview", "comparison", "networks-and-layers", "a-fc", "b-fc"):
         assert f'id="{sid}"' in html
-    with pytest.raises(ReportError, match="prob"):
+    with pytest.raises(ArgumentError, match="prob: expected a number strictly between 0 and 1"):
         report_from_datasets(datasets, tmp_path / "x", prob=2.0, progress=False)
+    assert not (tmp_path / "x").exists()
+
+
+# ----------------------------------------------------------------- wide tables
+
+
+KAPPA_NOTE = ("no simple frequentist counterpart: kappa is the concentration of the "
+              "hierarchical model's population of firing probabilities, not a statistic of the "
+              "data")
+
+
+def _wide_table() -> pd.DataFrame:
+    rows = []
+    for layer in ("relu1", "relu2"):
+        for q in ("mfr", "kappa"):
+            rows.append({"contrast": f"{layer}: digits-mlp-memorize − digits-mlp", "layer": layer,
+                         "quantity": q, "mean": 0.1, "low": 0.05, "high": 0.15, "pd": 0.99,
+                         "p_positive": 0.99, "p_negative": 0.01, "boot_estimate": 0.1,
+                         "boot_low": 0.04, "boot_high": 0.16,
+                         "boot_note": KAPPA_NOTE if q == "kappa" else ""})
+    return pd.DataFrame(rows)
+
+
+def test_tables_show_human_headers_and_long_notes_under_the_table(tmp_path: Path) -> None:
+    rep = Report("R").section("S")
+    rep.table(_wide_table(), "compare", headers={"pd": "pd"})
+    step = "epochs of digits-mlp: record the last hidden layer at each checkpoint and fit them"
+    steps = pd.DataFrame({"step": [step], "seconds": [3.0]})
+    rep.table(steps, "timings")
+    out = rep.write(tmp_path / "rep")
+    page = (out / "report.html").read_text()
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", page)
+    assert heads[:5] == ["contrast", "layer", "quantity", "posterior mean", "posterior low"]
+    assert "bootstrap note" in heads and "P(&gt; 0)" in heads and "pd" in heads
+    assert not {"boot_note", "boot_low", "p_positive", "mean"} & set(heads)
+    # the long note is written once, under the table, and the rows point to it
+    assert page.count(KAPPA_NOTE.replace("'", "&#x27;")) == 1
+    assert re.search(r'<ol class="table-notes"><li id="note-compare-1">no simple', page)
+    assert page.count('href="#note-compare-1">note 1</a>') == 2
+    # a long text outside the note columns may wrap; a short one never does
+    assert '<td class="text long">epochs of digits-mlp' in page
+    assert '<td class="text">relu1</td>' in page
+    md = (out / "report.md").read_text()
+    assert "| contrast | layer | quantity | posterior mean |" in md
+    assert f"1. {KAPPA_NOTE}" in md and "| note 1 |" in md
+    # the files keep the raw names and every cell
+    csv = pd.read_csv(out / "tables" / "compare.csv")
+    assert list(csv.columns) == list(_wide_table().columns)
+    assert csv["boot_note"].fillna("").tolist() == _wide_table()["boot_note"].tolist()
+    assert (out / "tables" / "compare.md").read_text().startswith("| contrast | layer |")
+    with pytest.raises(ReportError, match=r"notes: columns \['nope'\]"):
+        rep.table(_wide_table(), "other", notes=["nope"])
+
+
+def _row_heights(browser: str, page: Path, tmp: Path) -> list[float]:
+    """Heights in CSS pixels of every table row of ``page``, as laid out by the browser."""
+    probe = tmp / "probe.html"
+    script = ("<script>document.body.setAttribute('data-rows', JSON.stringify("
+              "[...document.querySelectorAll('tr')].map(r => r.getBoundingClientRect().height)))"
+              "</script>")
+    probe.write_text(page.read_text().replace("</body>", script + "</body>"))
+    dom = _run_browser(browser, ["--window-size=1400,1000", "--dump-dom", probe.as_uri()], tmp)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    found = re.search(r'data-rows="([^"]*)"', dom.stdout)
+    assert found, dom.stdout[:2000]
+    return [float(v) for v in found.group(1).strip("[]").split(",")]
+
+
+def test_wide_table_rows_stay_one_line_in_chromium(tmp_path: Path) -> None:
+    browser = _browser()
+    if browser is None:
+        pytest.skip("no Chromium/Chrome browser found (install Debian's 'chromium' to run)")
+    out = Report("R").section("S").table(_wide_table(), "compare").write(tmp_path / "rep")
+    heights = _row_heights(browser, out / "report.html", tmp_path)
+    assert len(heights) == 1 + 4
+    assert max(heights[1:]) < 40  # one line of 13 px text; the old layout made 400 px rows
+
+
+# ----------------------------------------------------------------- the report command
+
+
+RULES = {"A": "activation > 0", "B": "activation > 0.5 x the unit's maximum over the recorded inputs"}
+
+
+@pytest.fixture(scope="module")
+def mixed_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    """Two networks recorded with different rules; layer "sat" fires on every input."""
+    import bayesactiv as ba
+    from bayesactiv.report import report_from_datasets
+
+    rng = np.random.default_rng(11)
+    datasets = []
+    for net, rule in RULES.items():
+        varying = rng.random((200, 12)) < rng.beta(2, 3, 12)
+        fired = np.concatenate([varying, np.ones((200, 6), dtype=bool)], axis=1)
+        wc = fired.reshape(10, 20, -1).sum(axis=1)
+        ds = ba.make_dataset(
+            fired.sum(0), 200, network=net, layer=["fc"] * 12 + ["sat"] * 6, fired=fired,
+            window_count=wc, window_size=20, threshold_rule=rule,
+            threshold_params={"rule": "Fixed" if net == "A" else "FractionOfMax"})
+        ds["act_max"] = ("unit", rng.uniform(1, 5, 18))  # as a recording keeps it
+        datasets.append(ds)
+    out = tmp_path_factory.mktemp("mixed") / "rep"
+    with pytest.warns(UserWarning) as caught:
+        report_from_datasets(datasets, out, progress=False, draws=200, chains=2,
+                             n_resamples=100, seed=0)
+    return out, [str(w.message) for w in caught]
+
+
+def test_report_states_each_rule_and_warns_when_they_differ(mixed_report) -> None:
+    out, caught = mixed_report
+    assert any(m.startswith("threshold_rule: the datasets were thresholded differently (A: "
+                            "activation > 0; B: activation > 0.5 x the unit's maximum") for m in caught)
+    page = (out / "report.html").read_text()
+    header = re.search(r'<header class="title">(.*?)</header>', page, re.DOTALL).group(1)
+    assert "A: fired = activation &gt; 0;" in header
+    assert "B: fired = activation &gt; 0.5 x the unit&#x27;s maximum" in header
+    assert not re.search(r"fired = activation &gt; 0\.(<|\s|$)", header)  # not one rule for both
+    assert page.count('<div class="warning" role="note">') == 2  # overview and comparison
+    assert "may come from the thresholds rather than the networks" in page
+    b_fc = page[page.index('id="b-fc"'):page.index('id="b-sat"')]
+    assert "fired = activation &gt; 0.5 x the unit&#x27;s maximum" in b_fc
+    assert "**Warning:**" in (out / "report.md").read_text()
+
+
+def test_subtitle_of_one_rule_names_it_once() -> None:
+    import bayesactiv as ba
+    from bayesactiv.report import _rules_subtitle
+
+    a = ba.make_dataset([1, 2], 5, network="A", layer="l")
+    b = ba.make_dataset([3, 4], 5, network="B", layer="l")
+    assert _rules_subtitle(["A", "B"], [a, b], None) == (
+        "bayesactiv report of 2 activation datasets; fired = activation > 0.")
+    assert _rules_subtitle(["A"], [a], None) == (
+        "bayesactiv report of 1 activation dataset; fired = activation > 0.")
+
+
+def test_saturated_layer_is_described_in_words(mixed_report) -> None:
+    out, _ = mixed_report
+    figures = {p.stem for p in (out / "figures").glob("*.png")}
+    assert {"caterpillar_A_fc", "coactivation_A_fc", "unitview_A_fc"} <= figures
+    # every unit of "sat" fired on all 200 inputs: no degenerate plots, words instead
+    assert not {"caterpillar_A_sat", "coactivation_A_sat"} & figures
+    page = (out / "report.html").read_text()
+    sat = page[page.index('id="a-sat"'):page.index('id="b"')]
+    assert "Every unit fired on all 200 events (saturated)." in sat
+    assert "No caterpillar plot: no unit of this layer varies" in sat
+    assert "6 units fired on all 200 events: posterior means" in sat
+    assert "No co-activation matrix: the phi coefficient" in sat
+    # the unit view of an always-firing unit does not call it "some but not all"
+    assert "unitview_A_sat" in figures
+    caption = re.search(r'id="figure-unitview_A_sat">.*?<figcaption>(.*?)</figcaption>', sat,
+                        re.DOTALL).group(1)
+    assert caption.startswith("Unit view of A/sat/")
+    assert ("every unit of this layer fired on all 200 events; this one has the strongest "
+            "activation") in caption
+    assert "some but not all" not in caption
+    fc = page[page.index('id="a-fc"'):page.index('id="a-sat"')]
+    assert "among the units that fire on some but not all events" in fc
+
+
+def test_layer_status_words() -> None:
+    from bayesactiv.report import _LayerStatus
+
+    frame = pd.DataFrame({"count": [0, 0, 5, 10], "n": [10] * 4})
+    mixed = _LayerStatus.of(frame)
+    assert mixed.summary() == ("Of these, 1 fired on some but not all events, 1 on every event "
+                               "and 2 on none.")
+    assert mixed.why_chosen(True).startswith("the strongest activation among the units that fire")
+    dead = _LayerStatus.of(pd.DataFrame({"count": [0, 0], "n": [10, 10]}))
+    assert dead.summary() == "No unit fired on any event (all dead)."
+    assert dead.why_chosen(False) == "no unit of this layer fired on any of the 10 events"
+    full = _LayerStatus.of(pd.DataFrame({"count": [10, 10], "n": [10, 10]}))
+    assert full.why_chosen(True) == ("every unit of this layer fired on all 10 events; this one "
+                                     "has the strongest activation")

@@ -1,0 +1,5 @@
+"""Draw every test figure off screen: the package itself leaves the matplotlib backend alone."""
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
