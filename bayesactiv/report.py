@@ -1216,7 +1216,7 @@ def layer_section(
     --------
     >>> layer_section(rep, ds, unit_frame(ds, f), f, "net", "fc1")  # doctest: +SKIP
     """
-    from bayesactiv.unitview import _threshold_value, pick_unit, unit_activations, unit_view
+    from bayesactiv.unitview import pick_unit, threshold_value, unit_activations, unit_view
 
     prob = check_prob(prob)
     n_images = check_int(n_images, "n_images", minimum=1)
@@ -1257,7 +1257,7 @@ def layer_section(
                           f"being dead (θ < {eps:g}) or saturated (θ > {1 - eps:g}).")
     else:
         rep.text("No unit of this layer was dead or saturated on these inputs.")
-    threshold = _threshold_value(ds)
+    threshold = threshold_value(ds)
     if "hist_count" in ds and f"{network}/{layer}" in ds["hist_group"].values.astype(str):
         rep.figure(activation_figure(ds, network, layer, threshold=threshold),
                    f"activations_{stem}",

@@ -36,7 +36,7 @@ from scipy import stats
 from bayesactiv.checks import check_int, check_prob
 from bayesactiv.dataset import DatasetError, validate
 
-__all__ = ["default_intervals", "pick_unit", "unit_activations", "unit_view"]
+__all__ = ["default_intervals", "pick_unit", "threshold_value", "unit_activations", "unit_view"]
 
 ImageSource = Callable[[np.ndarray], np.ndarray] | np.ndarray
 
@@ -298,6 +298,7 @@ def unit_view(
         labels = ds["label"].values
     rows = 2 if imgs is not None else 1
     fig = plt.figure(figsize=(11, 3.3 * rows + (0.3 if rows == 2 else 0)), layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.1)  # room for the y labels when shown untrimmed
     grid = fig.add_gridspec(rows, max(n_images, 2) if imgs is not None else 2,
                             height_ratios=[1.5, 1] if rows == 2 else [1])
     half = max(n_images, 2) // 2 if imgs is not None else 1
@@ -307,20 +308,24 @@ def unit_view(
     # firing probability and its intervals
     names = list(intervals)
     colors = plt.get_cmap("tab10")(np.arange(len(names)) % 10)
+    lows = [float(v[1]) for v in intervals.values()] + [count / max(n, 1)]
+    highs = [float(v[2]) for v in intervals.values()] + [count / max(n, 1)]
+    span = max(max(highs) - min(lows), 0.1)
+    left, right = max(0.0, min(lows) - 0.6 * span), min(1.0, max(highs) + 1.2 * span)
     for i, (name, color) in enumerate(zip(names, colors, strict=True)):
         est, lo, hi = (float(v) for v in intervals[name])
-        ax_iv.plot([lo, hi], [i, i], color=color, lw=3, solid_capstyle="butt")
-        ax_iv.plot(est, i, "o", color=color, ms=7)
-        ax_iv.annotate(f"{est:.3f} [{lo:.3f}, {hi:.3f}]", (hi, i), xytext=(6, 0),
-                       textcoords="offset points", va="center", fontsize=8)
+        ax_iv.plot([lo, hi], [i, i], color=color, lw=3, solid_capstyle="butt", clip_on=False)
+        ax_iv.plot(est, i, "o", color=color, ms=7, clip_on=False)
+        # the note goes right of the interval, or left of it where the interval reaches the edge
+        on_right = hi + 0.45 * (right - left) <= right or lo - 0.45 * (right - left) < left
+        ax_iv.annotate(f"{est:.3f} [{lo:.3f}, {hi:.3f}]", (hi if on_right else lo, i),
+                       xytext=(6 if on_right else -6, 0), textcoords="offset points", va="center",
+                       ha="left" if on_right else "right", fontsize=8, annotation_clip=False)
     ax_iv.axvline(count / max(n, 1), color="0.6", ls=":", lw=1)
     ax_iv.set_yticks(range(len(names)), names)
     ax_iv.set_ylim(-0.7, len(names) - 0.3)
     ax_iv.invert_yaxis()
-    lows = [float(v[1]) for v in intervals.values()] + [count / max(n, 1)]
-    highs = [float(v[2]) for v in intervals.values()] + [count / max(n, 1)]
-    span = max(max(highs) - min(lows), 0.1)
-    ax_iv.set_xlim(max(0.0, min(lows) - 0.6 * span), min(1.0, max(highs) + 1.2 * span))
+    ax_iv.set_xlim(left, right)
     ax_iv.set_xlabel("firing probability")
     ax_iv.set_title(f"fired in {count} of {n} events", fontsize=10)
 
@@ -349,7 +354,7 @@ def _draw_activations(
     ax: Any, ds: xr.Dataset, pos: int, activations: np.ndarray | None, top_values: np.ndarray,
     bins: int,
 ) -> None:
-    threshold = _threshold_value(ds)
+    threshold = threshold_value(ds)
     if activations is not None:
         acts = np.asarray(activations, dtype=float).ravel()
         if acts.size == 0:
@@ -394,7 +399,16 @@ def _draw_activations(
         ax.legend(fontsize=7, loc="upper right")
 
 
-def _threshold_value(ds: xr.Dataset) -> float | None:
+def threshold_value(ds: xr.Dataset) -> float | None:
+    """The fixed activation threshold a dataset was recorded with, or None for other rules.
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> from bayesactiv.unitview import threshold_value
+    >>> threshold_value(ba.make_dataset([1], 2, network="n", layer="l", threshold_params={"threshold": 0.0}))
+    0.0
+    """
     import json
 
     try:

@@ -92,3 +92,19 @@ def test_unit_view_checks_its_counts():
         unit_view(ds, 0, n_images=0)
     with pytest.raises(ArgumentError, match="prob"):
         unit_view(ds, 0, prob=90)
+
+
+@pytest.mark.parametrize("count", [0, 37, 40])
+def test_unit_view_interval_notes_stay_inside_the_figure(count):
+    """An interval reaching 0 or 1 keeps its note and markers inside the figure."""
+    ds = ba.make_dataset([count], 40, network="n", layer="l")
+    fig = unit_view(ds, 0)
+    fig.canvas.draw()
+    box = fig.bbox
+    ax_iv = fig.axes[0]
+    notes = [t for t in ax_iv.texts if "[" in t.get_text()]
+    assert len(notes) == 2
+    renderer = fig.canvas.get_renderer()
+    for text in notes + ax_iv.get_yticklabels():
+        ext = text.get_window_extent(renderer)
+        assert ext.x0 >= box.x0 - 0.5 and ext.x1 <= box.x1 + 0.5, text.get_text()
