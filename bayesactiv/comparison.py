@@ -18,13 +18,12 @@ resamples inputs (or window blocks) within each dataset independently.
 
 Examples
 --------
->>> import numpy as np, bayesactiv as ba
->>> rng = np.random.default_rng(0)
->>> a = ba.make_dataset(rng.binomial(500, rng.beta(2, 8, 200)), 500, network="A", layer="fc")
->>> b = ba.make_dataset(rng.binomial(500, rng.beta(4, 6, 200)), 500, network="B", layer="fc")
->>> cmp = ba.compare([a, b], draws=300, chains=2, tune=300, seed=1)  # doctest: +SKIP
->>> print(cmp.verdicts()[0])  # doctest: +SKIP
-MFR of layer fc: B − A = 0.222 (90% CrI 0.219 to 0.225; P(>0) = 1.00): higher in B.
+>>> import bayesactiv as ba
+>>> a = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="A", layer="fc")
+>>> b = ba.make_dataset([5, 8, 10, 11, 13, 15, 17, 19], 20, network="B", layer="fc")
+>>> cmp = ba.compare([a, b], draws=2000, tune=1000, chains=2, seed=1)
+>>> print(cmp.verdicts()[0])  # doctest: +ELLIPSIS
+MFR of layer fc: B − A = 0.3... (90% CrI ...; P(>0) = 1.00): higher in B.
 """
 
 from __future__ import annotations
@@ -94,8 +93,15 @@ class Comparison:
 
     Examples
     --------
-    >>> cmp = ba.compare({"A": a, "B": b}, draws=200, chains=2)  # doctest: +SKIP
-    >>> cmp.to_dataframe().loc[("fc: B − A", "mfr"), "mean"]  # doctest: +SKIP
+    >>> import bayesactiv as ba
+    >>> a = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="A", layer="fc")
+    >>> b = ba.make_dataset([5, 8, 10, 11, 13, 15, 17, 19], 20, network="B", layer="fc")
+    >>> cmp = ba.compare({"A": a, "B": b}, draws=2000, tune=1000, chains=2, seed=1)
+    >>> cmp  # doctest: +NORMALIZE_WHITESPACE
+    <Comparison by='network' reference='A' contrasts=1
+     quantities=['mfr', 'mf', 'frac_dead', 'mu', 'kappa']>
+    >>> bool(cmp.to_dataframe().loc[("fc: B − A", "mfr"), "mean"] > 0.2)
+    True
     """
 
     def __init__(
@@ -131,7 +137,18 @@ class Comparison:
 
         Examples
         --------
-        >>> cmp.to_dataframe()[["mean", "low", "high", "pd"]]  # doctest: +SKIP
+        >>> import bayesactiv as ba
+        >>> a = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="A", layer="fc")
+        >>> b = ba.make_dataset([5, 8, 10, 11, 13, 15, 17, 19], 20, network="B", layer="fc")
+        >>> cmp = ba.compare([a, b], draws=2000, tune=1000, chains=2, seed=1)
+        >>> df = cmp.to_dataframe()
+        >>> df.index.tolist()  # doctest: +NORMALIZE_WHITESPACE
+        [('fc: B − A', 'mfr'), ('fc: B − A', 'mf'), ('fc: B − A', 'frac_dead'),
+         ('fc: B − A', 'mu'), ('fc: B − A', 'kappa')]
+        >>> bool((df["low"] <= df["high"]).all())
+        True
+        >>> bool(df["boot_estimate"].isna().all())  # no fired events or windows to resample
+        True
         """
         res = self.result
         df = res.drop_vars("boot_note").to_dataframe()
@@ -162,8 +179,13 @@ class Comparison:
 
         Examples
         --------
-        >>> print("\\n".join(cmp.verdicts(["mfr"])))  # doctest: +SKIP
-        MFR of layer relu3: digits-mlp-memorize − digits-mlp = −0.12 (90% CrI −0.15 to −0.09; ...
+        >>> import bayesactiv as ba
+        >>> a = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="A", layer="fc")
+        >>> b = ba.make_dataset([5, 8, 10, 11, 13, 15, 17, 19], 20, network="B", layer="fc")
+        >>> cmp = ba.compare([a, b], draws=2000, tune=1000, chains=2, seed=1)
+        >>> print("\\n".join(cmp.verdicts(["mfr", "mu"])))  # doctest: +ELLIPSIS
+        MFR of layer fc: B − A = 0.3... (90% CrI ...; P(>0) = 1.00): higher in B.
+        Population mean μ of layer fc: B − A = ... (90% CrI ...; P(>0) = ...): higher in B.
         """
         qs = list(self.result["quantity"].values) if quantities is None else list(quantities)
         unknown = [q for q in qs if q not in self.result["quantity"].values]
@@ -224,7 +246,17 @@ class Comparison:
 
         Examples
         --------
-        >>> fig = cmp.plot(["mfr", "mf"], path="/tmp/compare.png")  # doctest: +SKIP
+        >>> import os, tempfile
+        >>> import matplotlib.pyplot as plt
+        >>> import bayesactiv as ba
+        >>> a = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="A", layer="fc")
+        >>> b = ba.make_dataset([5, 8, 10, 11, 13, 15, 17, 19], 20, network="B", layer="fc")
+        >>> cmp = ba.compare([a, b], draws=2000, tune=1000, chains=2, seed=1)
+        >>> path = os.path.join(tempfile.mkdtemp(), "compare.png")
+        >>> fig = cmp.plot(["mfr", "mf"], path=path)
+        >>> type(fig).__name__, os.path.exists(path)
+        ('Figure', True)
+        >>> plt.close(fig)
         """
         import arviz_plots as azp
 
@@ -913,13 +945,15 @@ def compare(
 
     Examples
     --------
-    >>> import numpy as np, bayesactiv as ba
-    >>> rng = np.random.default_rng(0)
-    >>> a = ba.make_dataset(rng.binomial(500, rng.beta(2, 8, 200)), 500, network="A", layer="fc")
-    >>> b = ba.make_dataset(rng.binomial(500, rng.beta(4, 6, 200)), 500, network="B", layer="fc")
-    >>> cmp = ba.compare([a, b], draws=300, chains=2, tune=300, seed=1)  # doctest: +SKIP
-    >>> round(cmp.result["mean"].sel(quantity="mfr").item(), 3)  # doctest: +SKIP
-    0.222
+    >>> import bayesactiv as ba
+    >>> a = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="A", layer="fc")
+    >>> b = ba.make_dataset([5, 8, 10, 11, 13, 15, 17, 19], 20, network="B", layer="fc")
+    >>> cmp = ba.compare([a, b], draws=2000, tune=1000, chains=2, seed=1)
+    >>> cmp.result["contrast"].values.tolist(), cmp.result.attrs["reference"]
+    (['fc: B − A'], 'A')
+    >>> mfr = cmp.result.sel(contrast="fc: B − A", quantity="mfr")  # B: 98/160, A: 45/160
+    >>> bool(0.1 < mfr["low"] < mfr["mean"] < mfr["high"] < 0.5), float(mfr["pd"])
+    (True, 1.0)
     """
     by = check_choice(by, "by", _BY)
     match = check_choice(match, "match", ("name", "last"))

@@ -20,8 +20,17 @@ Steps (one progress line each)::
 
 Examples
 --------
+>>> from bayesactiv.demo import DemoPlan
+>>> plan = DemoPlan.quick()
+>>> plan.architectures, plan.max_epochs, plan.draws
+(('mlp',), 3, 500)
+
+The run itself is not executed here: even the quick one records, fits and compares
+the networks for a minute or more (``make demo`` and the test suite run it).
+
+>>> import tempfile
 >>> from bayesactiv.demo import run_demo
->>> path = run_demo("/tmp/bayesactiv-report", quick=True)  # doctest: +SKIP
+>>> path = run_demo(tempfile.mkdtemp() + "/report", quick=True)  # doctest: +SKIP
 >>> (path / "report.html").exists()  # doctest: +SKIP
 True
 """
@@ -213,8 +222,16 @@ def run_demo(
 
     Examples
     --------
+    Not executed here: even the quick run takes a minute or more (``make demo`` and the
+    test suite run it). Its arguments are checked before any work starts:
+
+    >>> import tempfile
     >>> from bayesactiv.demo import run_demo
-    >>> path = run_demo("/tmp/report", quick=True, progress=False)  # doctest: +SKIP
+    >>> path = run_demo(tempfile.mkdtemp() + "/report", quick=True, progress=False)  # doctest: +SKIP
+    >>> run_demo(tempfile.mkdtemp() + "/report", plan="quick")
+    Traceback (most recent call last):
+    ...
+    bayesactiv.checks.ArgumentError: plan: expected a DemoPlan, got str
     """
     seed = check_seed(seed)
     plan = plan or (DemoPlan.quick() if quick else DemoPlan.full())

@@ -804,9 +804,15 @@ class FiringFit:
     Examples
     --------
     >>> import bayesactiv as ba
-    >>> ds = ba.make_dataset([0, 3, 9, 12], 20, network="net", layer="fc1")
-    >>> f = ba.fit(ds, draws=300, tune=300, chains=2, seed=1)  # doctest: +SKIP
-    >>> f.groups()["mu_mean"].values  # doctest: +SKIP
+    >>> ds = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="net", layer="fc1")
+    >>> f = ba.fit(ds, draws=2000, tune=1000, chains=2, seed=0)
+    >>> f.model, f.method, f.group_by
+    ('beta_binomial', 'marginal', ('network', 'layer'))
+    >>> bool(f.diagnostics["ok"]), f.diagnostics["divergences"]
+    (True, 0)
+    >>> sorted(f.idata.children)  # doctest: +NORMALIZE_WHITESPACE
+    ['constant_data', 'log_likelihood', 'observed_data', 'posterior', 'sample_stats',
+     'warmup_posterior', 'warmup_sample_stats']
     """
 
     def __init__(self, *, idata: xr.DataTree, ds: xr.Dataset, model: str, method: str,
@@ -936,8 +942,16 @@ class FiringFit:
 
         Examples
         --------
-        >>> f.group_draws()["mu"].dims  # doctest: +SKIP
+        >>> import bayesactiv as ba
+        >>> ds = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="net", layer="fc1")
+        >>> f = ba.fit(ds, draws=2000, tune=1000, chains=2, seed=0)
+        >>> gd = f.group_draws()
+        >>> gd["mu"].dims
         ('chain', 'draw', 'group')
+        >>> dict(gd.sizes), gd["group"].values.tolist()
+        ({'chain': 2, 'draw': 2000, 'group': 1}, ['net/fc1'])
+        >>> sorted(gd.data_vars)
+        ['frac_dead', 'kappa', 'mf', 'mfr', 'mu']
         """
         if self._group_draws is not None:
             return self._group_draws
@@ -1031,7 +1045,15 @@ class FiringFit:
 
         Examples
         --------
-        >>> f.groups(0.9)[["mu_mean", "mu_low", "mu_high"]]  # doctest: +SKIP
+        >>> import bayesactiv as ba
+        >>> ds = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="net", layer="fc1")
+        >>> f = ba.fit(ds, draws=2000, tune=1000, chains=2, seed=0)
+        >>> g = f.groups(0.9)
+        >>> g["group"].values.tolist(), g["n_units"].values.tolist()
+        (['net/fc1'], [8])
+        >>> low, mean, high = (g[f"mfr_{s}"].item() for s in ("low", "mean", "high"))
+        >>> bool(low < mean < high), bool(0.15 < mean < 0.35)  # 45 of 160 events fired
+        (True, True)
         """
         prob = check_prob(prob)
         gd = self.group_draws()
@@ -1080,7 +1102,16 @@ class FiringFit:
 
         Examples
         --------
-        >>> f.units(0.9)[["mean", "low", "high", "p_dead"]]  # doctest: +SKIP
+        >>> import bayesactiv as ba
+        >>> ds = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="net", layer="fc1")
+        >>> f = ba.fit(ds, draws=2000, tune=1000, chains=2, seed=0)
+        >>> u = f.units(0.9)
+        >>> u["unit"].values.tolist()[:3], u["count"].values.tolist()[:3]
+        (['net/fc1/0', 'net/fc1/1', 'net/fc1/2'], [0, 2, 3])
+        >>> bool(((u["low"] < u["mean"]) & (u["mean"] < u["high"])).all())
+        True
+        >>> int(u["p_dead"].values.argmax())  # the unit that never fired
+        0
         """
         prob = check_prob(prob)
         if prob in self._units:
@@ -1134,8 +1165,14 @@ class FiringFit:
 
         Examples
         --------
-        >>> f.unit_draws(["net/fc1/0"]).dims  # doctest: +SKIP
-        ('chain', 'draw', 'unit')
+        >>> import bayesactiv as ba
+        >>> ds = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="net", layer="fc1")
+        >>> f = ba.fit(ds, draws=2000, tune=1000, chains=2, seed=0)
+        >>> draws = f.unit_draws(["net/fc1/0"])
+        >>> draws.dims, draws.shape
+        (('chain', 'draw', 'unit'), (2, 2000, 1))
+        >>> f.unit_draws([0, 7], max_draws=100).shape
+        (2, 100, 2)
         """
         if max_draws is not None:
             max_draws = check_int(max_draws, "max_draws", minimum=1)
@@ -1186,7 +1223,14 @@ class FiringFit:
 
         Examples
         --------
-        >>> f.summary()  # doctest: +SKIP
+        >>> import bayesactiv as ba
+        >>> ds = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="net", layer="fc1")
+        >>> f = ba.fit(ds, draws=2000, tune=1000, chains=2, seed=0)
+        >>> table = f.summary()
+        >>> table.index.tolist()
+        ['mu[net/fc1]', 'kappa[net/fc1]']
+        >>> {"mean", "sd", "ess_bulk", "ess_tail", "r_hat", "divergences"} <= set(table.columns)
+        True
         """
         import arviz as az
 
@@ -1209,8 +1253,14 @@ class FiringFit:
 
         Examples
         --------
-        >>> f.log_likelihood().dims  # doctest: +SKIP
-        ('chain', 'draw', 'unit')
+        >>> import bayesactiv as ba
+        >>> ds = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="net", layer="fc1")
+        >>> f = ba.fit(ds, draws=2000, tune=1000, chains=2, seed=0)
+        >>> ll = f.log_likelihood()
+        >>> ll.dims, ll.shape
+        (('chain', 'draw', 'unit'), (2, 2000, 8))
+        >>> bool((ll < 0).all())
+        True
         """
         name = _observed_name(self.model)
         if "log_likelihood" not in self.idata.children:
@@ -1575,9 +1625,13 @@ def fit(
     Examples
     --------
     >>> import bayesactiv as ba
-    >>> ds = ba.make_dataset([0, 2, 5, 9], 20, network="net", layer="fc1")
-    >>> f = ba.fit(ds, draws=500, tune=500, chains=2, seed=0)  # doctest: +SKIP
-    >>> f.units()["p_dead"].values  # doctest: +SKIP
+    >>> ds = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="net", layer="fc1")
+    >>> f = ba.fit(ds, draws=2000, tune=1000, chains=2, seed=0)
+    >>> f
+    FiringFit(model='beta_binomial', method='marginal', groups=1, units=8, ...)
+    >>> u = f.units()
+    >>> int(u["p_dead"].values.argmax()), bool(u["p_dead"][0] > 0.05)  # the unit that never fired
+    (0, True)
     >>> ba.fit(ds, tune=0)
     Traceback (most recent call last):
     ...
@@ -1661,7 +1715,18 @@ def compare_models(
 
     Examples
     --------
-    >>> table = ba.compare_models(ds_with_windows, draws=500, chains=2)  # doctest: +SKIP
+    >>> import numpy as np, bayesactiv as ba
+    >>> rng = np.random.default_rng(0)
+    >>> fired = rng.random((100, 60)) < rng.beta(1, 10, 60)  # 100 inputs, 60 units
+    >>> windows = fired.reshape(10, 10, 60).sum(axis=1)  # events per block of 10 inputs
+    >>> ds = ba.make_dataset(fired.sum(axis=0), 100, network="net", layer="fc1",
+    ...                      window_count=windows, window_size=10)
+    >>> table = ba.compare_models(ds, ["gamma_poisson", "binomial_window"], draws=2000,
+    ...                           tune=1000, chains=2, seed=0)
+    >>> sorted(table.index), sorted(table.attrs["fits"])
+    (['binomial_window', 'gamma_poisson'], ['binomial_window', 'gamma_poisson'])
+    >>> {"rank", "elpd", "elpd_diff", "weight"} <= set(table.columns)
+    True
     """
     import arviz as az
 

@@ -1115,9 +1115,14 @@ def unit_frame(
     Examples
     --------
     >>> import bayesactiv as ba
-    >>> ds = ba.make_dataset([0, 5, 9], 20, network="n", layer="l")
-    >>> f = ba.fit(ds, draws=200, tune=200, chains=1, seed=0)  # doctest: +SKIP
-    >>> unit_frame(ds, f)["post_mean"].between(0, 1).all()  # doctest: +SKIP
+    >>> ds = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="net", layer="fc1")
+    >>> f = ba.fit(ds, draws=2000, tune=1000, chains=2, seed=0)
+    >>> frame = unit_frame(ds, f)
+    >>> frame["unit"].tolist()[:3], frame["rate"].tolist()[:3]
+    (['net/fc1/0', 'net/fc1/1', 'net/fc1/2'], [0.0, 0.1, 0.15])
+    >>> bool(frame["post_mean"].between(0, 1).all())
+    True
+    >>> bool(frame["bootstrap_low"].isna().all())  # no fired events or windows to resample
     True
     """
     from bayesactiv import baselines
@@ -1214,7 +1219,16 @@ def layer_section(
 
     Examples
     --------
-    >>> layer_section(rep, ds, unit_frame(ds, f), f, "net", "fc1")  # doctest: +SKIP
+    >>> import tempfile
+    >>> import bayesactiv as ba
+    >>> ds = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="net", layer="fc1")
+    >>> f = ba.fit(ds, draws=2000, tune=1000, chains=2, seed=0)
+    >>> rep = Report("Firing of net")
+    >>> layer_section(rep, ds, unit_frame(ds, f), f, "net", "fc1") is rep
+    True
+    >>> path = rep.write(tempfile.mkdtemp() + "/report")
+    >>> sorted(p.name for p in (path / "figures").iterdir())
+    ['caterpillar_net_fc1.png', 'unitview_net_fc1.png']
     """
     from bayesactiv.unitview import pick_unit, threshold_value, unit_activations, unit_view
 
@@ -1424,9 +1438,15 @@ def report_from_datasets(
 
     Examples
     --------
+    >>> import tempfile
     >>> import bayesactiv as ba
-    >>> ds = ba.make_dataset([0, 5, 9], 20, network="n", layer="l")
-    >>> report_from_datasets([ds], "/tmp/rep", progress=False)  # doctest: +SKIP
+    >>> ds = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="net", layer="fc1")
+    >>> path = report_from_datasets([ds], tempfile.mkdtemp() + "/report", progress=False,
+    ...                             draws=2000, n_resamples=200)
+    >>> sorted(p.name for p in path.iterdir())
+    ['figures', 'report.html', 'report.md', 'tables']
+    >>> sorted(p.name for p in (path / "tables").iterdir() if p.suffix == ".csv")
+    ['dead_saturated_net_fc1.csv', 'layers.csv', 'units_net.csv']
     """
     import sys
     import warnings
