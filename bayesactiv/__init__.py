@@ -18,26 +18,48 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from bayesactiv.checks import ArgumentError
-from bayesactiv.dataset import DatasetError, combine, make_dataset, open_dataset, save, validate
+from bayesactiv.data import (
+    ArgumentError,
+    DatasetError,
+    combine,
+    make_dataset,
+    open_dataset,
+    save,
+    validate,
+)
 
-# public name -> module that defines it (imported lazily)
+# public name -> module that defines it (imported lazily: torch and PyMC load on first use)
 _LAZY = {
     "record": "bayesactiv.recording",
+    "capture": "bayesactiv.recording",
     "FractionOfMax": "bayesactiv.recording",
     "Quantile": "bayesactiv.recording",
     "Fixed": "bayesactiv.recording",
-    "fit": "bayesactiv.models",
-    "FiringFit": "bayesactiv.models",
-    "compare_models": "bayesactiv.models",
+    "fit": "bayesactiv.bayes",
+    "FiringFit": "bayesactiv.bayes",
+    "ConvergenceWarning": "bayesactiv.bayes",
+    "compare_models": "bayesactiv.bayes",
     "compare": "bayesactiv.comparison",
+    "Comparison": "bayesactiv.comparison",
 }
-_SUBMODULES = (
-    "baselines", "calibration", "checks", "comparison", "dataset", "demo", "descriptive", "grouping",
-    "models", "networks", "plots", "recording", "report", "unitview", "zoo",
-)
+# the rooms, one per stage (see the README's "Architecture")
+_ROOMS = ("data", "recording", "stats", "bayes", "comparison", "viz", "report", "studies", "zoo")
+# names of the 0.1 flat layout, kept as aliases of the modules that now hold them
+_ALIASES = {
+    "dataset": "bayesactiv.data.dataset",
+    "checks": "bayesactiv.data.checks",
+    "grouping": "bayesactiv.data.grouping",
+    "baselines": "bayesactiv.stats.baselines",
+    "descriptive": "bayesactiv.stats.descriptive",
+    "models": "bayesactiv.bayes.models",
+    "calibration": "bayesactiv.bayes.calibration",
+    "plots": "bayesactiv.viz.plots",
+    "unitview": "bayesactiv.viz.unitview",
+    "demo": "bayesactiv.studies.memorization",
+    "networks": "bayesactiv.zoo.architectures",
+}
 
-__all__ = [  # noqa: PLE0604 - the lazily imported names are listed in _LAZY and _SUBMODULES
+__all__ = [  # noqa: PLE0604 - the lazily imported names are listed in _LAZY, _ROOMS and _ALIASES
     "ArgumentError",
     "DatasetError",
     "combine",
@@ -46,16 +68,22 @@ __all__ = [  # noqa: PLE0604 - the lazily imported names are listed in _LAZY and
     "save",
     "validate",
     *_LAZY.keys(),
-    *_SUBMODULES,
+    *_ROOMS,
+    *_ALIASES.keys(),
 ]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in _SUBMODULES:
-        return importlib.import_module(f"bayesactiv.{name}")
-    raise AttributeError(f"module 'bayesactiv' has no attribute {name!r}")
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _ROOMS:
+        value = importlib.import_module(f"bayesactiv.{name}")
+    elif name in _ALIASES:
+        value = importlib.import_module(_ALIASES[name])
+    else:
+        raise AttributeError(f"module 'bayesactiv' has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
 
 
 def __dir__() -> list[str]:

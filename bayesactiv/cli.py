@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bayesactiv import __version__
-from bayesactiv.checks import check_int, check_number, check_prob, check_seed
+from bayesactiv.data.checks import check_int, check_number, check_prob, check_seed
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -102,7 +102,7 @@ def _fit_outputs(prefix: str) -> tuple[Path, Path]:
 
 
 def _threshold(args: argparse.Namespace):
-    from bayesactiv.recording import FractionOfMax, Quantile
+    from bayesactiv.recording.recorder import FractionOfMax, Quantile
 
     chosen = [v is not None for v in (args.threshold, args.fraction_of_max, args.quantile)]
     if sum(chosen) > 1:
@@ -153,7 +153,6 @@ def _open(path: str):
 def cmd_record(args: argparse.Namespace) -> int:
     import bayesactiv as ba
     from bayesactiv import zoo
-
     output = Path(args.output)
     _check_dataset_output(output)
     threshold = _threshold(args)
@@ -184,7 +183,6 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from bayesactiv import zoo
-
     if args.list:
         print("\n".join(zoo.names()))
         return EXIT_OK
@@ -208,7 +206,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     import bayesactiv as ba
-    from bayesactiv.grouping import normalize_group_by
+    from bayesactiv.data.grouping import normalize_group_by
 
     group_by = normalize_group_by(args.group_by)
     outputs = _fit_outputs(args.output) if args.output else ()
@@ -264,7 +262,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bayesactiv.report import check_out_dir, report_from_datasets
+    from bayesactiv.report.document import check_out_dir, report_from_datasets
 
     check_out_dir(Path(args.output))
     datasets = [_open(p) for p in args.datasets]
@@ -275,8 +273,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bayesactiv.demo import run_demo
-    from bayesactiv.report import check_out_dir
+    from bayesactiv.studies.memorization import run_demo
+    from bayesactiv.report.document import check_out_dir
 
     check_out_dir(Path(args.output))
     out = run_demo(args.output, quick=args.quick, progress=not args.quiet, seed=args.seed)
@@ -467,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bayesactiv.dataset import DatasetError
+    from bayesactiv.data.dataset import DatasetError
 
     try:
         _check_numbers(args)

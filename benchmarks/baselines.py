@@ -1,4 +1,4 @@
-"""Benchmark: bayesactiv.baselines.bootstrap against two scipy-based approaches.
+"""Benchmark: bayesactiv.stats.baselines.bootstrap against two scipy-based approaches.
 
 Measured side by side in one run, on the same simulated firing matrix
 (default 1,000 units x 10,000 inputs, B = 1,000 resamples, percentile intervals):
@@ -29,9 +29,7 @@ import numpy as np
 from scipy import stats
 
 import bayesactiv as ba
-from bayesactiv import baselines
-
-
+from bayesactiv.stats import baselines
 class LookupNetwork:
     """Stands in for seed 000's ``network``: ``predict`` returns one input's activations."""
 
@@ -131,8 +129,8 @@ def main() -> None:
     mem_scipy = peak_mib(scipy_vectorized)
 
     rows = [
-        ("bayesactiv.baselines.bootstrap (percentile)", t_ours, mem_ours),
-        ("bayesactiv.baselines.bootstrap (bca)", t_bca, None),
+        ("bayesactiv.stats.baselines.bootstrap (percentile)", t_ours, mem_ours),
+        ("bayesactiv.stats.baselines.bootstrap (bca)", t_bca, None),
         (f"scipy.stats.bootstrap vectorized, batch={args.scipy_batch}", t_scipy, mem_scipy),
         (f"seed 000 loop (1 unit x {b_small} resamples, scaled x{B // b_small * units})",
          t_seed, None),

@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bayesactiv import calibration
-
-
+from bayesactiv.bayes import calibration
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", type=int, default=100)

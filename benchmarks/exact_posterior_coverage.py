@@ -5,7 +5,7 @@ its bulk, then a fine 300 x 300 grid there), each unit's posterior CDF is the gr
 mixture of conjugate Betas, and a unit is covered by the 50% (90%) equal-tailed interval when its
 true theta sits between the 25% and 75% (5% and 95%) points. This separates what the model and the
 simulation do from what the sampler does, and shows the effect of truths that float64 cannot
-tell from 1 (see ``bayesactiv.calibration._scorable``).
+tell from 1 (see ``bayesactiv.bayes.calibration._scorable``).
 
 Run: ``.venv/bin/python benchmarks/exact_posterior_coverage.py [--scenario prior|rare]
 [--datasets 300] [--seed 0]``
@@ -18,9 +18,7 @@ import argparse
 import numpy as np
 from scipy import special, stats
 
-from bayesactiv import calibration
-
-
+from bayesactiv.bayes import calibration
 def _log_posterior(logit_mu, log_kappa, count, n, mu_prior=(1.0, 1.0)):
     mu, kappa = special.expit(logit_mu), np.exp(log_kappa)
     a, b = mu * kappa, (1 - mu) * kappa

@@ -18,8 +18,7 @@ import warnings
 import numpy as np
 
 import bayesactiv as ba
-from bayesactiv import models
-
+from bayesactiv.bayes import models
 KW = {"draws": 1000, "tune": 1000, "chains": 4, "seed": 1}
 
 

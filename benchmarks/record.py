@@ -36,7 +36,6 @@ import bayesactiv as ba
 def _digits_mlp() -> nn.Module:
     try:
         from bayesactiv import zoo
-
         return zoo.load("digits-mlp")
     except (ImportError, AttributeError, LookupError, OSError, ValueError, RuntimeError):
         torch.manual_seed(0)
@@ -47,7 +46,6 @@ def _digits_mlp() -> nn.Module:
 def _digits_cnn() -> nn.Module:
     try:
         from bayesactiv import zoo
-
         return zoo.load("digits-cnn")
     except (ImportError, AttributeError, LookupError, OSError, ValueError, RuntimeError):
         torch.manual_seed(0)
@@ -70,7 +68,6 @@ def _digits_inputs(shape: tuple[int, ...]) -> torch.Tensor:
     """All 1,797 digits (the zoo's train and test splits), as the zoo networks see them."""
     try:
         from bayesactiv import zoo
-
         x = torch.cat([zoo.dataset("digits", split)[0] for split in ("train", "test")])
     except (ImportError, AttributeError, LookupError, OSError, ValueError, RuntimeError):
         from sklearn.datasets import load_digits
@@ -121,8 +118,7 @@ def one_time_costs() -> None:
     import numba  # timed: the first record call in a process pays it
     import numpy as np
 
-    from bayesactiv import recording
-
+    from bayesactiv.recording import recorder as recording
     recording._kernels()
     t_import = time.perf_counter() - t0
     net = nn.Sequential(nn.Linear(3, 4), nn.ReLU())

@@ -25,7 +25,6 @@ import tempfile
 from pathlib import Path
 
 from bayesactiv import zoo
-
 MODELS = Path(__file__).resolve().parent
 
 

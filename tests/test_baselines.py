@@ -1,4 +1,4 @@
-"""Tests of bayesactiv.baselines against simulated truth and scipy."""
+"""Tests of bayesactiv.stats.baselines against simulated truth and scipy."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pytest
 from scipy import stats
 
 import bayesactiv as ba
-from bayesactiv import baselines as bl
-from bayesactiv.checks import ArgumentError
-from bayesactiv.dataset import DatasetError
-from bayesactiv.grouping import group_units
+from bayesactiv.stats import baselines as bl
+from bayesactiv.data.checks import ArgumentError
+from bayesactiv.data.dataset import DatasetError
+from bayesactiv.data.grouping import group_units
 
 
 def _fired_ds(fired: np.ndarray, layer="l", network="net", window_size=None):

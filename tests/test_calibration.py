@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from bayesactiv import calibration
-from bayesactiv.checks import ArgumentError
+from bayesactiv.bayes import calibration
+from bayesactiv.data.checks import ArgumentError
 
 
 @pytest.fixture(scope="module")

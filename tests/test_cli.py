@@ -97,7 +97,6 @@ def test_version(capsys):
 
 def test_train_list_names_the_reference_networks(capsys):
     from bayesactiv import zoo
-
     assert main(["train", "--list"]) == 0
     assert capsys.readouterr().out.split() == zoo.names()
 
@@ -113,7 +112,6 @@ def _no_training(*args, **kwargs):
 
 def test_train_writes_into_a_user_folder_it_names(tmp_path, monkeypatch, capsys):
     from bayesactiv import zoo
-
     monkeypatch.delenv("BAYESACTIV_MODELS", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     seen = []
@@ -133,7 +131,6 @@ def test_train_writes_into_a_user_folder_it_names(tmp_path, monkeypatch, capsys)
 
 def test_train_refuses_the_package_folder_before_training(monkeypatch, capsys):
     from bayesactiv import zoo
-
     monkeypatch.setattr(zoo, "train", _no_training)
     assert main(["train", "iris-mlp", "--out-dir", str(zoo.checkpoints_dir())]) == EXIT_BAD_INPUT
     assert "inside the installed bayesactiv package" in capsys.readouterr().err
@@ -156,8 +153,8 @@ def test_every_option_states_its_default(command):
 @pytest.fixture
 def no_long_work(monkeypatch):
     """Make any fit, comparison, recording or network loading fail the test."""
-    from bayesactiv import report, zoo
-
+    from bayesactiv import zoo
+    from bayesactiv.report import document as report
     def refuse(*args, **kwargs):
         raise AssertionError("the long work started before the options were checked")
 
@@ -300,7 +297,6 @@ def test_csv_files_follow_the_umask(umask, tmp_path, monkeypatch, dataset_file):
 
 def test_python_and_command_line_name_a_zoo_network_alike(tmp_path):
     from bayesactiv import zoo
-
     x, _ = zoo.dataset("digits-mlp", split="test")
     from_python = ba.record(zoo.load("digits-mlp"), x[:40], ["relu1"], progress=False)
     out = tmp_path / "mlp.nc"

@@ -9,18 +9,18 @@ import pytest
 import xarray as xr
 
 import bayesactiv as ba
-from bayesactiv.checks import ArgumentError
-from bayesactiv.comparison import Comparison
-from bayesactiv.dataset import DatasetError
+from bayesactiv.data.checks import ArgumentError
+from bayesactiv.comparison.contrasts import Comparison
+from bayesactiv.data.dataset import DatasetError
 
-compare_module = importlib.import_module("bayesactiv.comparison")
+compare_module = importlib.import_module("bayesactiv.comparison.contrasts")
 
 N_INPUTS = 500
 WINDOW = 25
 FIT = {"draws": 300, "chains": 2, "tune": 300, "n_resamples": 1000}
 # short chains keep the suite fast; their ESS is below models' warning level of 400, and
 # every test checks the intervals against the simulated truth instead
-pytestmark = pytest.mark.filterwarnings("ignore::bayesactiv.models.ConvergenceWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::bayesactiv.bayes.models.ConvergenceWarning")
 
 
 def simulate(network, layers, rng, *, epoch=None, threshold_rule="activation > 0"):
@@ -323,7 +323,7 @@ def test_plot_rejects_unknown_quantities():
 
 
 def test_function_is_not_shadowed_by_its_module():
-    import bayesactiv.comparison
+    import bayesactiv.comparison.contrasts
 
     assert callable(ba.compare) and ba.compare is bayesactiv.comparison.compare
 

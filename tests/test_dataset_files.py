@@ -19,8 +19,8 @@ import xarray as xr
 import zarr
 
 import bayesactiv as ba
-from bayesactiv import dataset as dataset_module
-from bayesactiv.dataset import DatasetError
+from bayesactiv.data import dataset as dataset_module
+from bayesactiv.data.dataset import DatasetError
 
 
 def _ds(count=(1, 2), n=10, **kwargs) -> xr.Dataset:

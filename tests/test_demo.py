@@ -1,4 +1,4 @@
-"""Tests for bayesactiv.demo: the quick run end to end, and its argument checks."""
+"""Tests for bayesactiv.studies.memorization: the quick run end to end, and its argument checks."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from bayesactiv import zoo
-from bayesactiv.checks import ArgumentError
-from bayesactiv.demo import DemoPlan, _pick_epochs, run_demo
-from bayesactiv.report import ReportError
+from bayesactiv.data.checks import ArgumentError
+from bayesactiv.studies.memorization import DemoPlan, _pick_epochs, run_demo
+from bayesactiv.report.document import ReportError
 
 QUICK_NETWORKS = ("digits-mlp", "digits-mlp-memorize")
 

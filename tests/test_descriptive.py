@@ -1,4 +1,4 @@
-"""Tests of bayesactiv.descriptive and bayesactiv.plots on simulated activations."""
+"""Tests of bayesactiv.stats.descriptive and bayesactiv.viz.plots on simulated activations."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import xarray as xr
 from scipy import stats
 
 import bayesactiv as ba
-from bayesactiv import baselines as bl
-from bayesactiv import descriptive as de
-from bayesactiv import plots
-from bayesactiv.checks import ArgumentError
-from bayesactiv.dataset import DatasetError
+from bayesactiv.stats import baselines as bl
+from bayesactiv.stats import descriptive as de
+from bayesactiv.viz import plots
+from bayesactiv.data.checks import ArgumentError
+from bayesactiv.data.dataset import DatasetError
 
 
 def simulate(n=3000, seed=0, k_top=5):

@@ -1,4 +1,4 @@
-"""Tests of bayesactiv.models: the hierarchical firing models, against simulated truth."""
+"""Tests of bayesactiv.bayes.models: the hierarchical firing models, against simulated truth."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import xarray as xr
 
 import bayesactiv as ba
-from bayesactiv import models
-from bayesactiv.checks import ArgumentError
-from bayesactiv.dataset import DatasetError
+from bayesactiv.bayes import models
+from bayesactiv.data.checks import ArgumentError
+from bayesactiv.data.dataset import DatasetError
 
 KW = {"draws": 500, "tune": 500, "chains": 2}
 
@@ -341,8 +341,7 @@ def test_quantiles_of_near_dead_units_are_exact_on_the_probability_scale():
     absolute step, then Newton steps in x itself, stopped far from the quantile)."""
     from scipy import special
 
-    from bayesactiv import calibration
-
+    from bayesactiv.bayes import calibration
     rng = np.random.default_rng(2)
     for _ in range(2):  # the second draw of this stream has units with quantiles near 1e-55
         ds, _truth = calibration.simulate("rare", rng)

@@ -1,4 +1,4 @@
-"""Tests of bayesactiv.networks: the architectures of the reference networks."""
+"""Tests of bayesactiv.zoo.architectures: the architectures of the reference networks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from bayesactiv.networks import (
+from bayesactiv.zoo.architectures import (
     ARCHITECTURES,
     DenseBlock,
     DenseLayer,

@@ -12,8 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import bayesactiv as ba
-from bayesactiv import plots
-
+from bayesactiv.viz import plots
 INLINE = "module://matplotlib_inline.backend_inline"
 
 
@@ -34,7 +33,7 @@ def _backend_after(code: str, tmp_path: Path) -> str:
 
 def test_importing_the_figure_modules_keeps_the_notebook_backend(tmp_path: Path) -> None:
     code = """
-        import bayesactiv.plots, bayesactiv.report, bayesactiv.comparison, bayesactiv.demo
+        import bayesactiv.viz.plots, bayesactiv.report.document, bayesactiv.comparison.contrasts, bayesactiv.studies.memorization
     """
     assert _backend_after(code, tmp_path) == INLINE
 
@@ -47,7 +46,7 @@ def test_comparison_plot_and_demo_keep_the_notebook_backend(tmp_path: Path) -> N
         from test_compare import synthetic_comparison
         synthetic_comparison(["B"], ["fc"]).plot()
         import os
-        from bayesactiv.demo import run_demo
+        from bayesactiv.studies.memorization import run_demo
         os.makedirs("busy")
         open("busy/notes.txt", "w").write("mine")
         try:

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 import bayesactiv as ba
-from bayesactiv import recording as record_module
-from bayesactiv.recording import Fixed, FractionOfMax, Quantile
+from bayesactiv.recording import recorder as record_module
+from bayesactiv.recording.recorder import Fixed, FractionOfMax, Quantile
 
 BATCH = 64
 
@@ -426,7 +426,7 @@ def test_reused_module_refused():
 
 
 def test_function_is_not_shadowed_by_its_module():
-    import bayesactiv.recording
+    import bayesactiv.recording.recorder
 
     assert ba.record is bayesactiv.recording.record
     net = nn.Sequential(nn.Linear(2, 2))

@@ -1,4 +1,4 @@
-"""Tests for bayesactiv.report: the folder, escaping, atomic writes, and rendering in Chromium."""
+"""Tests for bayesactiv.report.document: the folder, escaping, atomic writes, and rendering in Chromium."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from bayesactiv.checks import ArgumentError
-from bayesactiv.report import (
+from bayesactiv.data.checks import ArgumentError
+from bayesactiv.report.document import (
     Report,
     ReportError,
     markdown_to_html,
@@ -201,7 +201,7 @@ def _bernoulli_dataset(p: np.ndarray, n: int, seed: int, window: int = 20) -> xr
 
 
 def test_layer_bootstrap_plugin_values_and_coverage() -> None:
-    from bayesactiv.report import layer_bootstrap
+    from bayesactiv.report.document import layer_bootstrap
 
     p = np.array([0.05, 0.2, 0.5, 0.7, 0.9])
     ds = _bernoulli_dataset(p, 400, seed=0)
@@ -226,7 +226,7 @@ def test_layer_bootstrap_plugin_values_and_coverage() -> None:
 
 def test_layer_bootstrap_without_events_or_windows() -> None:
     import bayesactiv as ba
-    from bayesactiv.report import layer_bootstrap
+    from bayesactiv.report.document import layer_bootstrap
 
     ds = ba.make_dataset([0, 5, 10], 10, network="n", layer="l")
     row = layer_bootstrap(ds, n_resamples=10).iloc[0]
@@ -236,7 +236,7 @@ def test_layer_bootstrap_without_events_or_windows() -> None:
 
 def test_analysis_figures() -> None:
     import bayesactiv as ba
-    from bayesactiv.report import activation_figure, caterpillar_figure, coactivation_figure
+    from bayesactiv.report.document import activation_figure, caterpillar_figure, coactivation_figure
 
     frame = pd.DataFrame({"rate": [0.1, 0.5, 0.0], "post_mean": [0.12, 0.5, 0.01],
                           "post_low": [0.05, 0.4, 0.0], "post_high": [0.2, 0.6, 0.03],
@@ -265,7 +265,7 @@ def test_analysis_figures() -> None:
 
 def test_default_intervals_match_baselines() -> None:
     import bayesactiv as ba
-    from bayesactiv.unitview import default_intervals
+    from bayesactiv.viz.unitview import default_intervals
 
     ds = ba.make_dataset([7], 40, network="n", layer="l")
     iv = default_intervals(7, 40, 0.9)
@@ -278,7 +278,7 @@ def test_default_intervals_match_baselines() -> None:
 def test_unit_activations_match_forward_pass() -> None:
     import torch
 
-    from bayesactiv.unitview import unit_activations
+    from bayesactiv.viz.unitview import unit_activations
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3, padding=1), torch.nn.ReLU(),
@@ -299,7 +299,7 @@ def test_unit_activations_match_forward_pass() -> None:
 
 def test_pick_unit_and_unit_view() -> None:
     import bayesactiv as ba
-    from bayesactiv.unitview import pick_unit, unit_view
+    from bayesactiv.viz.unitview import pick_unit, unit_view
 
     ds = ba.make_dataset([0, 4, 6, 10], 10, network="n", layer="l")
     ds["act_max"] = ("unit", [0.0, 3.0, 2.0, 9.0])
@@ -322,7 +322,7 @@ def test_pick_unit_and_unit_view() -> None:
 def test_report_from_datasets_two_networks(tmp_path: Path) -> None:
     """The ``bayesactiv report`` path: simulated truth in, a report with consistent tables out."""
     import bayesactiv as ba
-    from bayesactiv.report import report_from_datasets
+    from bayesactiv.report.document import report_from_datasets
 
     rng = np.random.default_rng(7)
     truth = {"A": rng.beta(2, 6, 30), "B": rng.beta(6, 2, 30)}
@@ -436,7 +436,7 @@ RULES = {"A": "activation > 0", "B": "activation > 0.5 x the unit's maximum over
 def mixed_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
     """Two networks recorded with different rules; layer "sat" fires on every input."""
     import bayesactiv as ba
-    from bayesactiv.report import report_from_datasets
+    from bayesactiv.report.document import report_from_datasets
 
     rng = np.random.default_rng(11)
     datasets = []
@@ -475,7 +475,7 @@ def test_report_states_each_rule_and_warns_when_they_differ(mixed_report) -> Non
 
 def test_subtitle_of_one_rule_names_it_once() -> None:
     import bayesactiv as ba
-    from bayesactiv.report import _rules_subtitle
+    from bayesactiv.report.document import _rules_subtitle
 
     a = ba.make_dataset([1, 2], 5, network="A", layer="l")
     b = ba.make_dataset([3, 4], 5, network="B", layer="l")
@@ -510,7 +510,7 @@ def test_saturated_layer_is_described_in_words(mixed_report) -> None:
 
 
 def test_layer_status_words() -> None:
-    from bayesactiv.report import _LayerStatus
+    from bayesactiv.report.document import _LayerStatus
 
     frame = pd.DataFrame({"count": [0, 0, 5, 10], "n": [10] * 4})
     mixed = _LayerStatus.of(frame)

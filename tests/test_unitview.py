@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 import bayesactiv as ba
-from bayesactiv.checks import ArgumentError
-from bayesactiv.dataset import DatasetError
-from bayesactiv.unitview import default_intervals, unit_activations, unit_view
+from bayesactiv.data.checks import ArgumentError
+from bayesactiv.data.dataset import DatasetError
+from bayesactiv.viz.unitview import default_intervals, unit_activations, unit_view
 
 
 def forward_output(net: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:

@@ -19,8 +19,8 @@ import pytest
 import torch
 
 from bayesactiv import zoo
-from bayesactiv.checks import ArgumentError
-from bayesactiv.networks import ARCHITECTURES, parameter_count, relu_names
+from bayesactiv.data.checks import ArgumentError
+from bayesactiv.zoo.architectures import ARCHITECTURES, parameter_count, relu_names
 
 NAMES = zoo.names()
 CHECKPOINTS = [(name, epoch) for name in NAMES for epoch in zoo.epochs(name)]
@@ -596,7 +596,7 @@ from pathlib import Path
 import torch
 import bayesactiv
 from bayesactiv import zoo
-from bayesactiv.checks import ArgumentError
+from bayesactiv.data.checks import ArgumentError
 net = zoo.load("digits-mlp")
 x, y = zoo.dataset("digits-mlp", "test")
 with torch.no_grad():

@@ -57,8 +57,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bayesactiv.checks import ArgumentError
-from bayesactiv.networks import ARCHITECTURES, parameter_count, relu_names
+from bayesactiv.data.checks import ArgumentError
+from bayesactiv.zoo.architectures import ARCHITECTURES, parameter_count, relu_names
 
 __all__ = [
     "RECIPES",
@@ -112,7 +112,7 @@ class Recipe:
     family : {"iris", "digits"}
         The data set.
     architecture : str
-        Key of :data:`bayesactiv.networks.ARCHITECTURES`.
+        Key of :data:`bayesactiv.zoo.architectures.ARCHITECTURES`.
     seed : int
         Seed of the initial weights and of the mini-batch order.
     lr : float
@@ -284,7 +284,7 @@ def train_folder(
     >>> train_folder("digits-mlp", checkpoints_dir())  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    bayesactiv.checks.ArgumentError: out_dir: ... is inside the installed bayesactiv package; ...
+    bayesactiv.data.checks.ArgumentError: out_dir: ... is inside the installed bayesactiv package; ...
     """
     _recipe(name)
     if out_dir is not None and not isinstance(out_dir, (str, os.PathLike)):
@@ -846,7 +846,7 @@ def _train_into(recipe: Recipe, folder: Path, progress: bool) -> dict[str, Any]:
         "task": "memorize" if recipe.memorize else "generalize",
         "architecture": {
             "key": recipe.architecture,
-            "class": f"bayesactiv.networks.{type(net).__name__}",
+            "class": f"{type(net).__module__}.{type(net).__qualname__}",
             "description": _DESCRIPTIONS[recipe.architecture],
             "parameter_count": parameter_count(net),
             "hidden_layers": layers,

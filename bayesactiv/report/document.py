@@ -21,7 +21,7 @@ Examples
 --------
 >>> import tempfile, pandas as pd
 >>> import matplotlib.pyplot as plt
->>> from bayesactiv.report import Report
+>>> from bayesactiv.report.document import Report
 >>> rep = Report("Firing of a small network")
 >>> _ = rep.section("Rates").text("Firing rate per unit, **90%** intervals.")
 >>> _ = rep.table(pd.DataFrame({"unit": ["a", "b"], "rate": [0.1, 0.25]}), "rates")
@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesactiv.checks import check_int, check_prob, check_seed
+from bayesactiv.data.checks import check_int, check_prob, check_seed
 
 __all__ = [
     "COLUMN_HEADERS",
@@ -367,7 +367,7 @@ class Report:
 
     Examples
     --------
-    >>> from bayesactiv.report import Report
+    >>> from bayesactiv.report.document import Report
     >>> rep = Report("Demo")
     >>> rep.section("Intro").text("Hello *world*.") is rep
     True
@@ -398,7 +398,7 @@ class Report:
 
         Examples
         --------
-        >>> from bayesactiv.report import Report
+        >>> from bayesactiv.report.document import Report
         >>> rep = Report("R").section("Rates").section("Layer fc1", level=3)
         >>> rep.section_ids()
         ['rates', 'layer-fc1']
@@ -425,7 +425,7 @@ class Report:
 
         Examples
         --------
-        >>> from bayesactiv.report import Report
+        >>> from bayesactiv.report.document import Report
         >>> _ = Report("R").text("Intervals are **90%** equal-tailed.")
         """
         markdown_to_html(md)  # validates
@@ -437,7 +437,7 @@ class Report:
 
         Examples
         --------
-        >>> from bayesactiv.report import Report
+        >>> from bayesactiv.report.document import Report
         >>> 'class="warning"' in Report("R").warning("Rules differ.").to_html()
         True
         """
@@ -487,7 +487,7 @@ class Report:
         Examples
         --------
         >>> import pandas as pd
-        >>> from bayesactiv.report import Report
+        >>> from bayesactiv.report.document import Report
         >>> rep = Report("R").table(pd.DataFrame({"post_mean": [0.5], "x": [2]}), "xs",
         ...                         caption="Two numbers.", headers={"x": "events seen"})
         >>> print(rep.to_markdown().splitlines()[2])
@@ -540,7 +540,7 @@ class Report:
         Examples
         --------
         >>> import matplotlib.pyplot as plt
-        >>> from bayesactiv.report import Report
+        >>> from bayesactiv.report.document import Report
         >>> fig, ax = plt.subplots()
         >>> _ = Report("R").figure(fig, "empty", caption="Nothing yet.")
         """
@@ -647,12 +647,11 @@ class Report:
 
         Examples
         --------
-        >>> from bayesactiv.report import Report
+        >>> from bayesactiv.report.document import Report
         >>> "<h2 id=\\"a\\">A</h2>" in Report("R").section("A").to_html()
         True
         """
         from bayesactiv import __version__
-
         body = []
         for it in self._items:
             p = it.payload
@@ -732,7 +731,7 @@ class Report:
         Examples
         --------
         >>> import tempfile
-        >>> from bayesactiv.report import Report
+        >>> from bayesactiv.report.document import Report
         >>> path = Report("R").section("A").write(tempfile.mkdtemp() + "/out")
         >>> (path / "report.html").exists()
         True
@@ -789,7 +788,7 @@ def _unwrap_figure(fig: Any) -> Any:
 # ----------------------------------------------------------------- analysis sections
 #
 # The pieces below turn an activation dataset, its baselines and a fitted firing
-# model into report sections. :mod:`bayesactiv.demo` and :func:`report_from_datasets`
+# model into report sections. :mod:`bayesactiv.studies.memorization` and :func:`report_from_datasets`
 # (the ``bayesactiv report`` command) share them.
 
 
@@ -829,8 +828,8 @@ def layer_bootstrap(
     >>> bool(row.mfr_boot_low < row.mfr < row.mfr_boot_high)
     True
     """
-    from bayesactiv.baselines import fano
-    from bayesactiv.dataset import validate
+    from bayesactiv.stats.baselines import fano
+    from bayesactiv.data.dataset import validate
 
     prob = check_prob(prob)
     n_resamples = check_int(n_resamples, "n_resamples", minimum=1)
@@ -958,8 +957,7 @@ def activation_figure(ds: xr.Dataset, network: str, layer: str, *, threshold: fl
     """
     import matplotlib.pyplot as plt
 
-    from bayesactiv import descriptive
-
+    from bayesactiv.stats import descriptive
     group = f"{network}/{layer}"
     hist = descriptive.histogram(ds)
     cdf = descriptive.ecdf(ds)
@@ -1001,8 +999,7 @@ def coactivation_figure(ds: xr.Dataset, network: str, layer: str) -> Any:
     """
     import matplotlib.pyplot as plt
 
-    from bayesactiv import descriptive
-
+    from bayesactiv.stats import descriptive
     phi = descriptive.coactivation(ds, layer, network=network)
     sub = ds.sel(unit=phi["unit"].values)
     rate = sub["count"].values / np.maximum(sub["n"].values, 1)
@@ -1125,8 +1122,8 @@ def unit_frame(
     >>> bool(frame["bootstrap_low"].isna().all())  # no fired events or windows to resample
     True
     """
-    from bayesactiv import baselines
-    from bayesactiv.dataset import validate
+    from bayesactiv.stats import baselines
+    from bayesactiv.data.dataset import validate
 
     prob = check_prob(prob)
     n_resamples = check_int(n_resamples, "n_resamples", minimum=1)
@@ -1206,7 +1203,7 @@ def layer_section(
         Interval mass of ``units``.
     module, inputs : optional
         The torch network and its inputs: the unit view then shows exact activations
-        (:func:`bayesactiv.unitview.unit_activations`).
+        (:func:`bayesactiv.viz.unitview.unit_activations`).
     images : callable or array, optional
         Image source for the unit view's top inputs.
     n_images : int
@@ -1230,7 +1227,7 @@ def layer_section(
     >>> sorted(p.name for p in (path / "figures").iterdir())
     ['caterpillar_net_fc1.png', 'unitview_net_fc1.png']
     """
-    from bayesactiv.unitview import pick_unit, threshold_value, unit_activations, unit_view
+    from bayesactiv.viz.unitview import pick_unit, threshold_value, unit_activations, unit_view
 
     prob = check_prob(prob)
     n_images = check_int(n_images, "n_images", minimum=1)
@@ -1452,7 +1449,7 @@ def report_from_datasets(
     import warnings
 
     import bayesactiv as ba
-    from bayesactiv.comparison import threshold_mismatch
+    from bayesactiv.comparison.contrasts import threshold_mismatch
 
     prob = check_prob(prob)
     seed = check_seed(seed)

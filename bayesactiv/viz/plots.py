@@ -13,8 +13,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from bayesactiv import descriptive
-from bayesactiv.dataset import validate
+from bayesactiv.stats import descriptive
+from bayesactiv.data.dataset import validate
 
 __all__ = [
     "plot_cdf",
@@ -44,7 +44,7 @@ def plot_histograms(ds: xr.Dataset, *, log: bool = False, kde: bool = False) -> 
     log : bool
         Logarithmic count axis (ReLU layers have a tall bar at 0).
     kde : bool
-        Overlay the binned Gaussian KDE of :func:`bayesactiv.descriptive.density`,
+        Overlay the binned Gaussian KDE of :func:`bayesactiv.stats.descriptive.density`,
         scaled to counts.
 
     Returns
@@ -175,7 +175,7 @@ def plot_mc_curve(curve: xr.Dataset) -> Figure:
     Parameters
     ----------
     curve : xarray.Dataset
-        The output of :func:`bayesactiv.baselines.monte_carlo_curve`, or an
+        The output of :func:`bayesactiv.stats.baselines.monte_carlo_curve`, or an
         activation dataset (the curve is computed from it).
 
     Examples
@@ -187,7 +187,7 @@ def plot_mc_curve(curve: xr.Dataset) -> Figure:
     2
     """
     if "n_samples" not in curve.dims:
-        from bayesactiv.baselines import monte_carlo_curve
+        from bayesactiv.stats.baselines import monte_carlo_curve
 
         curve = monte_carlo_curve(validate(curve))
     layers = np.flatnonzero(curve["group_layer"].values != "*")

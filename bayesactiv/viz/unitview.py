@@ -15,7 +15,7 @@ Examples
 --------
 >>> import numpy as np
 >>> import bayesactiv as ba
->>> from bayesactiv.unitview import unit_view
+>>> from bayesactiv.viz.unitview import unit_view
 >>> ds = ba.make_dataset([3, 7], 10, network="net", layer="fc")
 >>> fig = unit_view(ds, "net/fc/1")
 >>> len(fig.axes) >= 2
@@ -33,8 +33,8 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from bayesactiv.checks import check_int, check_prob
-from bayesactiv.dataset import DatasetError, validate
+from bayesactiv.data.checks import check_int, check_prob
+from bayesactiv.data.dataset import DatasetError, validate
 
 __all__ = ["default_intervals", "pick_unit", "threshold_value", "unit_activations", "unit_view"]
 
@@ -186,7 +186,7 @@ def unit_activations(
     >>> unit_activations(net, torch.ones(4, 5, 2), "1", 2).shape  # 4 inputs x 5 tokens
     (20,)
     """
-    from bayesactiv.recording import capture
+    from bayesactiv.recording.recorder import capture
 
     index = check_int(index, "index", minimum=0)
     values = capture(module, inputs, layer, units=[index], spatial=spatial, output=output,
@@ -263,7 +263,7 @@ def unit_view(
     Examples
     --------
     >>> import bayesactiv as ba
-    >>> from bayesactiv.unitview import unit_view
+    >>> from bayesactiv.viz.unitview import unit_view
     >>> ds = ba.make_dataset([3, 7], 10, network="net", layer="fc")
     >>> fig = unit_view(ds, 0, intervals={"posterior 90%": (0.3, 0.15, 0.5)})
     >>> fig.axes[0].get_xlabel()
@@ -405,7 +405,7 @@ def threshold_value(ds: xr.Dataset) -> float | None:
     Examples
     --------
     >>> import bayesactiv as ba
-    >>> from bayesactiv.unitview import threshold_value
+    >>> from bayesactiv.viz.unitview import threshold_value
     >>> threshold_value(ba.make_dataset([1], 2, network="n", layer="l", threshold_params={"threshold": 0.0}))
     0.0
     """

@@ -1,10 +1,10 @@
 """Frequentist baselines: Monte Carlo estimates, intervals and spike-train statistics.
 
-These are the estimates the Bayesian models of :mod:`bayesactiv.models` are judged
-against. Every function reads an activation dataset (see :mod:`bayesactiv.dataset`),
+These are the estimates the Bayesian models of :mod:`bayesactiv.bayes.models` are judged
+against. Every function reads an activation dataset (see :mod:`bayesactiv.data.dataset`),
 validates it first, and returns an :class:`xarray.Dataset` indexed by ``unit``;
 aggregates are indexed by a ``group`` dimension. The groups are those of
-:func:`bayesactiv.grouping.group_units`, the grouping ``fit`` uses: every
+:func:`bayesactiv.data.grouping.group_units`, the grouping ``fit`` uses: every
 aggregate takes ``group_by`` (default ``("network", "layer")``: coordinate
 ``group`` reads ``"network/layer"``, one row per layer, then ``"network/*"``, all
 layers of a network), with coordinates ``group_network`` and ``group_layer``
@@ -33,9 +33,9 @@ import numpy as np
 import xarray as xr
 from scipy import special
 
-from bayesactiv.checks import ArgumentError, check_choice, check_int, check_prob, check_seed
-from bayesactiv.dataset import DatasetError, require, validate
-from bayesactiv.grouping import Grouping, group_units, normalize_group_by
+from bayesactiv.data.checks import ArgumentError, check_choice, check_int, check_prob, check_seed
+from bayesactiv.data.dataset import DatasetError, require, validate
+from bayesactiv.data.grouping import Grouping, group_units, normalize_group_by
 
 __all__ = [
     "bootstrap",
@@ -88,7 +88,7 @@ def group_layout(
 ) -> tuple[np.ndarray, xr.Dataset]:
     """Membership of units in the aggregate groups (one per ``group_by`` value, then networks).
 
-    The groups are those of :func:`bayesactiv.grouping.group_units` (the grouping
+    The groups are those of :func:`bayesactiv.data.grouping.group_units` (the grouping
     ``fit`` uses), in order of first appearance. When ``group_by`` holds both
     ``"network"`` and ``"layer"`` and ``networks`` is true, one pooled row per
     value of the other keys follows, over all layers: by default one

@@ -3,7 +3,7 @@
 :func:`record` hooks modules of a :class:`torch.nn.Module`, runs the inputs through
 it batch by batch under :func:`torch.no_grad` and eval mode, and reduces every batch
 on the device to the sufficient statistics of the activation-dataset contract
-(:mod:`bayesactiv.dataset`): ``count``, ``n``, ``window_count``, optional raw ``fired``
+(:mod:`bayesactiv.data.dataset`): ``count``, ``n``, ``window_count``, optional raw ``fired``
 events, and streamed per-unit summaries of the raw activations (min, max, moments,
 zeros, top-k events) plus a per-layer histogram. Memory is O(units), not
 O(events x units), unless ``keep_events=True``. :func:`capture` returns the raw
@@ -85,8 +85,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from bayesactiv.checks import check_int
-from bayesactiv.dataset import make_dataset, validate
+from bayesactiv.data.checks import check_int
+from bayesactiv.data.dataset import make_dataset, validate
 
 __all__ = ["Fixed", "FractionOfMax", "Quantile", "ThresholdRule", "capture",
            "default_network_name", "record"]
@@ -105,7 +105,7 @@ class Fixed:
 
     Examples
     --------
-    >>> from bayesactiv.recording import Fixed
+    >>> from bayesactiv.recording.recorder import Fixed
     >>> Fixed(0.5).describe()
     'activation > 0.5'
     """
@@ -137,7 +137,7 @@ class FractionOfMax:
 
     Examples
     --------
-    >>> from bayesactiv.recording import FractionOfMax
+    >>> from bayesactiv.recording.recorder import FractionOfMax
     >>> FractionOfMax(0.5).describe()
     "activation > 0.5 x the unit's maximum over the recorded inputs"
     """
@@ -170,7 +170,7 @@ class Quantile:
 
     Examples
     --------
-    >>> from bayesactiv.recording import Quantile
+    >>> from bayesactiv.recording.recorder import Quantile
     >>> Quantile(0.9).params()
     {'rule': 'Quantile', 'q': 0.9}
     """
@@ -1097,7 +1097,7 @@ def default_network_name(module: torch.nn.Module) -> str:
     Examples
     --------
     >>> import torch
-    >>> from bayesactiv.recording import default_network_name
+    >>> from bayesactiv.recording.recorder import default_network_name
     >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2))
     >>> default_network_name(net)
     'Sequential'
@@ -1263,7 +1263,7 @@ def record(
     Returns
     -------
     xarray.Dataset
-        A validated activation dataset (see :mod:`bayesactiv.dataset`) with, besides
+        A validated activation dataset (see :mod:`bayesactiv.data.dataset`) with, besides
         ``count``, ``n``, the per-unit ``threshold`` used and, when asked,
         ``window_count`` and ``fired``: ``act_min``, ``act_max``, ``act_mean``,
         ``act_var`` (ddof=0), ``act_skewness``, ``act_kurtosis`` (Fisher excess; NaN for
@@ -1403,7 +1403,6 @@ def _assemble(recs: dict[str, _Recorder], names: list[str], rule: ThresholdRule,
               spatial: str, inputs_seen: list[np.ndarray], labels_seen: list[np.ndarray | None],
               n_approx: int, summaries: bool) -> xr.Dataset:
     from bayesactiv import __version__
-
     results = {name: recs[name].result(recs[name].count.shape[0]) for name in names}
     units = [results[name]["count"].shape[0] for name in names]
     layer_col = np.repeat(np.array(names, dtype=object), units)
@@ -1539,7 +1538,7 @@ def capture(
     Examples
     --------
     >>> import torch
-    >>> from bayesactiv.recording import capture
+    >>> from bayesactiv.recording.recorder import capture
     >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU())
     >>> capture(net, torch.ones(5, 3), "1").shape
     (5, 4)

@@ -9,7 +9,7 @@ then fits :func:`bayesactiv.fit` and records
   among ``L`` thinned posterior draws: uniform on ``0..L`` when the inference is calibrated;
 * whether each unit's equal-tailed 50% and 90% posterior interval covers its true theta;
 * the same coverage for the Wald and Wilson intervals and the window-block bootstrap of
-  :mod:`bayesactiv.baselines`.
+  :mod:`bayesactiv.stats.baselines`.
 
 Scenarios (``SCENARIOS``): ``prior`` (n = 200 inputs, 40 units), ``few_inputs`` (n = 20),
 ``many_units`` (2,000 units) and ``rare`` (``mu ~ Beta(1, 300)`` in the simulation and
@@ -32,7 +32,7 @@ import numpy as np
 import xarray as xr
 
 import bayesactiv as ba
-from bayesactiv.checks import ArgumentError, check_choice, check_int
+from bayesactiv.data.checks import ArgumentError, check_choice, check_int
 
 __all__ = ["SCENARIOS", "Scenario", "coverage_table", "rank_pvalues", "run", "simulate"]
 
@@ -189,7 +189,7 @@ def run(
     >>> run(["few_inputs"], 0)
     Traceback (most recent call last):
     ...
-    bayesactiv.checks.ArgumentError: n_datasets: expected an integer >= 1, got 0 (int)
+    bayesactiv.data.checks.ArgumentError: n_datasets: expected an integer >= 1, got 0 (int)
     """
     scenarios = _check_scenarios(scenarios)
     n_datasets = check_int(n_datasets, "n_datasets", minimum=1)

@@ -11,7 +11,7 @@ itself), so one input tensor fits all of them.
 Examples
 --------
 >>> import torch
->>> from bayesactiv.networks import DigitsCNN
+>>> from bayesactiv.zoo.architectures import DigitsCNN
 >>> net = DigitsCNN()
 >>> net(torch.zeros(2, 1, 8, 8)).shape
 torch.Size([2, 10])

@@ -69,7 +69,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesactiv.checks import check_choice
+from bayesactiv.data.checks import check_choice
 
 __all__ = [
     "DatasetError",
@@ -94,7 +94,6 @@ class DatasetError(ValueError):
 
 def _version() -> str:
     from bayesactiv import __version__
-
     return __version__
 
 
@@ -105,7 +104,7 @@ def unit_ids(
 
     Examples
     --------
-    >>> from bayesactiv.dataset import unit_ids
+    >>> from bayesactiv.data.dataset import unit_ids
     >>> unit_ids(["mlp"], ["fc1"], [3]).tolist()
     ['mlp/fc1/3']
     """
@@ -188,7 +187,7 @@ def make_dataset(
     >>> ba.make_dataset([0, 5, 20], 20, network="net", layer=["a", "b"])
     Traceback (most recent call last):
     ...
-    bayesactiv.dataset.DatasetError: layer: expected 3 values (one per unit of count), got 2
+    bayesactiv.data.dataset.DatasetError: layer: expected 3 values (one per unit of count), got 2
     """
     count = np.asarray(count)
     if count.ndim != 1:
@@ -684,7 +683,7 @@ def check_save_path(path: str | os.PathLike) -> Path:
     >>> ba.dataset.check_save_path(os.path.join(folder, "results.nc"))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    bayesactiv.dataset.DatasetError: path: '...results.nc' is a folder; save replaces only a file ...
+    bayesactiv.data.dataset.DatasetError: path: '...results.nc' is a folder; save replaces only a file ...
     """
     path = Path(path)
     fmt = _format_of(path)
@@ -1005,7 +1004,7 @@ def combine(datasets: Iterable[xr.Dataset], *, mismatch: str = "warn") -> xr.Dat
     >>> ba.combine([a, c], mismatch="raise")
     Traceback (most recent call last):
     ...
-    bayesactiv.dataset.DatasetError: datasets: they do not line up: window_count (only 1 of the 2 datasets have it); pass mismatch='drop' to drop what does not line up
+    bayesactiv.data.dataset.DatasetError: datasets: they do not line up: window_count (only 1 of the 2 datasets have it); pass mismatch='drop' to drop what does not line up
     """
     check_choice(mismatch, "mismatch", _MISMATCH)
     datasets = [validate(ds) for ds in datasets]

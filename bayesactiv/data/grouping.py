@@ -1,7 +1,7 @@
 """The one grouping of units: which units share a layer-level prior or an aggregate.
 
-``fit(..., group_by=...)``, the aggregates of :mod:`bayesactiv.baselines` and
-:mod:`bayesactiv.descriptive` all group units with :func:`group_units`, so a
+``fit(..., group_by=...)``, the aggregates of :mod:`bayesactiv.stats.baselines` and
+:mod:`bayesactiv.stats.descriptive` all group units with :func:`group_units`, so a
 "group" means the same units everywhere.
 """
 
@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesactiv.checks import ArgumentError
-from bayesactiv.dataset import DatasetError
+from bayesactiv.data.checks import ArgumentError
+from bayesactiv.data.dataset import DatasetError
 
 __all__ = ["GROUP_KEYS", "Grouping", "group_units", "normalize_group_by"]
 
@@ -59,7 +59,7 @@ def normalize_group_by(group_by: Sequence[str] | str | None) -> tuple[str, ...]:
 
     Examples
     --------
-    >>> from bayesactiv.grouping import normalize_group_by
+    >>> from bayesactiv.data.grouping import normalize_group_by
     >>> normalize_group_by("layer")
     ('layer',)
     """
@@ -99,7 +99,7 @@ def group_units(ds: xr.Dataset, group_by: Sequence[str] | str | None = ("network
     Examples
     --------
     >>> import bayesactiv as ba
-    >>> from bayesactiv.grouping import group_units
+    >>> from bayesactiv.data.grouping import group_units
     >>> ds = ba.make_dataset([1, 2, 3], 5, network="net", layer=["a", "a", "b"])
     >>> g = group_units(ds)
     >>> g.labels.tolist(), g.index.tolist()

@@ -63,13 +63,13 @@ def check_prob(value: Any, name: str = "prob") -> float:
     Examples
     --------
     >>> import numpy as np
-    >>> from bayesactiv.checks import check_prob
+    >>> from bayesactiv.data.checks import check_prob
     >>> check_prob(np.float32(0.9)) == float(np.float32(0.9))
     True
     >>> check_prob("0.9")
     Traceback (most recent call last):
     ...
-    bayesactiv.checks.ArgumentError: prob: expected a number strictly between 0 and 1, got '0.9' (str)
+    bayesactiv.data.checks.ArgumentError: prob: expected a number strictly between 0 and 1, got '0.9' (str)
     """
     if not _is_real(value) or not 0.0 < float(value) < 1.0:
         raise ArgumentError(f"{name}: expected a number strictly between 0 and 1, got {_shown(value)}")
@@ -100,13 +100,13 @@ def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int
 
     Examples
     --------
-    >>> from bayesactiv.checks import check_int
+    >>> from bayesactiv.data.checks import check_int
     >>> check_int(1000, "draws", minimum=1)
     1000
     >>> check_int(0, "tune", minimum=1)
     Traceback (most recent call last):
     ...
-    bayesactiv.checks.ArgumentError: tune: expected an integer >= 1, got 0 (int)
+    bayesactiv.data.checks.ArgumentError: tune: expected an integer >= 1, got 0 (int)
     """
     bounds = []
     if minimum is not None:
@@ -137,7 +137,7 @@ def check_number(
 
     Examples
     --------
-    >>> from bayesactiv.checks import check_number
+    >>> from bayesactiv.data.checks import check_number
     >>> check_number(0.01, "epsilon", minimum=0, maximum=1, exclusive=True)
     0.01
     """
@@ -160,7 +160,7 @@ def check_seed(value: Any, name: str = "seed") -> int | None:
 
     Examples
     --------
-    >>> from bayesactiv.checks import check_seed
+    >>> from bayesactiv.data.checks import check_seed
     >>> check_seed(None) is None, check_seed(7)
     (True, 7)
     """
@@ -174,7 +174,7 @@ def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
 
     Examples
     --------
-    >>> from bayesactiv.checks import check_choice
+    >>> from bayesactiv.data.checks import check_choice
     >>> check_choice("pymc", "sampler", ("nutpie", "pymc"))
     'pymc'
     """

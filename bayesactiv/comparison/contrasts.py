@@ -38,14 +38,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesactiv.checks import (
+from bayesactiv.data.checks import (
     ArgumentError,
     check_choice,
     check_int,
     check_prob,
     check_seed,
 )
-from bayesactiv.dataset import DatasetError, combine, unit_ids, validate
+from bayesactiv.data.dataset import DatasetError, combine, unit_ids, validate
 
 __all__ = ["QUANTITIES", "Comparison", "compare", "threshold_mismatch"]
 
@@ -585,7 +585,7 @@ def _check_matching(groups: pd.DataFrame, by: str, keys: list[str], reference: A
 
 
 def _run_fit(ds: xr.Dataset, model: str, group_by: tuple[str, ...], **kwargs: Any) -> Any:
-    from bayesactiv.models import fit
+    from bayesactiv.bayes.models import fit
 
     return fit(ds, model, group_by=group_by, **kwargs)
 
@@ -748,7 +748,7 @@ def _fano_stats(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Observed and resampled mean Fano factor per group from window counts (window, unit).
 
-    Fano factor of a unit = variance (ddof 0, as :func:`bayesactiv.baselines.fano_factor`) /
+    Fano factor of a unit = variance (ddof 0, as :func:`bayesactiv.stats.baselines.fano_factor`) /
     mean of its window counts; units that never fire in the (resampled) windows have no Fano
     factor and are left out of the mean.
     """

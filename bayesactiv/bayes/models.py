@@ -68,7 +68,7 @@ from scipy import special
 from xarray.backends import BackendArray
 from xarray.core import indexing
 
-from bayesactiv.checks import (
+from bayesactiv.data.checks import (
     ArgumentError,
     check_choice,
     check_int,
@@ -76,8 +76,8 @@ from bayesactiv.checks import (
     check_prob,
     check_seed,
 )
-from bayesactiv.dataset import DatasetError, require, validate
-from bayesactiv.grouping import group_units, normalize_group_by
+from bayesactiv.data.dataset import DatasetError, require, validate
+from bayesactiv.data.grouping import group_units, normalize_group_by
 
 # warnings point at the first frame outside the package: the user's call
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -128,7 +128,7 @@ class _Groups:
 
 def _make_groups(ds: xr.Dataset, group_by: Sequence[str] | str | None, pool_layers: bool
                  ) -> _Groups:
-    """The units' groups (:func:`bayesactiv.grouping.group_units`) and, for ``pool_layers``,
+    """The units' groups (:func:`bayesactiv.data.grouping.group_units`) and, for ``pool_layers``,
     the network of each group."""
     grouping = group_units(ds, group_by)
     if pool_layers:
@@ -1560,12 +1560,12 @@ def fit(
 ) -> FiringFit:
     """Fit a hierarchical firing model to an activation dataset.
 
-    The models and their priors are written out in :mod:`bayesactiv.models`.
+    The models and their priors are written out in :mod:`bayesactiv.bayes.models`.
 
     Parameters
     ----------
     ds : xarray.Dataset
-        A valid activation dataset (see :mod:`bayesactiv.dataset`).
+        A valid activation dataset (see :mod:`bayesactiv.data.dataset`).
     model : {"beta_binomial", "gamma_poisson", "negative_binomial", "binomial_window"}
         The statistical model. The last three need ``window_count``.
     group_by : sequence of str
@@ -1635,7 +1635,7 @@ def fit(
     >>> ba.fit(ds, tune=0)
     Traceback (most recent call last):
     ...
-    bayesactiv.checks.ArgumentError: tune: expected an integer >= 1 with sampler='nutpie', got 0 (sampler='pymc' allows tune=0)
+    bayesactiv.data.checks.ArgumentError: tune: expected an integer >= 1 with sampler='nutpie', got 0 (sampler='pymc' allows tune=0)
     """
     args = _check_fit_args(model, group_by, method, draws, tune, chains, seed, sampler,
                            epsilon, pool_layers, progress, mu_prior, rate_prior, sampler_kwargs)

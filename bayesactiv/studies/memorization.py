@@ -5,7 +5,7 @@ digits networks (MLP, CNN, DenseNet-style; :mod:`bayesactiv.zoo`) on the held-ou
 and the training inputs, computes the frequentist baselines, fits the hierarchical
 firing model, compares generalizing against memorizing networks per architecture
 and across training epochs, and writes a report folder (see
-:mod:`bayesactiv.report`) whose ``report.html`` is one self-contained file.
+:mod:`bayesactiv.report.document`) whose ``report.html`` is one self-contained file.
 
 Steps (one progress line each)::
 
@@ -20,7 +20,7 @@ Steps (one progress line each)::
 
 Examples
 --------
->>> from bayesactiv.demo import DemoPlan
+>>> from bayesactiv.studies.memorization import DemoPlan
 >>> plan = DemoPlan.quick()
 >>> plan.architectures, plan.max_epochs, plan.draws
 (('mlp',), 3, 500)
@@ -29,7 +29,7 @@ The run itself is not executed here: even the quick one records, fits and compar
 the networks for a minute or more (``make demo`` and the test suite run it).
 
 >>> import tempfile
->>> from bayesactiv.demo import run_demo
+>>> from bayesactiv.studies.memorization import run_demo
 >>> path = run_demo(tempfile.mkdtemp() + "/report", quick=True)  # doctest: +SKIP
 >>> (path / "report.html").exists()  # doctest: +SKIP
 True
@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesactiv.checks import ArgumentError, check_choice, check_int, check_prob, check_seed
+from bayesactiv.data.checks import ArgumentError, check_choice, check_int, check_prob, check_seed
 
 __all__ = ["ARCHITECTURES", "DemoPlan", "run_demo"]
 
@@ -174,7 +174,6 @@ def _pick_epochs(available: list[int], max_epochs: int | None) -> list[int]:
 
 def _card_row(name: str) -> dict[str, Any]:
     from bayesactiv import zoo
-
     card = zoo.card(name)
     last = card["checkpoints"][-1]
     return {
@@ -226,19 +225,19 @@ def run_demo(
     test suite run it). Its arguments are checked before any work starts:
 
     >>> import tempfile
-    >>> from bayesactiv.demo import run_demo
+    >>> from bayesactiv.studies.memorization import run_demo
     >>> path = run_demo(tempfile.mkdtemp() + "/report", quick=True, progress=False)  # doctest: +SKIP
     >>> run_demo(tempfile.mkdtemp() + "/report", plan="quick")
     Traceback (most recent call last):
     ...
-    bayesactiv.checks.ArgumentError: plan: expected a DemoPlan, got str
+    bayesactiv.data.checks.ArgumentError: plan: expected a DemoPlan, got str
     """
     seed = check_seed(seed)
     plan = plan or (DemoPlan.quick() if quick else DemoPlan.full())
     if not isinstance(plan, DemoPlan):
         raise ArgumentError(f"plan: expected a DemoPlan, got {type(plan).__name__}")
     out = Path(out_dir)
-    from bayesactiv.report import check_out_dir
+    from bayesactiv.report.document import check_out_dir
 
     check_out_dir(out)  # fail before minutes of work, not after
     study = _Study(plan, seed, _Steps(total=6 * len(plan.architectures) + 1, enabled=progress))
@@ -289,7 +288,6 @@ class _Study:
     def record(self, name: str) -> None:
         import bayesactiv as ba
         from bayesactiv import zoo
-
         layers = zoo.hidden_layers(name)
         with self.steps.step(f"record {name}: {len(layers)} hidden layers"
                              f"{' on test and train inputs' if self.plan.train_split else ''}"):
@@ -354,7 +352,6 @@ class _Study:
         """Poisson, negative binomial or binomial windows? PSIS-LOO on the last hidden layer."""
         import bayesactiv as ba
         from bayesactiv import zoo
-
         parts = []
         for name in self.networks(arch):
             ds = self.test[name]
@@ -380,7 +377,7 @@ class _Study:
     def epochs(self, arch: str) -> None:
         import bayesactiv as ba
         from bayesactiv import zoo
-        from bayesactiv.dataset import set_epoch
+        from bayesactiv.data.dataset import set_epoch
 
         parts = []
         with self.steps.step(f"epochs of digits-{arch}: record the last hidden layer at each "
@@ -415,7 +412,7 @@ def _pct(prob: float) -> str:
 
 def _layer_table(study: _Study, name: str) -> pd.DataFrame:
     """Per-layer MFR/MF/fraction dead: posterior (joint fit) beside the bootstrap."""
-    from bayesactiv.report import layer_bootstrap
+    from bayesactiv.report.document import layer_bootstrap
 
     plan = study.plan
     arch = name.removeprefix("digits-").removesuffix("-memorize")
@@ -435,8 +432,7 @@ def _layer_table(study: _Study, name: str) -> pd.DataFrame:
 
 def _mf_null_table(study: _Study, names: list[str]) -> pd.DataFrame:
     """Plug-in MF beside its binomial null and a permutation p-value, per network and layer."""
-    from bayesactiv import baselines
-
+    from bayesactiv.stats import baselines
     rows = []
     for name in names:
         ds = study.test[name]
@@ -457,7 +453,7 @@ def _mf_null_table(study: _Study, names: list[str]) -> pd.DataFrame:
 
 def _plugin_by(ds: xr.Dataset, keys: list[str]) -> pd.DataFrame:
     """Plug-in MFR and MF (window Fano factor) per combination of unit coordinates."""
-    from bayesactiv.baselines import fano
+    from bayesactiv.stats.baselines import fano
 
     frame = pd.DataFrame({k: ds[k].values for k in keys})
     rate = ds["count"].values / np.maximum(ds["n"].values, 1)
@@ -503,8 +499,9 @@ def _trajectory_figure(groups: pd.DataFrame, plugin: pd.DataFrame, arch: str, pr
 
 def _build_report(study: _Study) -> Any:
     import bayesactiv as ba
-    from bayesactiv import plots, zoo
-    from bayesactiv.report import (
+    from bayesactiv import zoo
+    from bayesactiv.viz import plots
+    from bayesactiv.report.document import (
         UNIT_ID_PARTS,
         Report,
         forest_figure,

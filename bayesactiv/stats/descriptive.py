@@ -9,7 +9,7 @@ excess), ``act_zero`` (events with activation exactly 0); per layer
 by ``group``, the groups of ``group_by`` (default ``("network", "layer")``, the
 grouping ``fit`` uses) with coordinates ``group_network``, ``group_layer`` and,
 when ``"epoch"`` is a key, ``group_epoch`` (see
-:func:`bayesactiv.baselines.group_layout`; ``"network/*"`` rows pool the layers of
+:func:`bayesactiv.stats.baselines.group_layout`; ``"network/*"`` rows pool the layers of
 a network).
 """
 
@@ -20,9 +20,9 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from bayesactiv.baselines import group_layout, unit_frame
-from bayesactiv.checks import ArgumentError, check_int, check_number
-from bayesactiv.dataset import DatasetError, require, validate
+from bayesactiv.stats.baselines import group_layout, unit_frame
+from bayesactiv.data.checks import ArgumentError, check_int, check_number
+from bayesactiv.data.dataset import DatasetError, require, validate
 
 __all__ = [
     "activation_summary",
@@ -70,7 +70,7 @@ def activation_summary(
         Needs ``act_mean`` and ``act_var``; ``act_min``/``act_max`` and
         ``act_skewness``/``act_kurtosis`` are used when present.
     group_by : sequence of str or str
-        Keys of the aggregate groups (see :func:`bayesactiv.baselines.group_layout`).
+        Keys of the aggregate groups (see :func:`bayesactiv.stats.baselines.group_layout`).
 
     Returns
     -------
@@ -138,7 +138,7 @@ def zero_mode(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = _BY_LAYE
     ds : xarray.Dataset
         Needs ``act_zero``.
     group_by : sequence of str or str
-        Keys of the aggregate groups (see :func:`bayesactiv.baselines.group_layout`).
+        Keys of the aggregate groups (see :func:`bayesactiv.stats.baselines.group_layout`).
 
     Returns
     -------
@@ -179,7 +179,7 @@ def dead_saturated(
     ----------
     ds : xarray.Dataset
     group_by : sequence of str or str
-        Keys of the aggregate groups (see :func:`bayesactiv.baselines.group_layout`).
+        Keys of the aggregate groups (see :func:`bayesactiv.stats.baselines.group_layout`).
 
     Returns
     -------

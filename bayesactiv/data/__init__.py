@@ -1,0 +1,52 @@
+"""The data contract: the activation dataset, its files, and the checks at every boundary.
+
+Everything above this room reads and writes activation datasets through these names:
+:func:`validate` (called by every public entry point), :func:`make_dataset`,
+:func:`combine`, :func:`save` / :func:`open_dataset`, the one grouping of units
+(:func:`group_units`) and the argument checks (:mod:`bayesactiv.data.checks`).
+"""
+
+from bayesactiv.data.checks import (
+    ArgumentError,
+    check_choice,
+    check_int,
+    check_number,
+    check_prob,
+    check_seed,
+)
+from bayesactiv.data.dataset import (
+    DatasetError,
+    check_save_path,
+    combine,
+    make_dataset,
+    open_dataset,
+    require,
+    save,
+    set_epoch,
+    unit_ids,
+    validate,
+)
+from bayesactiv.data.grouping import GROUP_KEYS, Grouping, group_units, normalize_group_by
+
+__all__ = [
+    "GROUP_KEYS",
+    "ArgumentError",
+    "DatasetError",
+    "Grouping",
+    "check_choice",
+    "check_int",
+    "check_number",
+    "check_prob",
+    "check_save_path",
+    "check_seed",
+    "combine",
+    "group_units",
+    "make_dataset",
+    "normalize_group_by",
+    "open_dataset",
+    "require",
+    "save",
+    "set_epoch",
+    "unit_ids",
+    "validate",
+]
