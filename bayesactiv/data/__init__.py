@@ -14,18 +14,16 @@ from bayesactiv.data.checks import (
     check_prob,
     check_seed,
 )
-from bayesactiv.data.dataset import (
+from bayesactiv.data.combine import combine
+from bayesactiv.data.contract import (
     DatasetError,
-    check_save_path,
-    combine,
     make_dataset,
-    open_dataset,
     require,
-    save,
     set_epoch,
     unit_ids,
     validate,
 )
+from bayesactiv.data.files import check_save_path, open_dataset, save
 from bayesactiv.data.grouping import GROUP_KEYS, Grouping, group_units, normalize_group_by
 
 __all__ = [

@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from bayesactiv.data.checks import ArgumentError
-from bayesactiv.data.dataset import DatasetError
+from bayesactiv.data.contract import DatasetError
 
 __all__ = ["GROUP_KEYS", "Grouping", "group_units", "normalize_group_by"]
 

@@ -6,15 +6,8 @@ passes, the streaming reducer and its compiled kernels. The room is named
 function :func:`bayesactiv.record`.
 """
 
-from bayesactiv.recording.recorder import (
-    Fixed,
-    FractionOfMax,
-    Quantile,
-    ThresholdRule,
-    capture,
-    default_network_name,
-    record,
-)
+from bayesactiv.recording.recorder import capture, default_network_name, record
+from bayesactiv.recording.rules import Fixed, FractionOfMax, Quantile, ThresholdRule
 
 __all__ = ["Fixed", "FractionOfMax", "Quantile", "ThresholdRule", "capture", "default_network_name",
            "record"]

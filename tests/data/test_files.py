@@ -19,8 +19,8 @@ import xarray as xr
 import zarr
 
 import bayesactiv as ba
-from bayesactiv.data import dataset as dataset_module
-from bayesactiv.data.dataset import DatasetError
+from bayesactiv.data import DatasetError
+from bayesactiv.data import files as files_module
 
 
 def _ds(count=(1, 2), n=10, **kwargs) -> xr.Dataset:
@@ -182,7 +182,7 @@ def _fake_temp(folder: Path, target: str, pid: int, marker: dict | None, content
     if marker is not None:
         import json
 
-        (tmp / dataset_module._TEMP_MARKER).write_text(json.dumps(marker))
+        (tmp / files_module._TEMP_MARKER).write_text(json.dumps(marker))
     return tmp
 
 
@@ -197,7 +197,7 @@ def test_only_stale_temporaries_of_this_package_are_removed(tmp_path):
     stale = tmp_path / f".acts.nc.{dead}.89abcdef.tmp"
     stale.mkdir()
     (stale / "acts.nc").write_bytes(b"half")
-    (stale / dataset_module._TEMP_MARKER).write_text(
+    (stale / files_module._TEMP_MARKER).write_text(
         f'{{"pid": {dead}, "host": "{host}", "target": "acts.nc"}}')
     ba.save(_ds(), tmp_path / "acts.nc")
     assert not stale.exists()
@@ -212,8 +212,8 @@ def test_a_replaced_zarr_store_is_never_missing(tmp_path, monkeypatch):
     target = tmp_path / "acts.zarr"
     ba.save(_ds((1, 2)), target)
     seen = []
-    real_rename = dataset_module._renameat2
-    real_remove = dataset_module._remove_tree
+    real_rename = files_module._renameat2
+    real_remove = files_module._remove_tree
 
     def rename(src, dst, flags):
         seen.append(("before rename", target.exists()))
@@ -225,8 +225,8 @@ def test_a_replaced_zarr_store_is_never_missing(tmp_path, monkeypatch):
         seen.append(("removing the old copy", ba.open_dataset(target)["count"].values.tolist()))
         real_remove(tmp_dir)
 
-    monkeypatch.setattr(dataset_module, "_renameat2", rename)
-    monkeypatch.setattr(dataset_module, "_remove_tree", remove)
+    monkeypatch.setattr(files_module, "_renameat2", rename)
+    monkeypatch.setattr(files_module, "_remove_tree", remove)
     ba.save(_ds((3, 4)), target)
     assert seen == [("before rename", True), ("after rename", True), ("removing the old copy", [3, 4])]
     assert os.listdir(tmp_path) == ["acts.zarr"]
@@ -235,7 +235,7 @@ def test_a_replaced_zarr_store_is_never_missing(tmp_path, monkeypatch):
 def test_zarr_replacement_without_renameat2(tmp_path, monkeypatch):
     target = tmp_path / "acts.zarr"
     ba.save(_ds((1, 2)), target)
-    monkeypatch.setattr(dataset_module, "_renameat2", lambda src, dst, flags: False)
+    monkeypatch.setattr(files_module, "_renameat2", lambda src, dst, flags: False)
     ba.save(_ds((3, 4)), target)
     assert ba.open_dataset(target)["count"].values.tolist() == [3, 4]
     assert os.listdir(tmp_path) == ["acts.zarr"]
@@ -247,10 +247,10 @@ def test_zarr_replacement_without_renameat2(tmp_path, monkeypatch):
             raise OSError("device busy")
         real_rename(src, dst)
 
-    monkeypatch.setattr(dataset_module.os, "rename", failing_move_in)
+    monkeypatch.setattr(files_module.os, "rename", failing_move_in)
     with pytest.raises(OSError, match="device busy"):
         ba.save(_ds((5, 6)), target)
-    monkeypatch.setattr(dataset_module.os, "rename", real_rename)
+    monkeypatch.setattr(files_module.os, "rename", real_rename)
     assert ba.open_dataset(target)["count"].values.tolist() == [3, 4]
     assert os.listdir(tmp_path) == ["acts.zarr"]
 

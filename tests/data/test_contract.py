@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 
 import bayesactiv as ba
-from bayesactiv.data.dataset import DatasetError
+from bayesactiv.data import DatasetError
 
 
 @pytest.fixture

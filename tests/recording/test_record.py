@@ -9,8 +9,10 @@ import torch
 from torch import nn
 
 import bayesactiv as ba
+from bayesactiv.recording import Fixed, FractionOfMax, Quantile
+from bayesactiv.recording import kernels as kernels_module
 from bayesactiv.recording import recorder as record_module
-from bayesactiv.recording.recorder import Fixed, FractionOfMax, Quantile
+from bayesactiv.recording import rules as rules_module
 
 BATCH = 64
 
@@ -150,8 +152,8 @@ def test_quantile_ties_at_zero():
 def test_quantile_approximate_path_within_one_bin(monkeypatch):
     # with a tiny refinement buffer the quantile falls back to in-bin interpolation:
     # its error must stay within the documented bin width
-    monkeypatch.setattr(record_module, "_QUANTILE_BUFFER", 1)
-    monkeypatch.setattr(record_module, "_QUANTILE_BINS", 256)
+    monkeypatch.setattr(rules_module, "_QUANTILE_BUFFER", 1)
+    monkeypatch.setattr(rules_module, "_QUANTILE_BINS", 256)
     torch.manual_seed(1)
     net = nn.Sequential(nn.Linear(3, 5))
     x = torch.randn(20_000, 3)
@@ -454,7 +456,7 @@ def test_keep_events_round_trip(cnn, digits, tmp_path, suffix):
 
 def _torch_path(monkeypatch) -> None:
     """Force the torch reductions (the path CUDA tensors take) instead of the numba kernel."""
-    monkeypatch.setattr(record_module, "_fast_path", lambda a: False)
+    monkeypatch.setattr(kernels_module, "fast_path", lambda a: False)
 
 
 def _assert_same_recording(fast, slow) -> None:
@@ -486,7 +488,7 @@ def test_kernel_and_torch_path_agree(monkeypatch):
 
 def test_kernel_parallel_blocks_match_numpy(monkeypatch):
     # a batch large enough for the multi-threaded kernel, float64 activations
-    monkeypatch.setattr(record_module, "_PARALLEL_MIN", 1)
+    monkeypatch.setattr(kernels_module, "PARALLEL_MIN", 1)
     torch.manual_seed(10)
     net = nn.Sequential(nn.Linear(5, 300), nn.ReLU()).double()
     x = torch.randn(700, 5, dtype=torch.float64)
@@ -588,7 +590,7 @@ def test_spatial_max_matches_torch_amax_and_keeps_nan():
     flat = torch.randn(7, 5, 9, generator=g)
     flat[2, 3, 4] = float("nan")
     flat[4, 1, 0] = float("nan")
-    got = record_module._spatial_max(flat)
+    got = kernels_module.spatial_max(flat)
     np.testing.assert_array_equal(got.numpy(), flat.amax(2).numpy())
     assert got[2, 3].isnan() and got[4, 1].isnan()
 

@@ -9,8 +9,8 @@ import pytest
 import xarray as xr
 
 import bayesactiv as ba
+from bayesactiv.data import DatasetError
 from bayesactiv.data.checks import ArgumentError
-from bayesactiv.data.dataset import DatasetError
 
 # ---------------------------------------------------------------- windows must add up
 

@@ -1,0 +1,482 @@
+"""The activation dataset: the one contract between the stages, and its checks.
+
+An activation dataset is an :class:`xarray.Dataset` holding, per hidden unit,
+the sufficient statistics of its firing:
+
+================  ========================  =======  ==============================================
+name              dims                      dtype    meaning
+================  ========================  =======  ==============================================
+``count``         (unit,)                   int64    events in which the unit fired
+``n``             (unit,)                   int64    events observed for the unit
+``window_count``  (window, unit)            int64    fired count in each consecutive block of
+                                                     ``attrs["window_size"]`` events (optional)
+``fired``         (sample, unit)            bool     raw firing events (optional, bit-packed on
+                                                     disk)
+``threshold``     (unit,)                   float64  the threshold applied (when recorded)
+``act_*``         (unit,)                   float64  streamed summary of raw activations:
+                                                     ``act_min``, ``act_max``, ``act_mean``,
+                                                     ``act_var``, ``act_skewness``,
+                                                     ``act_kurtosis``, ``act_zero``
+``hist_count``    (hist_group, hist_bin)    int64    per-layer histogram of raw activations
+``hist_edges``    (hist_group, hist_edge)   float64  its bin edges
+``topk_sample``   (unit, rank)              int64    events that made the unit fire most (-1: none)
+``topk_value``    (unit, rank)              float64  their activation values
+================  ========================  =======  ==============================================
+
+An *event* is what ``n`` counts: one input for a dense layer, one input (or one
+spatial position, with ``spatial="per_position"``) for a convolution, one token
+for a sequence layer. The ``sample`` axis of ``fired`` enumerates events, so
+``fired.sum("sample") == count`` and ``n == fired.sizes["sample"]``; its
+optional ``input`` coordinate names the input each event came from.
+
+Coordinates on ``unit``: ``unit`` (the id ``network/layer/index``, with
+``@epoch`` appended when an ``epoch`` coordinate is present), ``network``,
+``layer`` (str), ``index`` (int) and optionally ``epoch`` (int). On ``sample``:
+``sample`` (int, the order in which events were seen), optionally ``label``,
+``split``, ``input``. On ``hist_group``: ``hist_group`` (str, ``network/layer``).
+
+Attributes: ``threshold_rule`` (the rule in words), ``threshold_params`` (JSON),
+``window_size`` (when ``window_count`` is present), ``spatial``, ``source``,
+``created``, ``bayesactiv_version``.
+
+Files are written and read by :mod:`bayesactiv.data.files`; datasets are
+concatenated by :mod:`bayesactiv.data.combine`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+__all__ = [
+    "DatasetError",
+    "make_dataset",
+    "require",
+    "set_epoch",
+    "unit_ids",
+    "validate",
+]
+
+_UNIT_STATS = ("act_min", "act_max", "act_mean", "act_var", "act_skewness", "act_kurtosis", "act_zero")
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+class DatasetError(ValueError):
+    """An activation dataset does not follow the contract; the message names the field."""
+
+
+def _version() -> str:
+    from bayesactiv import __version__
+    return __version__
+
+
+def unit_ids(
+    network: Sequence[str], layer: Sequence[str], index: Sequence[int], epoch: Sequence[int] | None = None
+) -> np.ndarray:
+    """Build the stable unit ids ``network/layer/index`` (``@epoch`` appended when given).
+
+    Examples
+    --------
+    >>> from bayesactiv.data import unit_ids
+    >>> unit_ids(["mlp"], ["fc1"], [3]).tolist()
+    ['mlp/fc1/3']
+    """
+    network = np.asarray(network).astype(str).tolist()
+    layer = np.asarray(layer).astype(str).tolist()
+    index = np.asarray(index).astype(np.int64).tolist()
+    if epoch is None:
+        ids = [f"{n}/{l}/{i}" for n, l, i in zip(network, layer, index, strict=True)]
+    else:
+        epoch = np.asarray(epoch).astype(np.int64).tolist()
+        ids = [f"{n}/{l}/{i}@{e}" for n, l, i, e in zip(network, layer, index, epoch, strict=True)]
+    out = np.empty(len(ids), dtype=object)
+    out[:] = ids
+    return out
+
+
+def make_dataset(
+    count: Any,
+    n: Any,
+    *,
+    network: str | Sequence[str],
+    layer: str | Sequence[str],
+    index: Sequence[int] | None = None,
+    epoch: int | Sequence[int] | None = None,
+    window_count: Any = None,
+    window_size: int | None = None,
+    fired: Any = None,
+    label: Any = None,
+    threshold_rule: str = "activation > 0",
+    threshold_params: dict | None = None,
+    attrs: dict | None = None,
+) -> xr.Dataset:
+    """Build a validated activation dataset from arrays.
+
+    This is how activations recorded elsewhere (JAX, a saved numpy array, spike
+    counts of real neurons) enter bayesactiv.
+
+    Parameters
+    ----------
+    count, n : array_like of int, shape (unit,)
+        Events in which each unit fired, and events observed. ``n`` may be a scalar.
+    network, layer : str or sequence of str
+        Name of the network and of the layer of each unit (a scalar applies to all).
+    index : sequence of int, optional
+        Index of each unit within its layer; defaults to ``0..k-1`` within each layer.
+    epoch : int or sequence of int, optional
+        Training epoch of each unit's network, when datasets of several epochs are combined.
+    window_count : array_like of int, shape (window, unit), optional
+        Fired count per consecutive block of ``window_size`` events.
+    window_size : int, optional
+        Events per window; required with ``window_count``.
+    fired : array_like of bool, shape (sample, unit), optional
+        Raw firing events.
+    label : array_like, shape (sample,), optional
+        A label per event (needs ``fired``).
+    threshold_rule : str
+        The rule that turned activations into firing events, in words.
+    threshold_params : dict, optional
+        Its parameters (stored as JSON).
+    attrs : dict, optional
+        Further attributes.
+
+    Returns
+    -------
+    xarray.Dataset
+
+    Raises
+    ------
+    DatasetError
+        Naming the argument, when an array has the wrong length or shape (the
+        message gives both lengths) or holds counts that are negative, not
+        integers or beyond the int64 range.
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> ds = ba.make_dataset([0, 5, 20], 20, network="net", layer="fc1")
+    >>> ds["unit"].values.tolist()
+    ['net/fc1/0', 'net/fc1/1', 'net/fc1/2']
+    >>> ba.make_dataset([0, 5, 20], 20, network="net", layer=["a", "b"])
+    Traceback (most recent call last):
+    ...
+    bayesactiv.data.contract.DatasetError: layer: expected 3 values (one per unit of count), got 2
+    """
+    count = np.asarray(count)
+    if count.ndim != 1:
+        raise DatasetError(f"count: expected a 1-d array over units, got shape {count.shape}")
+    k = count.shape[0]
+    count = _as_int(count, "count")
+    n = _as_int(_per_unit(n, "n", k), "n")
+    network_arr = _per_unit(np.asarray(network, dtype=object), "network", k).astype(str)
+    layer_arr = _per_unit(np.asarray(layer, dtype=object), "layer", k).astype(str)
+    if index is None:
+        index_arr = np.zeros(k, dtype=np.int64)
+        keys = np.char.add(np.char.add(network_arr, "/"), layer_arr)
+        for key in dict.fromkeys(keys.tolist()):
+            mask = keys == key
+            index_arr[mask] = np.arange(mask.sum())
+    else:
+        index_arr = _per_unit(np.asarray(index, dtype=np.int64), "index", k, scalar=False)
+    epoch_arr = None if epoch is None else _per_unit(np.asarray(epoch, dtype=np.int64), "epoch", k)
+    coords: dict[str, Any] = {
+        "unit": ("unit", unit_ids(network_arr, layer_arr, index_arr, epoch_arr)),
+        "network": ("unit", network_arr.astype(object)),
+        "layer": ("unit", layer_arr.astype(object)),
+        "index": ("unit", index_arr),
+    }
+    if epoch_arr is not None:
+        coords["epoch"] = ("unit", epoch_arr.copy())
+    data_vars: dict[str, Any] = {"count": ("unit", count), "n": ("unit", n)}
+    all_attrs = {
+        "threshold_rule": threshold_rule,
+        "threshold_params": json.dumps(threshold_params or {}),
+        "spatial": "none",
+        "source": "make_dataset",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "bayesactiv_version": _version(),
+    }
+    if window_count is not None:
+        if window_size is None:
+            raise DatasetError("window_size: required when window_count is given")
+        windows = _per_window_or_sample(window_count, "window_count", "window", k)
+        data_vars["window_count"] = (("window", "unit"), _as_int(windows, "window_count"))
+        all_attrs["window_size"] = int(window_size)
+    if fired is not None:
+        fired = _per_window_or_sample(fired, "fired", "sample", k)
+        if fired.dtype != bool and not np.isin(fired, (0, 1)).all():
+            raise DatasetError("fired: expected booleans or 0/1 values, got other values")
+        data_vars["fired"] = (("sample", "unit"), fired.astype(bool))
+        coords["sample"] = ("sample", np.arange(fired.shape[0], dtype=np.int64))
+        if label is not None:
+            coords["label"] = ("sample", _per_sample_label(label, fired.shape[0]))
+    elif label is not None:
+        raise DatasetError("label: a per-event label needs fired events (pass fired=...)")
+    all_attrs.update(attrs or {})
+    return validate(xr.Dataset(data_vars, coords=coords, attrs=all_attrs))
+
+
+def _per_unit(values: Any, name: str, k: int, *, scalar: bool = True) -> np.ndarray:
+    """``values`` as one value per unit: a 1-d array of length ``k`` (a scalar is repeated)."""
+    values = np.asarray(values)
+    if values.ndim == 0 and scalar:
+        return np.full(k, values.item(), dtype=values.dtype)
+    if values.ndim != 1:
+        raise DatasetError(f"{name}: expected a 1-d sequence of {k} values (one per unit of count), "
+                           f"got shape {values.shape}")
+    if values.shape[0] != k:
+        raise DatasetError(f"{name}: expected {k} values (one per unit of count), got {values.shape[0]}")
+    return values
+
+
+def _per_window_or_sample(values: Any, name: str, rows: str, k: int) -> np.ndarray:
+    """A 2-d ``(rows, unit)`` array whose ``unit`` axis matches ``count``."""
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise DatasetError(f"{name}: expected a 2-d array ({rows}, unit), got shape {values.shape}")
+    if values.shape[1] != k:
+        raise DatasetError(f"{name}: expected {k} units (as in count) along its second axis, "
+                           f"got {values.shape[1]} (shape {values.shape})")
+    return values
+
+
+def _per_sample_label(label: Any, n_samples: int) -> np.ndarray:
+    label = np.asarray(label)
+    if label.ndim != 1 or label.shape[0] != n_samples:
+        got = label.shape[0] if label.ndim == 1 else f"shape {label.shape}"
+        raise DatasetError(f"label: expected {n_samples} values (one per sample of fired), got {got}")
+    return label
+
+
+def _exceeds_int64(values: np.ndarray) -> bool:
+    """Whether an integer or float array holds values outside the int64 range."""
+    if values.size == 0:
+        return False
+    if values.dtype.kind == "u":
+        return bool(values.max() > _INT64_MAX)
+    if values.dtype.kind == "f":
+        return bool((np.abs(values) >= 2.0**63).any())
+    return False
+
+
+def _range_error(name: str) -> DatasetError:
+    return DatasetError(f"{name}: values exceed the int64 range (counts must be below 2**63)")
+
+
+def _as_int(values: np.ndarray, name: str) -> np.ndarray:
+    values = np.asarray(values)
+    if values.dtype.kind in "iub":
+        if _exceeds_int64(values):
+            raise _range_error(name)
+        return values.astype(np.int64)
+    if values.dtype.kind == "f":
+        if not np.all(np.isfinite(values)):
+            raise DatasetError(f"{name}: contains NaN or infinite values")
+        if not np.all(values == np.round(values)):
+            raise DatasetError(f"{name}: counts must be integers, got non-integer values")
+        if _exceeds_int64(values):
+            raise _range_error(name)
+        return values.astype(np.int64)
+    raise DatasetError(f"{name}: expected integer counts, got dtype {values.dtype}")
+
+
+def _check_dims(ds: xr.Dataset, name: str, dims: tuple[str, ...]) -> None:
+    if ds[name].dims != dims:
+        raise DatasetError(f"{name}: expected dims {dims}, got {ds[name].dims}")
+
+
+def _check_counts(ds: xr.Dataset, name: str) -> np.ndarray:
+    values = ds[name].values
+    if values.dtype.kind == "f":
+        if np.isnan(values).any():
+            raise DatasetError(f"{name}: contains NaN")
+        if not np.isfinite(values).all():
+            raise DatasetError(f"{name}: contains infinite values")
+        if not np.all(values == np.round(values)):
+            raise DatasetError(f"{name}: counts must be integers")
+    elif values.dtype.kind not in "iub":
+        raise DatasetError(f"{name}: expected integer counts, got dtype {values.dtype}")
+    if _exceeds_int64(values):
+        raise _range_error(name)
+    if (values < 0).any():
+        bad = np.flatnonzero(np.asarray(values < 0).ravel())[:5]
+        raise DatasetError(f"{name}: negative counts (at flat positions {bad.tolist()})")
+    return values
+
+
+def validate(ds: xr.Dataset) -> xr.Dataset:
+    """Check that ``ds`` follows the activation-dataset contract.
+
+    Every public entry point of bayesactiv calls this first.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+
+    Returns
+    -------
+    xarray.Dataset
+        The same dataset, for chaining.
+
+    Raises
+    ------
+    DatasetError
+        Naming the field that is missing or malformed.
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> ds = ba.make_dataset([1, 2], 10, network="net", layer="fc")
+    >>> ba.validate(ds) is ds
+    True
+    """
+    if not isinstance(ds, xr.Dataset):
+        raise DatasetError(f"dataset: expected an xarray.Dataset, got {type(ds).__name__}")
+    for name in ("count", "n"):
+        if name not in ds.data_vars:
+            raise DatasetError(f"{name}: missing variable (an activation dataset needs 'count' and 'n')")
+        _check_dims(ds, name, ("unit",))
+    if ds.sizes["unit"] == 0:
+        raise DatasetError("unit: the dataset has no units")
+    for name in ("unit", "network", "layer", "index"):
+        if name not in ds.coords:
+            raise DatasetError(f"{name}: missing coordinate on 'unit'")
+        if ds[name].dims != ("unit",):
+            raise DatasetError(f"{name}: coordinate must have dims ('unit',), got {ds[name].dims}")
+    count = _check_counts(ds, "count")
+    n = _check_counts(ds, "n")
+    if (count > n).any():
+        bad = ds["unit"].values[count > n][:5]
+        raise DatasetError(f"count: exceeds n for units {bad.tolist()}")
+    if ds["index"].dtype.kind not in "iu":
+        raise DatasetError(f"index: expected integers, got dtype {ds['index'].dtype}")
+    epoch = ds["epoch"].values if "epoch" in ds.coords else None
+    expected = unit_ids(ds["network"].values, ds["layer"].values, ds["index"].values, epoch)
+    actual = ds["unit"].values
+    mismatch = expected != actual.astype(object)
+    if mismatch.any():
+        bad = int(np.flatnonzero(mismatch)[0])
+        raise DatasetError(
+            f"unit: id {actual[bad]!r} does not match its network/layer/index coordinates "
+            f"(expected {expected[bad]!r})"
+        )
+    if not pd.Index(actual).is_unique:
+        raise DatasetError("unit: ids are not unique")
+    if "window_count" in ds.data_vars:
+        _check_windows(ds, count, n)
+    if "fired" in ds.data_vars:
+        _check_dims(ds, "fired", ("sample", "unit"))
+        if ds["fired"].dtype != bool:
+            raise DatasetError(f"fired: expected bool, got dtype {ds['fired'].dtype}")
+        if not np.array_equal(ds["fired"].values.sum(axis=0), count):
+            raise DatasetError("fired: per-unit sums over 'sample' do not equal count")
+        if (n != ds.sizes["sample"]).any():
+            raise DatasetError("fired: n must equal the number of samples when fired is kept")
+    for name in _UNIT_STATS:
+        if name in ds.data_vars:
+            _check_dims(ds, name, ("unit",))
+    for name in ("topk_sample", "topk_value"):
+        if name in ds.data_vars:
+            _check_dims(ds, name, ("unit", "rank"))
+    if "hist_count" in ds.data_vars:
+        if "hist_edges" not in ds.data_vars:
+            raise DatasetError("hist_edges: missing variable (the bin edges of hist_count)")
+        _check_dims(ds, "hist_count", ("hist_group", "hist_bin"))
+        _check_dims(ds, "hist_edges", ("hist_group", "hist_edge"))
+    return ds
+
+
+def _check_windows(ds: xr.Dataset, count: np.ndarray, n: np.ndarray) -> None:
+    """``window_count`` must fit ``window_size``, ``n`` and ``count``.
+
+    The windows cover the first ``window * window_size`` events of each unit; the
+    fired events outside them are ``count - window_count.sum("window")``, which
+    must lie between 0 and the number of events left outside, ``n - covered``
+    (so windows that cover all ``n`` events add up to ``count`` exactly).
+    """
+    _check_dims(ds, "window_count", ("window", "unit"))
+    if "window_size" not in ds.attrs:
+        raise DatasetError("window_size: attribute required with window_count")
+    w = int(ds.attrs["window_size"])
+    if w < 1:
+        raise DatasetError(f"window_size: must be >= 1, got {w}")
+    wc = _check_counts(ds, "window_count")
+    if (wc > w).any():
+        raise DatasetError(f"window_count: a window count exceeds window_size={w}")
+    covered = ds.sizes["window"] * w
+    if (covered > n).any():
+        raise DatasetError("window_count: windows cover more events than n")
+    in_windows = wc.sum(axis=0, dtype=np.int64)
+    if (in_windows > count).any():
+        raise DatasetError("window_count: windows hold more events than count")
+    outside = count - in_windows
+    bad = outside > n - covered
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DatasetError(
+            f"window_count: windows of unit {ds['unit'].values[first]!r} cover {covered} of its "
+            f"{int(n[first])} events and add up to {int(in_windows[first])}, but count is "
+            f"{int(count[first])}: more than the {int(n[first]) - covered} events outside "
+            f"the windows can hold"
+        )
+
+
+def set_epoch(ds: xr.Dataset, epoch: int) -> xr.Dataset:
+    """Tag every unit of ``ds`` with a training ``epoch`` (unit ids gain ``@epoch``).
+
+    Use it before :func:`combine` on recordings of several checkpoints of one network.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset without an ``epoch`` coordinate.
+    epoch : int
+
+    Returns
+    -------
+    xarray.Dataset
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> ds = ba.dataset.set_epoch(ba.make_dataset([1], 4, network="n", layer="l"), 3)
+    >>> ds["unit"].values.tolist()
+    ['n/l/0@3']
+    """
+    validate(ds)
+    if "epoch" in ds.coords:
+        raise DatasetError("epoch: the dataset already has an epoch coordinate")
+    epochs = np.full(ds.sizes["unit"], int(epoch), dtype=np.int64)
+    ids = unit_ids(ds["network"].values, ds["layer"].values, ds["index"].values, epochs)
+    out = ds.assign_coords(epoch=("unit", epochs)).assign_coords(unit=("unit", ids))
+    out.attrs["epoch"] = int(epoch)
+    return validate(out)
+
+
+def require(ds: xr.Dataset, name: str, purpose: str, how: str) -> None:
+    """Raise a :class:`DatasetError` when ``ds`` lacks variable ``name``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    name : str
+        The variable needed.
+    purpose : str
+        What needs it (e.g. ``"the Fano factor"``).
+    how : str
+        How to record it (e.g. ``"record(..., window_size=50)"``).
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> ds = ba.make_dataset([1], 5, network="n", layer="l")
+    >>> ba.dataset.require(ds, "count", "a rate", "record(...)")
+    """
+    if name not in ds.data_vars:
+        raise DatasetError(f"{name}: {purpose} needs '{name}', which this dataset lacks; record it with {how}")

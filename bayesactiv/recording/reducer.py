@@ -1,0 +1,295 @@
+"""The streaming reducer of one layer: the recording pass's state, batch after batch.
+
+:class:`LayerReducer` keeps, per unit, the fired count, the window counts, the raw
+``fired`` events (when kept), the minimum and maximum and the streamed summaries
+(:mod:`bayesactiv.recording.summaries`). On CPU a batch is reduced by the fused
+kernel of :mod:`bayesactiv.recording.kernels`; elsewhere by torch reductions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from bayesactiv.recording import kernels
+from bayesactiv.recording.rules import round_down
+from bayesactiv.recording.summaries import (
+    first_range,
+    grow_histogram,
+    histogram,
+    merge_moments,
+    merge_topk,
+    moments_from_sums,
+    shape_statistics,
+)
+
+__all__ = ["LayerReducer"]
+
+
+class LayerReducer:
+    """The recording pass for one layer: counts, windows, events and raw-activation summaries.
+
+    Parameters
+    ----------
+    rule_thr : torch.Tensor, optional
+        The per-unit threshold (float64) from calibration; None for a Fixed rule,
+        whose value :meth:`first` receives.
+    window_size, keep_events, summaries, topk, hist_bins
+        As for :func:`bayesactiv.record`.
+    hist_range : (float, float), optional
+        Histogram edges from calibration; None: from the first batch, grown as needed.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from bayesactiv.recording.reducer import LayerReducer
+    >>> rec = LayerReducer(None, None, False, True, 2, 4, None)
+    >>> a = torch.tensor([[0.0, 1.0], [2.0, -1.0]])
+    >>> rec.first(a, 0.5)
+    >>> rec.update(a)
+    >>> rec.result(2)["count"].tolist()
+    [1, 1]
+    """
+
+    def __init__(self, rule_thr: torch.Tensor | None, window_size: int | None, keep_events: bool,
+                 summaries: bool, topk: int, hist_bins: int, hist_range: tuple[float, float] | None):
+        self.thr_src = rule_thr  # float64 per unit, or None for Fixed (set on first batch)
+        self.thr: torch.Tensor | None = None
+        self.window_size = window_size
+        self.keep_events = keep_events
+        self.summaries = summaries
+        self.k = topk
+        self.bins = hist_bins
+        self.hist_range = hist_range
+        self.n = 0
+        self.windows: list[torch.Tensor] = []
+        self.fired: list[torch.Tensor] = []
+        self.fill = 0
+        self.kind = ""
+        self.per_input = 0
+        self.events_per_batch: list[int] = []
+
+    def first(self, a: torch.Tensor, fixed: float | None) -> None:
+        """Set up the state from the first batch ``a`` (``fixed``: the Fixed rule's value)."""
+        u, dev, dt = a.shape[1], a.device, a.dtype
+        if self.thr_src is None:
+            self.thr_src = torch.full((u,), float(fixed), dtype=torch.float64, device=dev)
+        self.thr = round_down(self.thr_src.to(dev), dt)
+        zeros = torch.zeros(u, dtype=torch.int64, device=dev)
+        self.count = zeros.clone()
+        self.zero = zeros.clone()
+        self.partial = zeros.clone()
+        self.lo = torch.full((u,), math.inf, dtype=dt, device=dev)
+        self.hi = torch.full((u,), -math.inf, dtype=dt, device=dev)
+        f64 = torch.zeros(u, dtype=torch.float64, device=dev)
+        self.mean, self.m2, self.m3, self.m4 = f64.clone(), f64.clone(), f64.clone(), f64.clone()
+        self.top_v = torch.empty(0, u, dtype=dt, device=dev)
+        self.top_i = torch.empty(0, u, dtype=torch.int64, device=dev)
+        self.hist = torch.zeros(self.bins, dtype=torch.float64, device=dev)
+        self.fast = kernels.fast_path(a)
+        if self.fast:
+            self._first_fast(a)
+        self._first_range(a)
+
+    def _first_fast(self, a: torch.Tensor) -> None:
+        """The numpy state that the fused kernel updates in place (see :meth:`_update_fast`)."""
+        u, dt = a.shape[1], a.dtype
+        self.bad = torch.zeros(u, dtype=torch.int64)
+        self.sums = torch.zeros(4, u, dtype=torch.float64)  # power sums of a - shift
+        # the shift only centres the power sums: the mean of the first events will do
+        shift = np.mean(a[:256].numpy(), axis=0, dtype=np.float64)
+        self.shift = torch.from_numpy(np.where(np.isfinite(shift), shift, 0.0))
+        k = self.k if self.summaries else 0
+        self.top_v = torch.full((k, u), -math.inf, dtype=dt)
+        self.top_i = torch.full((k, u), -1, dtype=torch.int64)
+        self.hist = torch.zeros(self.bins, dtype=torch.int64)
+
+    def _first_range(self, a: torch.Tensor) -> None:
+        """The histogram edges: given, from the first batch (``dynamic``), or none."""
+        if self.hist_range is None and not self.summaries:
+            self.hist_range = (0.0, 1.0)  # no histogram
+            self.dynamic = False
+        elif self.hist_range is None:
+            x = a.numpy() if self.fast else a  # numpy's reductions are the faster on CPU
+            lo, hi = float(x.min()), float(x.max())
+            if math.isfinite(lo) and math.isfinite(hi):
+                self.hist_range = first_range(lo, hi)
+            else:
+                self.hist_range = (0.0, 1.0)
+            self.dynamic = True
+        else:
+            self.dynamic = False
+            lo, hi = self.hist_range
+            if not hi > lo:
+                self.hist_range = (lo - 0.5, lo + 0.5)
+
+    def update(self, a: torch.Tensor) -> None:
+        """Reduce one batch ``a`` of shape ``[events, units]``."""
+        if self.fast:
+            self._update_fast(a)
+        else:
+            self._update_torch(a)
+
+    def _update_fast(self, a: torch.Tensor) -> None:
+        """One fused pass of the numba kernel over the batch (CPU, float32/float64)."""
+        x = a.contiguous().numpy()
+        e, u = x.shape
+        w = self.window_size
+        fill, span = (0, max(e, 1)) if w is None else (self.fill, w)
+        touched = (fill + e - 1) // span + 1
+        wc = np.zeros((touched, u), dtype=np.int64)
+        lo = np.empty(u, dtype=x.dtype)
+        hi = np.empty(u, dtype=x.dtype)
+        fired = np.empty((e, u) if self.keep_events else (0, 0), dtype=np.bool_)
+        block = kernels.block_size(u)
+        nblocks = -(-u // block)
+        hist = np.zeros((nblocks if self.summaries else 1, self.bins), dtype=np.int64)
+        nout = np.zeros(nblocks, dtype=np.int64)
+        hlo, hhi = self.hist_range
+        kernels.fused_kernel(e * u)(
+            x, self.thr.numpy(), fill, span, wc, lo, hi, self.bad.numpy(), self.keep_events,
+            fired, self.summaries, self.zero.numpy(), self.sums.numpy(), self.shift.numpy(),
+            self.top_v.numpy(), self.top_i.numpy(), self.n, hist, hlo, hhi,
+            self.bins / (hhi - hlo), nout, block)
+        counts = wc.sum(0)
+        np.add(self.count.numpy(), counts, out=self.count.numpy())
+        if w is not None:
+            self._close_windows(wc, fill, e, touched)
+        if self.keep_events:
+            self.fired.append(torch.from_numpy(fired))
+        np.minimum(self.lo.numpy(), lo, out=self.lo.numpy())
+        np.maximum(self.hi.numpy(), hi, out=self.hi.numpy())
+        if self.summaries:
+            if self.dynamic and nout.any():
+                amin, amax = float(lo.min()), float(hi.max())
+                if math.isfinite(amin) and math.isfinite(amax):  # else: reported at the end
+                    self.hist, self.hist_range = grow_histogram(self.hist, self.hist_range, amin, amax)
+                    hlo, hhi = self.hist_range
+                    hist[:] = 0
+                    kernels.compiled()["hist"](x, hlo, hhi, self.bins / (hhi - hlo), hist, block)
+            self.hist += torch.from_numpy(hist.sum(0))
+        self.n += e
+
+    def _close_windows(self, wc: np.ndarray, fill: int, e: int, touched: int) -> None:
+        """Keep the windows the kernel completed (``wc``: counts of the windows it touched)."""
+        w = self.window_size
+        u = wc.shape[1]
+        wc[0] += self.partial.numpy()
+        done = (fill + e) // w
+        if done:  # (a copy when the open window's row would otherwise stay alive)
+            self.windows.append(torch.from_numpy(wc if done == touched else wc[:done].copy()))
+        self.partial = torch.from_numpy(wc[done].copy()) if done < touched \
+            else torch.zeros(u, dtype=torch.int64)
+        self.fill = (fill + e) % w
+
+    def _update_torch(self, a: torch.Tensor) -> None:
+        e = a.shape[0]
+        fired = a > self.thr
+        # sums of a float copy are cheaper than sums of bools (which go through int64)
+        fired_f = fired.to(a.dtype) if a.dtype != torch.float64 else fired.float()
+        if self.window_size is not None:
+            self.count += self._windows(fired_f)
+        else:
+            self.count += fired_f.sum(0).long()
+        if self.keep_events:
+            self.fired.append(fired.cpu())
+        b_lo, b_hi = a.amin(0), a.amax(0)
+        self.lo = torch.minimum(self.lo, b_lo)
+        self.hi = torch.maximum(self.hi, b_hi)
+        if self.summaries:
+            self.mean, self.m2, self.m3, self.m4 = merge_moments(self.n, self.mean, self.m2,
+                                                                 self.m3, self.m4, a)
+            self.zero += (a == 0).to(fired_f.dtype).sum(0).long()
+            if self.k:
+                self.top_v, self.top_i = merge_topk(self.top_v, self.top_i, a, b_hi, self.n, self.k)
+            self._histogram(a, b_lo, b_hi)
+        self.n += e
+
+    def _windows(self, fired: torch.Tensor) -> torch.Tensor:
+        """Add complete windows; return the batch's fired count per unit."""
+        w = self.window_size
+        e = fired.shape[0]
+        total = torch.zeros_like(self.partial)
+        start = 0
+        if self.fill:
+            take = min(w - self.fill, e)
+            head = fired[:take].sum(0).long()
+            total += head
+            self.partial += head
+            self.fill += take
+            start = take
+            if self.fill == w:
+                self.windows.append(self.partial[None])
+                self.partial = torch.zeros_like(self.partial)
+                self.fill = 0
+        m = (e - start) // w
+        if m:
+            block = fired[start : start + m * w].view(m, w, -1).sum(1).long()
+            self.windows.append(block)
+            total += block.sum(0)
+            start += m * w
+        if start < e:
+            tail = fired[start:].sum(0).long()
+            total += tail
+            self.partial += tail
+            self.fill += e - start
+        return total
+
+    def _histogram(self, a: torch.Tensor, b_lo: torch.Tensor, b_hi: torch.Tensor) -> None:
+        if self.dynamic:
+            amin, amax = float(b_lo.min()), float(b_hi.max())
+            if not (math.isfinite(amin) and math.isfinite(amax)):
+                return  # reported as non-finite activations at the end of the pass
+            self.hist, self.hist_range = grow_histogram(self.hist, self.hist_range, amin, amax)
+        self.hist += histogram(a, self.bins, self.hist_range)
+
+    def finite(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-unit minimum and maximum, NaN where a unit saw a NaN or infinite value."""
+        if not self.fast:
+            return self.lo, self.hi
+        bad = self.bad > 0
+        nan = torch.tensor(math.nan, dtype=self.lo.dtype)
+        return torch.where(bad, nan, self.lo), torch.where(bad, nan, self.hi)
+
+    def result(self, units: int) -> dict[str, Any]:
+        """The layer's variables of the activation dataset, as numpy arrays (``n``: an int)."""
+        out: dict[str, Any] = {"count": self.count.cpu().numpy(), "n": self.n}
+        out["act_min"] = self.lo.double().cpu().numpy()
+        out["act_max"] = self.hi.double().cpu().numpy()
+        out["threshold"] = self.thr_src.double().cpu().numpy()
+        if self.window_size is not None:
+            if self.windows:
+                out["window_count"] = np.concatenate([wc.cpu().numpy() for wc in self.windows])
+            else:
+                out["window_count"] = np.zeros((0, units), dtype=np.int64)
+        if self.keep_events:
+            out["fired"] = torch.cat(self.fired, 0).numpy()
+        if self.summaries:
+            out.update(self._summaries(units))
+        return out
+
+    def _summaries(self, units: int) -> dict[str, np.ndarray]:
+        if self.fast:
+            self.mean, self.m2, self.m3, self.m4 = moments_from_sums(self.shift, self.sums, self.n)
+        var = self.m2 / max(self.n, 1)
+        skew, kurt = shape_statistics(self.m2, self.m3, self.m4, self.n)
+        tv = np.full((units, self.k), np.nan)
+        ti = np.full((units, self.k), -1, dtype=np.int64)
+        got = self.top_v.shape[0]
+        tv[:, :got] = self.top_v.double().cpu().numpy().T
+        ti[:, :got] = self.top_i.cpu().numpy().T
+        tv[ti < 0] = np.nan  # fewer events than k
+        return {
+            "act_mean": self.mean.cpu().numpy(),
+            "act_var": np.maximum(var.cpu().numpy(), 0.0),
+            "act_skewness": skew,
+            "act_kurtosis": kurt,
+            "act_zero": self.zero.cpu().numpy().astype(np.int64),
+            "topk_value": tv,
+            "topk_sample": ti,
+            "hist_count": np.rint(self.hist.cpu().numpy()).astype(np.int64),
+            "hist_edges": np.linspace(self.hist_range[0], self.hist_range[1], self.bins + 1),
+        }
