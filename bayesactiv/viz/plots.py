@@ -13,8 +13,10 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from bayesactiv.stats import descriptive
 from bayesactiv.data.dataset import validate
+from bayesactiv.stats import descriptive
+from bayesactiv.stats.baselines import monte_carlo_curve
+from bayesactiv.viz.coactivation import coactivation_heatmap
 
 __all__ = [
     "plot_cdf",
@@ -141,6 +143,8 @@ def plot_dead_saturated(ds: xr.Dataset) -> Figure:
 def plot_coactivation(ds: xr.Dataset, layer: str, network: str | None = None) -> Figure:
     """Heatmap of the phi coefficients between the units of one layer (grey: constant units).
 
+    The drawing is :func:`bayesactiv.viz.coactivation.coactivation_heatmap`.
+
     Examples
     --------
     >>> import numpy as np, bayesactiv as ba
@@ -149,24 +153,7 @@ def plot_coactivation(ds: xr.Dataset, layer: str, network: str | None = None) ->
     >>> len(plot_coactivation(ds, "l").axes)  # heatmap and colour bar
     2
     """
-    phi = descriptive.coactivation(ds, layer, network)
-    fig, ax = plt.subplots(figsize=(5.2, 4.4))
-    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.8")
-    im = ax.imshow(np.ma.masked_invalid(phi.values), cmap=cmap, vmin=-1, vmax=1,
-                   interpolation="nearest")
-    fig.colorbar(im, ax=ax, label="phi")
-    idx = phi["index"].values
-    if len(idx) <= 32:
-        ax.set_xticks(np.arange(len(idx)), idx, fontsize=7)
-        ax.set_yticks(np.arange(len(idx)), idx, fontsize=7)
-    ax.set_xlabel("unit index")
-    ax.set_ylabel("unit index")
-    ax.set_title(f"Co-activation in {phi.attrs['network']}/{phi.attrs['layer']}")
-    if not np.isfinite(phi.values).any():
-        ax.text(0.5, 0.5, "no unit varies: every unit\nnever or always fired", ha="center",
-                va="center", transform=ax.transAxes)
-    fig.tight_layout()
-    return fig
+    return coactivation_heatmap(ds, network, layer)
 
 
 def plot_mc_curve(curve: xr.Dataset) -> Figure:
@@ -186,9 +173,7 @@ def plot_mc_curve(curve: xr.Dataset) -> Figure:
     >>> len(plot_mc_curve(ds).axes)
     2
     """
-    if "n_samples" not in curve.dims:
-        from bayesactiv.stats.baselines import monte_carlo_curve
-
+    if "n_samples" not in curve.dims:  # an activation dataset: the curve is its prefixes
         curve = monte_carlo_curve(validate(curve))
     layers = np.flatnonzero(curve["group_layer"].values != "*")
     m = curve["n_samples"].values

@@ -13,7 +13,10 @@ import numpy as np
 
 import bayesactiv as ba
 from bayesactiv.viz import plots
+
 INLINE = "module://matplotlib_inline.backend_inline"
+# the comparison tests, wherever they sit in the tests tree (basenames are unique)
+_TEST_COMPARE = next(Path(__file__).resolve().parents[1].rglob("test_compare.py"))
 
 
 def _backend_after(code: str, tmp_path: Path) -> str:
@@ -42,7 +45,7 @@ def test_comparison_plot_and_demo_keep_the_notebook_backend(tmp_path: Path) -> N
     """Before pyplot is imported, neither Comparison.plot nor run_demo may switch to Agg."""
     code = f"""
         import sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        sys.path.insert(0, {str(_TEST_COMPARE.parent)!r})
         from test_compare import synthetic_comparison
         synthetic_comparison(["B"], ["fc"]).plot()
         import os
