@@ -20,9 +20,9 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from bayesactiv.stats.baselines import group_layout, unit_frame
 from bayesactiv.data.checks import ArgumentError, check_int, check_number
 from bayesactiv.data.dataset import DatasetError, require, validate
+from bayesactiv.stats.groups import BY_LAYER, KEEP_EVENTS, group_layout, unit_frame
 
 __all__ = [
     "activation_summary",
@@ -38,8 +38,6 @@ __all__ = [
 _SUMMARIES = "record(...) (it streams act_* summaries of every recorded layer)"
 _HIST = "record(...) (it streams a per-layer histogram, hist_count/hist_edges)"
 _TOPK = "record(..., topk=10) (it keeps the inputs of highest activation per unit)"
-_KEEP_EVENTS = "record(..., keep_events=True)"
-_BY_LAYER = ("network", "layer")
 
 
 def _merge(a: xr.Dataset, b: xr.Dataset) -> xr.Dataset:
@@ -47,7 +45,7 @@ def _merge(a: xr.Dataset, b: xr.Dataset) -> xr.Dataset:
 
 
 def activation_summary(
-    ds: xr.Dataset, *, group_by: Sequence[str] | str | None = _BY_LAYER
+    ds: xr.Dataset, *, group_by: Sequence[str] | str | None = BY_LAYER
 ) -> xr.Dataset:
     r"""Per-unit and pooled per-layer moments of the raw activations.
 
@@ -127,7 +125,7 @@ def activation_summary(
     return out
 
 
-def zero_mode(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = _BY_LAYER) -> xr.Dataset:
+def zero_mode(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = BY_LAYER) -> xr.Dataset:
     """The mode at zero: the fraction of events whose activation is exactly 0.
 
     ``zero_fraction = act_zero / n`` per unit (for a ReLU unit the events where it
@@ -165,7 +163,7 @@ def zero_mode(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = _BY_LAYE
 
 
 def dead_saturated(
-    ds: xr.Dataset, *, group_by: Sequence[str] | str | None = _BY_LAYER
+    ds: xr.Dataset, *, group_by: Sequence[str] | str | None = BY_LAYER
 ) -> xr.Dataset:
     """Dead units (never fired: ``count == 0``) and saturated units (always: ``count == n``).
 
@@ -385,7 +383,7 @@ def coactivation(ds: xr.Dataset, layer: str, network: str | None = None) -> xr.D
     [1.0, 1.0, 0.0]
     """
     validate(ds)
-    require(ds, "fired", "the co-activation matrix", _KEEP_EVENTS)
+    require(ds, "fired", "the co-activation matrix", KEEP_EVENTS)
     lay = ds["layer"].values.astype(str)
     net = ds["network"].values.astype(str)
     mask = lay == str(layer)

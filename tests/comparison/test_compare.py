@@ -9,8 +9,8 @@ import pytest
 import xarray as xr
 
 import bayesactiv as ba
-from bayesactiv.data.checks import ArgumentError
 from bayesactiv.comparison.contrasts import Comparison
+from bayesactiv.data.checks import ArgumentError
 from bayesactiv.data.dataset import DatasetError
 
 compare_module = importlib.import_module("bayesactiv.comparison.contrasts")
@@ -223,7 +223,7 @@ def test_layer_comparison_reuses_the_fit(networks, monkeypatch):
     def no_refit(*args, **kwargs):
         raise AssertionError("compare refitted a FiringFit that already groups by layer")
 
-    monkeypatch.setattr(compare_module, "_run_fit", no_refit)
+    monkeypatch.setattr(compare_module, "fit_groups", no_refit)
     cmp = ba.compare(networks.fit, by="layer", reference="fc1", quantities=("mfr",), n_resamples=200)
     assert cmp.fit is networks.fit
     assert cmp.result["contrast"].values.tolist() == ["A: fc2 − fc1", "B: fc2 − fc1", "C: fc2 − fc1"]
@@ -358,7 +358,7 @@ def test_different_thresholds_warn(monkeypatch):
     def stop(*args, **kwargs):
         raise RuntimeError("stop after validation")
 
-    monkeypatch.setattr(compare_module, "_run_fit", stop)
+    monkeypatch.setattr(compare_module, "fit_groups", stop)
     with (
         pytest.warns(UserWarning, match="threshold_rule: the datasets were thresholded differently"),
         pytest.raises(RuntimeError, match="stop after validation"),

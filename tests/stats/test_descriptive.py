@@ -12,11 +12,11 @@ import xarray as xr
 from scipy import stats
 
 import bayesactiv as ba
+from bayesactiv.data.checks import ArgumentError
+from bayesactiv.data.dataset import DatasetError
 from bayesactiv.stats import baselines as bl
 from bayesactiv.stats import descriptive as de
 from bayesactiv.viz import plots
-from bayesactiv.data.checks import ArgumentError
-from bayesactiv.data.dataset import DatasetError
 
 
 def simulate(n=3000, seed=0, k_top=5):

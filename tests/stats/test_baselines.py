@@ -7,10 +7,10 @@ import pytest
 from scipy import stats
 
 import bayesactiv as ba
-from bayesactiv.stats import baselines as bl
 from bayesactiv.data.checks import ArgumentError
 from bayesactiv.data.dataset import DatasetError
 from bayesactiv.data.grouping import group_units
+from bayesactiv.stats import baselines as bl
 
 
 def _fired_ds(fired: np.ndarray, layer="l", network="net", window_size=None):
@@ -202,8 +202,9 @@ def test_one_string_statistic_and_generator_seed(iid):
     np.testing.assert_array_equal(a["low"], b["low"])
 
 
-def test_shared_helpers_are_public_and_the_old_names_remain(iid):
-    assert bl._fano is bl.fano and bl._unit_frame is bl.unit_frame
+def test_shared_helpers_are_public(iid):
+    from bayesactiv.stats import groups, spikes
+    assert bl.fano is spikes.fano and bl.unit_frame is groups.unit_frame
     frame = bl.unit_frame(iid)
     assert list(frame.coords) == ["unit", "network", "layer", "index"] and not frame.data_vars
 

@@ -1,0 +1,670 @@
+"""The resampling engine: bootstrap weights in chunks and the statistics computed over them.
+
+A bootstrap resample of ``n`` items (inputs, or windows of inputs) is represented by
+its *counts* ``w`` (how often each item was drawn; a multinomial(n, 1/n) vector), so a
+statistic that is a sum over items is one matrix product ``W @ data`` (``W``:
+resamples x items). Two ways of drawing them are kept, because each consumes the
+random stream differently and callers promise fixed numbers for a seed:
+
+- ``draw="index"``: ``rng.integers(0, n, size=(b, n))`` item indices, counted with
+  ``bincount`` (:func:`resample_indices` gives the indices themselves);
+- ``draw="multinomial"``: ``rng.multinomial(n, [1/n] * n, size=b)``.
+
+Resamples come in chunks (:func:`chunk_sizes`) to bound memory; the chunk sizes are
+part of the random stream (``integers`` discards half a 64-bit word at the end of a
+call), so they are an explicit argument.
+
+On top of the weights: per-unit rates (:func:`resampled_rates`), the Fano factor of
+resampled window counts (:func:`resampled_fano`), per-group means over units
+(:func:`group_means`, :func:`nanmean`), the per-layer replicates of MFR, fraction of
+dead units (:func:`group_rate_replicates`) and MF (:func:`group_fano_replicates`),
+and differences between levels with percentile intervals (:func:`level_differences`,
+:func:`percentile_interval`). :func:`bayesactiv.stats.baselines.bootstrap`, the
+bootstrap of :func:`bayesactiv.compare` and the report's layer bootstrap use them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+from scipy import special
+
+from bayesactiv.data.checks import check_choice, check_int, check_prob
+from bayesactiv.data.dataset import DatasetError, validate
+from bayesactiv.stats.groups import KEEP_EVENTS, WINDOWS, as_generator, unit_frame
+
+__all__ = [
+    "bootstrap",
+    "chunk_sizes",
+    "default_chunk",
+    "group_fano_replicates",
+    "group_means",
+    "group_rate_replicates",
+    "level_differences",
+    "nanmean",
+    "percentile_interval",
+    "resample_counts",
+    "resample_indices",
+    "resampled_fano",
+    "resampled_rates",
+    "window_counts",
+]
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+def chunk_sizes(n_resamples: int, per: int) -> list[int]:
+    """Split ``n_resamples`` into chunks of ``per`` (the last one shorter).
+
+    Parameters
+    ----------
+    n_resamples, per : int
+        Both >= 1.
+
+    Returns
+    -------
+    list of int
+
+    Examples
+    --------
+    >>> chunk_sizes(10, 4)
+    [4, 4, 2]
+    """
+    per = max(1, min(per, n_resamples))
+    sizes = [per] * (n_resamples // per)
+    if n_resamples % per:
+        sizes.append(n_resamples % per)
+    return sizes
+
+
+def default_chunk(n_items: int, n_units: int) -> int:
+    """Resamples per chunk that keep a chunk of weights and products near 2e7 numbers.
+
+    The chunking of :func:`bayesactiv.compare`'s bootstrap.
+
+    Examples
+    --------
+    >>> default_chunk(1000, 64)
+    10000
+    """
+    return max(1, int(2e7 // max(1, n_items * max(1, n_units) // 64 + n_items)))
+
+
+def resample_indices(
+    rng: np.random.Generator, n_items: int, sizes: Sequence[int]
+) -> Iterator[np.ndarray]:
+    """Item indices of bootstrap resamples, one (b, n_items) int64 array per chunk.
+
+    Each row draws ``n_items`` indices uniformly with replacement
+    (``rng.integers(0, n_items, size=(b, n_items))``).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    n_items : int
+    sizes : sequence of int
+        Resamples per chunk (see :func:`chunk_sizes`).
+
+    Yields
+    ------
+    numpy.ndarray of int64, shape (b, n_items)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [idx.shape for idx in resample_indices(np.random.default_rng(0), 5, [2, 1])]
+    [(2, 5), (1, 5)]
+    """
+    for b in sizes:
+        yield rng.integers(0, n_items, size=(b, n_items), dtype=np.int64)
+
+
+def resample_counts(
+    rng: np.random.Generator,
+    n_items: int,
+    sizes: Sequence[int],
+    *,
+    draw: Literal["index", "multinomial"] = "multinomial",
+    dtype: type = np.float64,
+) -> Iterator[np.ndarray]:
+    """Bootstrap resample counts (how often each item is drawn), one chunk at a time.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    n_items : int
+        Items resampled (inputs or windows).
+    sizes : sequence of int
+        Resamples per chunk (see :func:`chunk_sizes`).
+    draw : {"multinomial", "index"}
+        ``"multinomial"``: ``rng.multinomial``; ``"index"``: the indices of
+        :func:`resample_indices`, counted. Same distribution, different random streams.
+    dtype : numpy dtype
+        Of the yielded counts (float32 holds integer sums exactly up to 2**24).
+
+    Yields
+    ------
+    numpy.ndarray, shape (b, n_items)
+        Each row sums to ``n_items``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = next(resample_counts(np.random.default_rng(0), 4, [3], draw="index"))
+    >>> w.shape, w.sum(axis=1).tolist()
+    ((3, 4), [4.0, 4.0, 4.0])
+    """
+    if draw == "index":
+        for idx in resample_indices(rng, n_items, sizes):
+            b = idx.shape[0]
+            idx += (np.arange(b, dtype=np.int64) * n_items)[:, None]
+            counts = np.bincount(idx.ravel(), minlength=b * n_items).reshape(b, n_items)
+            yield counts.astype(dtype)
+    else:
+        pvals = np.full(n_items, 1.0 / n_items)
+        for b in sizes:
+            yield rng.multinomial(n_items, pvals, size=b).astype(dtype)
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def resampled_rates(weights: np.ndarray, counts: np.ndarray, total: float) -> np.ndarray:
+    """Per-unit firing rates of resamples: ``weights @ counts / total``.
+
+    Parameters
+    ----------
+    weights : numpy.ndarray, shape (b, item)
+        Resample counts (:func:`resample_counts`); a row of ones is the observed data.
+    counts : numpy.ndarray, shape (item, unit)
+        Fired events (0/1) per input, or counts per window.
+    total : float
+        Events per unit covered by all items (inputs, or windows x window size).
+
+    Returns
+    -------
+    numpy.ndarray, shape (b, unit)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> resampled_rates(np.array([[2.0, 0.0]]), np.array([[1.0], [0.0]]), 2.0).tolist()
+    [[1.0]]
+    """
+    return weights @ counts / total
+
+
+def resampled_fano(weights: np.ndarray, wc: np.ndarray) -> np.ndarray:
+    """Fano factor (variance ddof 0 / mean) of resampled window counts, from resample counts.
+
+    The moments are weighted sums (``w @ wc``, ``w @ wc**2``), so no resampled copy of the
+    windows is built; it equals :func:`bayesactiv.stats.spikes.fano` of the drawn windows up
+    to rounding. NaN where the resampled mean is 0.
+
+    Parameters
+    ----------
+    weights : numpy.ndarray, shape (b, window)
+    wc : numpy.ndarray, shape (window, unit)
+
+    Returns
+    -------
+    numpy.ndarray, shape (b, unit)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> resampled_fano(np.ones((1, 3)), np.array([[4.0, 0.0], [1.0, 0.0], [1.0, 0.0]])).tolist()
+    [[1.0, nan]]
+    """
+    nw = wc.shape[0]
+    mean = weights @ wc / nw
+    var = weights @ (wc**2) / nw - mean**2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(mean > 0, np.maximum(var, 0.0) / mean, np.nan)
+
+
+def nanmean(values: np.ndarray) -> np.ndarray:
+    """Mean over the last axis ignoring NaN; NaN (no warning) where all are NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> nanmean(np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan]])).tolist()
+    [2.0, nan]
+    """
+    ok = np.isfinite(values)
+    k = ok.sum(axis=-1)
+    total = np.where(ok, values, 0.0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(k > 0, total / np.maximum(k, 1), np.nan)
+
+
+def group_means(
+    values: np.ndarray, units: Sequence[np.ndarray], *, skip_nan: bool = False
+) -> np.ndarray:
+    """Mean over the units of each group, for every resample.
+
+    Parameters
+    ----------
+    values : numpy.ndarray, shape (b, unit)
+    units : sequence of integer arrays
+        The unit columns of each group.
+    skip_nan : bool
+        Leave undefined values out (:func:`nanmean`).
+
+    Returns
+    -------
+    numpy.ndarray, shape (b, group)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> group_means(np.array([[1.0, 2.0, 6.0]]), [np.array([0, 1]), np.array([2])]).tolist()
+    [[1.5, 6.0]]
+    """
+    if skip_nan:
+        out = np.full((values.shape[0], len(units)), np.nan)
+        for j, u in enumerate(units):
+            out[:, j] = nanmean(values[:, u])
+        return out
+    return np.stack([values[:, u].mean(axis=1) for u in units], axis=1)
+
+
+def group_rate_replicates(
+    counts: np.ndarray,
+    total: float,
+    units: Sequence[np.ndarray],
+    epsilon: float,
+    rng: np.random.Generator,
+    n_resamples: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Observed and resampled MFR and fraction of dead units per group.
+
+    Items (the rows of ``counts``) are resampled with multinomial counts in chunks of
+    :func:`default_chunk`; the groups share the resampled items.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray, shape (item, unit)
+        Fired events (0/1) per input, or counts per window.
+    total : float
+        Events per unit covered by all items.
+    units : sequence of integer arrays
+        The unit columns of each group.
+    epsilon : float
+        A unit with rate below it is dead.
+    rng : numpy.random.Generator
+    n_resamples : int
+
+    Returns
+    -------
+    obs_mfr, obs_dead : numpy.ndarray, shape (group,)
+    rep_mfr, rep_dead : numpy.ndarray, shape (n_resamples, group)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fired = np.random.default_rng(0).random((50, 3)) < [0.0, 0.2, 0.6]
+    >>> om, od, rm, rd = group_rate_replicates(fired.astype(float), 50.0, [np.arange(3)], 0.01,
+    ...                                        np.random.default_rng(1), 100)
+    >>> rm.shape, float(od[0])
+    ((100, 1), 0.3333333333333333)
+    """
+
+    def stats(rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return group_means(rates, units), group_means(rates < epsilon, units)
+
+    obs_mfr, obs_dead = stats(counts.sum(axis=0, keepdims=True) / total)
+    mfr_parts, dead_parts = [], []
+    n_items = counts.shape[0]
+    sizes = chunk_sizes(n_resamples, default_chunk(n_items, counts.shape[1]))
+    for w in resample_counts(rng, n_items, sizes):
+        m, d = stats(resampled_rates(w, counts, total))
+        mfr_parts.append(m)
+        dead_parts.append(d)
+    return obs_mfr[0], obs_dead[0], np.concatenate(mfr_parts), np.concatenate(dead_parts)
+
+
+def group_fano_replicates(
+    wc: np.ndarray, units: Sequence[np.ndarray], rng: np.random.Generator, n_resamples: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Observed and resampled mean Fano factor (MF) per group, resampling windows.
+
+    Units that never fire in the (resampled) windows have no Fano factor and are left
+    out of the mean. Windows are resampled with multinomial counts in chunks of
+    :func:`default_chunk`.
+
+    Parameters
+    ----------
+    wc : numpy.ndarray, shape (window, unit)
+    units : sequence of integer arrays
+    rng : numpy.random.Generator
+    n_resamples : int
+
+    Returns
+    -------
+    obs : numpy.ndarray, shape (group,)
+    reps : numpy.ndarray, shape (n_resamples, group)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> wc = np.array([[4.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    >>> obs, reps = group_fano_replicates(wc, [np.arange(2)], np.random.default_rng(0), 10)
+    >>> obs.tolist(), reps.shape
+    ([1.0], (10, 1))
+    """
+    nw = wc.shape[0]
+
+    def stats(w: np.ndarray) -> np.ndarray:
+        return group_means(resampled_fano(w, wc), units, skip_nan=True)
+
+    obs = stats(np.ones((1, nw)))[0]
+    sizes = chunk_sizes(n_resamples, default_chunk(nw, wc.shape[1]))
+    parts = [stats(w) for w in resample_counts(rng, nw, sizes)]
+    return obs, np.concatenate(parts)
+
+
+def window_counts(ds: xr.Dataset, window_size: int | None) -> tuple[np.ndarray | None, str]:
+    """Window counts (window, unit) to resample for the Fano factor, or a reason why none.
+
+    With ``window_size`` and ``fired``: windows of ``window_size`` consecutive inputs
+    built from the events; otherwise the recorded ``window_count``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset.
+    window_size : int, optional
+
+    Returns
+    -------
+    counts : numpy.ndarray of float64 or None
+    reason : str
+        Empty when ``counts`` is given.
+
+    Raises
+    ------
+    DatasetError
+        ``window_size`` differs from the recorded one and no events are kept.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> f = np.zeros((10, 1), dtype=bool)
+    >>> ds = ba.make_dataset(f.sum(0), 10, network="n", layer="l", fired=f)
+    >>> window_counts(ds, 5)[0].shape, window_counts(ds, None)[1][:21]
+    ((2, 1), 'needs window counts: ')
+    """
+    if window_size is not None and "fired" in ds.data_vars:
+        fired = ds["fired"].values
+        nw = fired.shape[0] // window_size
+        if nw < 2:
+            return None, f"fewer than two windows of {window_size} events"
+        wc = fired[: nw * window_size].reshape(nw, window_size, -1).sum(axis=1)
+        return wc.astype(np.float64), ""
+    if "window_count" in ds.data_vars:
+        recorded = int(ds.attrs["window_size"])
+        if window_size is not None and window_size != recorded:
+            raise DatasetError(
+                f"window_size: {window_size} differs from the recorded window_size={recorded} and "
+                "the dataset keeps no fired events to rebuild windows from; pass "
+                f"window_size=None or record with keep_events=True"
+            )
+        if ds.sizes["window"] < 2:
+            return None, "fewer than two windows"
+        return ds["window_count"].values.astype(np.float64), ""
+    if "fired" in ds.data_vars:
+        return None, "needs window counts: pass window_size= (the dataset keeps fired events)"
+    return None, "needs window counts: record with window_size=..."
+
+
+# ----------------------------------------------------------------------------- differences
+
+
+def level_differences(
+    obs: np.ndarray, reps: np.ndarray, level_pos: np.ndarray, ref_pos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Observed and resampled differences *level minus reference* between groups.
+
+    Parameters
+    ----------
+    obs : numpy.ndarray, shape (group,)
+    reps : numpy.ndarray, shape (b, group)
+    level_pos, ref_pos : integer arrays, shape (contrast,)
+        The group of each contrast's level and of its reference.
+
+    Returns
+    -------
+    estimate : numpy.ndarray, shape (contrast,)
+    replicates : numpy.ndarray, shape (b, contrast)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> est, rep = level_differences(np.array([1.0, 3.0]), np.array([[1.0, 2.0]]), [1], [0])
+    >>> est.tolist(), rep.tolist()
+    ([2.0], [[1.0]])
+    """
+    return obs[level_pos] - obs[ref_pos], reps[:, level_pos] - reps[:, ref_pos]
+
+
+def percentile_interval(
+    estimate: np.ndarray, replicates: np.ndarray, prob: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed percentile interval of mass ``prob`` over the resamples (axis 0).
+
+    NaN replicates are ignored; NaN where the estimate is NaN or there is no resample.
+
+    Parameters
+    ----------
+    estimate : numpy.ndarray, shape (...)
+    replicates : numpy.ndarray, shape (b, ...)
+    prob : float
+
+    Returns
+    -------
+    low, high : numpy.ndarray, shape (...)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> low, high = percentile_interval(np.array([0.5]), np.linspace(0, 1, 101)[:, None], 0.9)
+    >>> low.round(2).tolist(), high.round(2).tolist()
+    ([0.05], [0.95])
+    """
+    lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if replicates.shape[0]:
+            low = np.nanquantile(replicates, lo_q, axis=0)
+            high = np.nanquantile(replicates, hi_q, axis=0)
+        else:
+            low = high = np.full_like(estimate, np.nan)
+    low = np.where(np.isnan(estimate), np.nan, low)
+    high = np.where(np.isnan(estimate), np.nan, high)
+    return low, high
+
+
+# ----------------------------------------------------------------------------- bootstrap
+
+_BOOTSTRAP_METHODS = ("percentile", "bca", "basic")
+
+
+def _column_quantile(sorted_b: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Linear-interpolation quantile (numpy's default) of each column at its own level ``q``."""
+    b = sorted_b.shape[0]
+    q = np.broadcast_to(q, sorted_b.shape[1:])
+    finite = np.isfinite(q)
+    pos = np.where(finite, np.clip(q, 0, 1), 0.0) * (b - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, b - 1)
+    frac = pos - lo
+    cols = np.arange(sorted_b.shape[1])
+    vlo = sorted_b[lo, cols]
+    vhi = sorted_b[hi, cols]
+    return np.where(finite, vlo + frac * (vhi - vlo), np.nan)
+
+
+def _bca_levels(
+    theta_b: np.ndarray, theta_hat: np.ndarray, data: np.ndarray, denom: float, alpha: float,
+    *, inputs: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The BCa quantile levels of each unit's low and high bound (Efron & Tibshirani 14.10)."""
+    n_resamples = theta_b.shape[0]
+    below = (theta_b < theta_hat).sum(axis=0) + (theta_b <= theta_hat).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z0 = special.ndtri(below / (2.0 * n_resamples))
+        if inputs:
+            c = theta_hat * denom
+            spread = c * (denom - c) * denom
+            # 0/0 at c = 0 or c = n: undefined, NaN as the jackknife gives
+            a = np.where(spread > 0, (denom - 2 * c) / (6.0 * np.sqrt(spread)), np.nan)
+        else:
+            d = data - data.mean(axis=0)
+            a = (d**3).sum(axis=0) / (6.0 * ((d**2).sum(axis=0)) ** 1.5)
+        za = special.ndtri(alpha)
+        q_low = special.ndtr(z0 + (z0 + za) / (1 - a * (z0 + za)))
+        q_high = special.ndtr(z0 + (z0 - za) / (1 - a * (z0 - za)))
+    return q_low, q_high
+
+
+def bootstrap(
+    ds: xr.Dataset,
+    *,
+    n_resamples: int = 9999,
+    confidence_level: float = 0.95,
+    method: Literal["percentile", "bca", "basic"] = "percentile",
+    seed: int | np.random.Generator | None = None,
+    batch: int | None = None,
+) -> xr.Dataset:
+    r"""Bootstrap intervals for each unit's firing probability, resampling inputs jointly.
+
+    With ``fired``: each resample draws ``n`` inputs with replacement, the same inputs
+    for every unit (co-firing is preserved). A resample is represented by its counts
+    ``w`` (how often each input was drawn, a multinomial(n, 1/n) vector), so the
+    resampled fire counts of all units are one matrix product ``W @ fired``
+    (``W``: resamples x inputs), computed in chunks of ``batch`` resamples.
+
+    Without ``fired``, with ``window_count``: a block bootstrap over the windows
+    (blocks of ``window_size`` consecutive inputs are resampled with replacement),
+    which keeps dependence within a window. The statistic is then the firing
+    fraction over the inputs the windows cover.
+
+    Intervals (parameter names as in :func:`scipy.stats.bootstrap`):
+
+    - ``"percentile"``: quantiles :math:`\alpha/2, 1-\alpha/2` of the resampled estimates
+      (linear interpolation, as scipy). Zero width for a unit that never/always fired.
+    - ``"basic"``: :math:`2\hat\theta - ` the percentile bounds, reversed.
+    - ``"bca"``: bias-corrected and accelerated (Efron & Tibshirani eq. 14.10), with
+      :math:`z_0 = \Phi^{-1}(\#\{\theta^* < \hat\theta\} + \#\{\theta^* \le \hat\theta\}) / 2B)`
+      and the jackknife acceleration in closed form: for a proportion
+      :math:`a = (1 - 2\hat p) / (6\sqrt{n \hat p (1-\hat p)})`; for window blocks
+      :math:`a = \sum d^3 / (6 (\sum d^2)^{3/2})`, :math:`d` = window count minus its mean.
+
+    Where the resampled estimates of a unit are all equal (a unit that never or
+    always fired, or equal counts in every window), the bootstrap distribution is
+    a point mass: every quantile of it, at any level the BCa correction picks, is
+    that value, so all three methods give the zero-width interval
+    :math:`[\hat\theta, \hat\theta]` (e.g. [0, 0] for a never-fired unit). The
+    acceleration is 0/0 there, which is why :func:`scipy.stats.bootstrap` returns
+    NaN for BCa; the interval does not depend on it.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset with ``fired`` or ``window_count``.
+    n_resamples : int
+        Number of bootstrap resamples ``B``.
+    confidence_level : float
+    method : {"percentile", "bca", "basic"}
+    seed : int or numpy.random.Generator, optional
+        A non-negative integer, a generator, or None (fresh entropy).
+    batch : int, optional
+        Resamples per chunk (bounds memory to about ``batch * n`` integers);
+        default: chosen so that a chunk holds about 2**23 resample counts.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``estimate``, ``low``, ``high``, ``standard_error`` (standard deviation of the
+        resampled estimates, ddof 1) over ``unit``; attrs ``method``,
+        ``confidence_level``, ``n_resamples``, ``resampled``.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> fired = np.random.default_rng(0).random((200, 2)) < [0.0, 0.4]
+    >>> ds = ba.make_dataset(fired.sum(0), 200, network="n", layer="l", fired=fired)
+    >>> bs = ba.baselines.bootstrap(ds, n_resamples=999, seed=1)
+    >>> float(bs["high"][0] - bs["low"][0])  # never fired: the percentile interval collapses
+    0.0
+    >>> bca = ba.baselines.bootstrap(ds, n_resamples=999, method="bca", seed=1)
+    >>> float(bca["low"][0]), float(bca["high"][0])  # and so does BCa's
+    (0.0, 0.0)
+    """
+    validate(ds)
+    level = check_prob(confidence_level, "confidence_level")
+    method = check_choice(method, "method", _BOOTSTRAP_METHODS)
+    n_resamples = check_int(n_resamples, "n_resamples", minimum=2)
+    if batch is not None:
+        batch = check_int(batch, "batch", minimum=1)
+    rng = as_generator(seed)
+    if "fired" in ds.data_vars:
+        data = ds["fired"].values
+        denom = float(data.shape[0])
+        resampled = "inputs"
+    elif "window_count" in ds.data_vars:
+        data = ds["window_count"].values
+        denom = float(data.shape[0] * int(ds.attrs["window_size"]))
+        resampled = f"windows of {int(ds.attrs['window_size'])} inputs (block bootstrap)"
+    else:
+        raise DatasetError(
+            "fired: the bootstrap needs 'fired' (or 'window_count' for a block bootstrap), which "
+            f"this dataset lacks; record it with {KEEP_EVENTS} or {WINDOWS}"
+        )
+    rows = data.shape[0]
+    if rows < 2:
+        raise DatasetError(f"fired: the bootstrap needs at least 2 samples or windows, got {rows}")
+    # float32 holds integer sums exactly up to 2**24
+    ftype = np.float32 if rows * max(1, int(data.max(initial=0))) < 2**24 else np.float64
+    matrix = data.astype(ftype)
+    if batch is None:
+        batch = max(1, min(n_resamples, 2**23 // rows))
+    theta_b = np.empty((n_resamples, data.shape[1]), dtype=np.float64)
+    start = 0
+    sizes = chunk_sizes(n_resamples, batch)
+    for weights in resample_counts(rng, rows, sizes, draw="index", dtype=ftype):
+        theta_b[start : start + len(weights)] = weights @ matrix
+        start += len(weights)
+    theta_b /= denom
+    theta_hat = data.sum(axis=0) / denom
+    alpha = (1.0 - level) / 2
+    if method == "bca":
+        q_low, q_high = _bca_levels(theta_b, theta_hat, data, denom, alpha, inputs=resampled == "inputs")
+    else:
+        q_low = np.full(data.shape[1], alpha)
+        q_high = np.full(data.shape[1], 1 - alpha)
+    theta_b.sort(axis=0)
+    low = _column_quantile(theta_b, q_low)
+    high = _column_quantile(theta_b, q_high)
+    point = theta_b[0] == theta_b[-1]  # a point-mass bootstrap distribution: every quantile is it
+    low = np.where(point, theta_b[0], low)
+    high = np.where(point, theta_b[0], high)
+    if method == "basic":
+        low, high = 2 * theta_hat - high, 2 * theta_hat - low
+    out = unit_frame(ds)
+    out["estimate"] = ("unit", theta_hat)
+    out["low"] = ("unit", low)
+    out["high"] = ("unit", high)
+    out["standard_error"] = ("unit", theta_b.std(axis=0, ddof=1))
+    out.attrs.update(
+        method=method, confidence_level=level, n_resamples=n_resamples, resampled=resampled
+    )
+    return out
+
