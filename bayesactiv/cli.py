@@ -102,7 +102,7 @@ def _fit_outputs(prefix: str) -> tuple[Path, Path]:
 
 
 def _threshold(args: argparse.Namespace):
-    from bayesactiv.recording.recorder import FractionOfMax, Quantile
+    from bayesactiv.recording import FractionOfMax, Quantile
 
     chosen = [v is not None for v in (args.threshold, args.fraction_of_max, args.quantile)]
     if sum(chosen) > 1:
@@ -140,26 +140,28 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 def _open(path: str):
-    import bayesactiv as ba
+    from bayesactiv.data import open_dataset
 
     if not Path(path).exists():
         raise CliError(f"no such dataset file: {path}")
-    return ba.open_dataset(path)
+    return open_dataset(path)
 
 
 # ---------------------------------------------------------------- commands
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    import bayesactiv as ba
     from bayesactiv import zoo
+    from bayesactiv.data import save, set_epoch
+    from bayesactiv.recording import record
+
     output = Path(args.output)
     _check_dataset_output(output)
     threshold = _threshold(args)
     network = zoo.load(args.network, epoch=args.epoch)
     x, y = zoo.dataset(args.network, split=args.split)
     layers = args.layers or zoo.hidden_layers(args.network)
-    ds = ba.record(
+    ds = record(
         network,
         x,
         layers,
@@ -174,8 +176,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     ds.attrs["zoo_network"] = args.network
     ds.attrs["split"] = args.split
     if args.epoch is not None:
-        ds = ba.dataset.set_epoch(ds, args.epoch)
-    out = ba.save(ds, output)
+        ds = set_epoch(ds, args.epoch)
+    out = save(ds, output)
     print(f"recorded {ds.sizes['unit']} units from {len(set(ds['layer'].values))} layers "
           f"over {int(ds['n'].max())} events -> {out}")
     return EXIT_OK
@@ -183,6 +185,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from bayesactiv import zoo
+
     if args.list:
         print("\n".join(zoo.names()))
         return EXIT_OK
@@ -205,15 +208,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    import bayesactiv as ba
-    from bayesactiv.data.grouping import normalize_group_by
+    from bayesactiv.bayes import fit
+    from bayesactiv.data import combine, normalize_group_by
 
     group_by = normalize_group_by(args.group_by)
     outputs = _fit_outputs(args.output) if args.output else ()
     for path in outputs:
         _check_output_file(path, "-o")
-    ds = ba.combine([_open(p) for p in args.datasets])
-    result = ba.fit(
+    ds = combine([_open(p) for p in args.datasets])
+    result = fit(
         ds,
         model=args.model,
         group_by=group_by,
@@ -238,12 +241,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    import bayesactiv as ba
+    from bayesactiv.comparison import compare
 
     if args.output:
         _check_output_file(Path(args.output), "-o")
     datasets = [_open(p) for p in args.datasets]
-    comparison = ba.compare(
+    comparison = compare(
         datasets,
         by=args.by,
         reference=args.reference,
@@ -262,7 +265,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bayesactiv.report.document import check_out_dir, report_from_datasets
+    from bayesactiv.report import check_out_dir, report_from_datasets
 
     check_out_dir(Path(args.output))
     datasets = [_open(p) for p in args.datasets]
@@ -273,8 +276,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bayesactiv.studies.memorization import run_demo
-    from bayesactiv.report.document import check_out_dir
+    from bayesactiv.report import check_out_dir
+    from bayesactiv.studies import run_demo
 
     check_out_dir(Path(args.output))
     out = run_demo(args.output, quick=args.quick, progress=not args.quiet, seed=args.seed)
@@ -302,31 +305,14 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``bayesactiv`` command.
+_SAMPLER_HELP = ("the sampler's target acceptance rate, in (0, 1); raise it (0.95) when "
+                 "the fit reports divergent transitions (default: the sampler's, 0.8)")
 
-    Examples
-    --------
-    >>> from bayesactiv.cli import build_parser
-    >>> args = build_parser().parse_args(["fit", "a.nc", "--draws", "200"])
-    >>> args.draws, args.chains, args.prob
-    (200, 4, 0.9)
-    """
-    parser = argparse.ArgumentParser(
-        prog="bayesactiv",
-        description="Bayesian analysis of how the hidden units of neural networks fire.",
-        epilog="Exit codes: 0 success, 2 bad input, 1 unexpected failure.",
-        formatter_class=_HelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+#: makes one subcommand parser: ``(name, func, help=..., description=...)`` -> the parser
+CommandMaker = Callable[..., argparse.ArgumentParser]
 
-    def command(name: str, func: Callable[[argparse.Namespace], int], **kwargs: Any):
-        p = sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
-        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-        p.set_defaults(func=func)
-        return p
 
+def _add_record(command: CommandMaker) -> None:
     rec = command("record", cmd_record, help="record hidden-unit firing of a reference network",
                   description="Record hidden-unit firing of a reference network on its bundled "
                   "data set and write an activation dataset (.nc or .zarr).")
@@ -356,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--name", default=None,
                      help="name stored in the network coordinate (default: the network's name)")
 
+
+def _add_train(command: CommandMaker) -> None:
     tr = command("train", cmd_train, help="retrain a reference network from its recipe",
                  description="Retrain a reference network deterministically from its recipe and "
                  "write its checkpoints and model card into a folder of yours (never into the "
@@ -367,6 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="models folder to write into (default: $BAYESACTIV_MODELS when set, "
                     "else $XDG_DATA_HOME/bayesactiv/models, i.e. ~/.local/share/bayesactiv/models)")
 
+
+def _add_fit(command: CommandMaker) -> None:
     ft = command("fit", cmd_fit, help="fit a hierarchical firing model to activation datasets",
                  description="Fit a PyMC hierarchical firing model and print group-level "
                  "posteriors with diagnostics; optionally write per-unit and per-group CSVs.")
@@ -382,15 +372,15 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
     ft.add_argument("--chains", type=int, default=4, help="number of chains")
     ft.add_argument("--seed", type=int, default=0, help="random seed (fits are reproducible)")
-    ft.add_argument("--target-accept", type=float, default=None,
-                    help="the sampler's target acceptance rate, in (0, 1); raise it (0.95) when "
-                    "the fit reports divergent transitions (default: the sampler's, 0.8)")
+    ft.add_argument("--target-accept", type=float, default=None, help=_SAMPLER_HELP)
     ft.add_argument("--prob", type=float, default=0.9,
                     help="credible-interval mass (equal-tailed)")
     ft.add_argument("-o", "--output", default=None,
                     help="prefix path: writes PREFIX_units.csv and PREFIX_groups.csv "
                     "(default: print only)")
 
+
+def _add_compare(command: CommandMaker) -> None:
     cp = command("compare", cmd_compare,
                  help="posterior differences between networks, layers or epochs",
                  description="Fit datasets jointly and report the posterior difference of "
@@ -405,12 +395,12 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
     cp.add_argument("--chains", type=int, default=4, help="number of chains")
     cp.add_argument("--seed", type=int, default=0, help="random seed")
-    cp.add_argument("--target-accept", type=float, default=None,
-                    help="the sampler's target acceptance rate, in (0, 1); raise it (0.95) when "
-                    "the fit reports divergent transitions (default: the sampler's, 0.8)")
+    cp.add_argument("--target-accept", type=float, default=None, help=_SAMPLER_HELP)
     cp.add_argument("-o", "--output", default=None,
                     help="write the comparison table as CSV (default: print only)")
 
+
+def _add_report(command: CommandMaker) -> None:
     rp = command("report", cmd_report, help="write an HTML report for activation datasets",
                  description="Compute baselines and posteriors for the datasets and write a "
                  "report folder (CSV/Markdown tables, PNG figures, report.html).")
@@ -419,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--prob", type=float, default=0.9, help="credible-interval mass")
     rp.add_argument("--seed", type=int, default=0, help="random seed")
 
+
+def _add_demo(command: CommandMaker) -> None:
     dm = command("demo", cmd_demo,
                  help="the main job: the memorization study on the reference networks",
                  description="Record every hidden layer of the reference networks, compute "
@@ -428,6 +420,39 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--quick", action="store_true",
                     help="a reduced run (fewer networks and draws)")
     dm.add_argument("--seed", type=int, default=0, help="random seed")
+
+
+#: the subcommands, in the order ``bayesactiv --help`` lists them
+_SUBCOMMANDS = (_add_record, _add_train, _add_fit, _add_compare, _add_report, _add_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``bayesactiv`` command.
+
+    Examples
+    --------
+    >>> from bayesactiv.cli import build_parser
+    >>> args = build_parser().parse_args(["fit", "a.nc", "--draws", "200"])
+    >>> args.draws, args.chains, args.prob
+    (200, 4, 0.9)
+    """
+    parser = argparse.ArgumentParser(
+        prog="bayesactiv",
+        description="Bayesian analysis of how the hidden units of neural networks fire.",
+        epilog="Exit codes: 0 success, 2 bad input, 1 unexpected failure.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], **kwargs: Any):
+        p = sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        p.set_defaults(func=func)
+        return p
+
+    for add in _SUBCOMMANDS:
+        add(command)
     return parser
 
 
@@ -465,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bayesactiv.data.dataset import DatasetError
+    from bayesactiv.data import DatasetError
 
     try:
         _check_numbers(args)

@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from bayesactiv import zoo
+
 MODELS = Path(__file__).resolve().parent
 
 

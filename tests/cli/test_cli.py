@@ -153,13 +153,15 @@ def test_every_option_states_its_default(command):
 @pytest.fixture
 def no_long_work(monkeypatch):
     """Make any fit, comparison, recording or network loading fail the test."""
-    from bayesactiv import zoo
-    from bayesactiv.report import document as report
+    from bayesactiv import bayes, comparison, recording, report, zoo
+
     def refuse(*args, **kwargs):
         raise AssertionError("the long work started before the options were checked")
 
-    for name in ("fit", "compare", "record"):
-        monkeypatch.setattr(ba, name, refuse)
+    # the CLI imports these from the rooms when a command runs: patch them there
+    monkeypatch.setattr(bayes, "fit", refuse)
+    monkeypatch.setattr(comparison, "compare", refuse)
+    monkeypatch.setattr(recording, "record", refuse)
     monkeypatch.setattr(zoo, "load", refuse)
     monkeypatch.setattr(report, "report_from_datasets", refuse)
 
@@ -278,8 +280,10 @@ class _FakeComparison:
 def test_csv_files_follow_the_umask(umask, tmp_path, monkeypatch, dataset_file):
     import os
 
-    monkeypatch.setattr(ba, "fit", lambda *a, **k: _FakeFit())
-    monkeypatch.setattr(ba, "compare", lambda *a, **k: _FakeComparison())
+    from bayesactiv import bayes, comparison
+
+    monkeypatch.setattr(bayes, "fit", lambda *a, **k: _FakeFit())
+    monkeypatch.setattr(comparison, "compare", lambda *a, **k: _FakeComparison())
     previous = os.umask(umask)
     try:
         assert main(["fit", dataset_file, "-q", "-o", str(tmp_path / "fit")]) == 0
@@ -312,7 +316,9 @@ def test_target_accept_reaches_the_sampler(tmp_path, monkeypatch, dataset_file):
         seen.update(kwargs)
         return _FakeFit()
 
-    monkeypatch.setattr(ba, "fit", fake_fit)
+    from bayesactiv import bayes
+
+    monkeypatch.setattr(bayes, "fit", fake_fit)
     assert main(["fit", dataset_file, "-q"]) == 0
     assert "target_accept" not in seen  # the sampler's own default
     assert main(["fit", dataset_file, "-q", "--target-accept", "0.95"]) == 0

@@ -24,7 +24,7 @@ import pytest
 import bayesactiv as ba
 from bayesactiv.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SKIPPED_COMMANDS = {"train": "retrains a network (minutes)", "demo": "the whole study (minutes)"}
 
 
