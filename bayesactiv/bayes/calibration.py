@@ -31,8 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-import bayesactiv as ba
+from bayesactiv.bayes.diagnostics import ConvergenceWarning
+from bayesactiv.bayes.fitting import fit
+from bayesactiv.data import make_dataset
 from bayesactiv.data.checks import ArgumentError, check_choice, check_int
+from bayesactiv.stats import baselines as frequentist
 
 __all__ = ["SCENARIOS", "Scenario", "coverage_table", "rank_pvalues", "run", "simulate"]
 
@@ -100,8 +103,8 @@ def simulate(scenario: Scenario | str, rng: np.random.Generator) -> tuple[xr.Dat
     theta = np.nan_to_num(theta, nan=float(mu > 0.5))
     w = sc.n_inputs // sc.n_windows
     wc = rng.binomial(w, theta[None, :], size=(sc.n_windows, sc.n_units))
-    ds = ba.make_dataset(wc.sum(axis=0), sc.n_inputs, network="sim", layer="l",
-                         window_count=wc, window_size=w)
+    ds = make_dataset(wc.sum(axis=0), sc.n_inputs, network="sim", layer="l",
+                      window_count=wc, window_size=w)
     return ds, {"mu": mu, "kappa": kappa, "theta": theta}
 
 
@@ -125,8 +128,8 @@ def _simulate_poisson(sc: Scenario, rng: np.random.Generator) -> tuple[xr.Datase
         wc = rng.poisson(lam[None, :] * w, size=(sc.n_windows, sc.n_units))
         if (wc <= w).all():
             break
-    ds = ba.make_dataset(wc.sum(axis=0), sc.n_inputs, network="sim", layer="l",
-                         window_count=wc, window_size=w)
+    ds = make_dataset(wc.sum(axis=0), sc.n_inputs, network="sim", layer="l",
+                      window_count=wc, window_size=w)
     return ds, {"mu": math.log(m), "kappa": alpha, "theta": lam}
 
 
@@ -213,10 +216,10 @@ def run(
             sc = SCENARIOS[sc_name]
             rate = sc.model == "gamma_poisson"
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ba.models.ConvergenceWarning)
-                f = ba.fit(ds, sc.model, draws=draws, tune=tune, chains=chains,
-                           seed=int(rng.integers(2**31)), mu_prior=sc.mu_prior,
-                           rate_prior=sc.rate_prior)
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                f = fit(ds, sc.model, draws=draws, tune=tune, chains=chains,
+                        seed=int(rng.integers(2**31)), mu_prior=sc.mu_prior,
+                        rate_prior=sc.rate_prior)
             post = f.idata["posterior"]
             # ranks of the group location (mu; rate models: log m) and spread (log kappa;
             # rate models: log alpha)
@@ -238,11 +241,11 @@ def run(
                 out[f"cover_bayes_{lv}"][i, j] = _covers(u, theta)
                 if baselines and not rate:
                     for m in ("wald", "wilson"):
-                        ci = ba.baselines.intervals(ds, m, confidence_level=lv / 100)
+                        ci = frequentist.intervals(ds, m, confidence_level=lv / 100)
                         out[f"cover_{m}_{lv}"][i, j] = _covers(ci, theta)
-                    bs = ba.baselines.bootstrap(ds, n_resamples=n_resamples,
-                                                confidence_level=lv / 100,
-                                                seed=int(rng.integers(2**31)))
+                    bs = frequentist.bootstrap(ds, n_resamples=n_resamples,
+                                               confidence_level=lv / 100,
+                                               seed=int(rng.integers(2**31)))
                     out[f"cover_bootstrap_{lv}"][i, j] = _covers(bs, theta)
     res = xr.Dataset({k: (("scenario", "dataset"), v) for k, v in out.items()},
                      coords={"scenario": list(scenarios)})

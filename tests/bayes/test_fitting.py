@@ -1,4 +1,4 @@
-"""Tests of bayesactiv.bayes.models: the hierarchical firing models, against simulated truth."""
+"""Tests of bayesactiv.bayes.fitting and the fit object: the hierarchical firing models, against simulated truth."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import xarray as xr
 
 import bayesactiv as ba
-from bayesactiv.bayes import models
+from bayesactiv.bayes import fitting, models
+from bayesactiv.data import DatasetError
 from bayesactiv.data.checks import ArgumentError
-from bayesactiv.data.dataset import DatasetError
 
 KW = {"draws": 500, "tune": 500, "chains": 2}
 
@@ -119,21 +119,6 @@ def test_marginal_matches_full(marginal, full):
     np.testing.assert_allclose(ga["frac_dead_mean"], gb["frac_dead_mean"], atol=0.01)
 
 
-def test_mixture_quantiles_exact_for_single_component():
-    from scipy import stats
-
-    a = np.array([[0.5], [3.0], [40.0]])
-    b = np.array([[7.0], [3.0], [2.0]])
-    q = models._mixture_quantiles("beta", a, b, [0.05, 0.95])
-    np.testing.assert_allclose(q, stats.beta.ppf([0.05, 0.95], a, b), rtol=1e-5, atol=1e-9)
-    q = models._mixture_quantiles("rate", a, b, [0.05, 0.95])
-    np.testing.assert_allclose(q, stats.gamma.ppf([0.05, 0.95], a, scale=1 / b), rtol=1e-5)
-    # a two-component mixture: the CDF at the returned quantile is the level asked
-    a2, b2 = np.array([[2.0, 30.0]]), np.array([[30.0, 2.0]])
-    x = models._mixture_quantiles("beta", a2, b2, [0.3])[0, 0]
-    assert abs(stats.beta.cdf(x, a2[0], b2[0]).mean() - 0.3) < 1e-6
-
-
 def test_reproducible_and_compiled_once(sim):
     ds, _ = sim
     small = ds.isel(unit=slice(0, 150))
@@ -223,17 +208,6 @@ def test_window_models_recover_truth(windowed):
     assert np.all((g["mfr_low"].values < true_mfr) & (true_mfr < g["mfr_high"].values))
 
 
-@pytest.mark.slow
-def test_compare_models_prefers_binomial_for_bernoulli_firing(windowed):
-    ds, _ = windowed
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", models.ConvergenceWarning)
-        table = ba.compare_models(ds, seed=3, **KW)
-    assert table.index[0] == "binomial_window"
-    assert set(table.index) == {"gamma_poisson", "negative_binomial", "binomial_window"}
-    assert set(table.attrs["pareto_k_max"]) == set(table.index)
-
-
 def test_pool_layers(sim):
     ds, _ = sim
     ds2 = ba.combine([ds, ds.assign_coords(network=("unit", ["net2"] * ds.sizes["unit"]),
@@ -246,93 +220,6 @@ def test_pool_layers(sim):
     assert g.sizes["group"] == 4
     assert "M_network" in f.idata["posterior"]
     np.testing.assert_allclose(g["mu_mean"].values[[0, 1]], g["mu_mean"].values[[2, 3]], atol=0.03)
-
-
-def test_tail_sum_form_equals_pair_form():
-    """The sufficient-statistic (tail-sum) likelihood equals the per-pair betaln form."""
-    from scipy import special
-
-    rng = np.random.default_rng(11)
-    n_groups = 3
-    for log_run_max in (0, 1, 8, 10**9):
-        size = 300
-        g = rng.integers(0, n_groups, size)
-        m = rng.choice([0, 1, 7, 2000, 10**6], size)
-        x = np.floor(rng.random(size) * (m + 1)).astype(np.int64)
-        w = rng.integers(1, 60, size).astype(float)
-        st = models._Stats("beta", x, m, np.zeros(size), 1.0)
-        st.pair_group, st.pair_x, st.pair_m, st.pair_weight = g, x, m, w
-        if log_run_max == 10**9:  # all logs: keep the offsets small
-            st.pair_m = np.minimum(m, 50)
-            st.pair_x = np.minimum(x, st.pair_m)
-        t = models._tail_terms(
-            np.concatenate([g, n_groups + g, 2 * n_groups + g]),
-            np.concatenate([st.pair_x, st.pair_m - st.pair_x, st.pair_m]),
-            np.concatenate([w, w, -w]), 3 * n_groups, log_run_max)
-        for _ in range(3):
-            a, b = rng.gamma(1.0, 3.0, n_groups) + 0.01, rng.gamma(1.0, 3.0, n_groups) + 0.01
-            slots = np.r_[a, b, a + b]
-            tail = (t.log_w * np.log(slots[t.log_slot] + t.log_k)).sum() + (
-                t.lg_w * special.gammaln(slots[t.lg_slot] + t.lg_k)).sum()
-            gi, xi, mi = st.pair_group, st.pair_x, st.pair_m
-            pair = (w * (special.betaln(xi + a[gi], mi - xi + b[gi])
-                         - special.betaln(a[gi], b[gi]))).sum()
-            assert abs(tail - pair) <= 1e-9 * abs(pair), (log_run_max, tail, pair)
-    # the model's own data arrays agree with the pair form too (padding has weight 0)
-    ds, _ = _two_groups(seed=4)
-    groups = models._make_groups(ds, ("network", "layer"), False)
-    st = models._stats(ds, "beta_binomial", groups)
-    data, sizes = models._model_data("beta", "marginal", st, groups)
-    assert sizes[0] == "tail" and data["lw"].size == sizes[1] and data["gw"].size == sizes[2]
-    a, b = np.array([1.3, 4.0]), np.array([5.0, 2.2])
-    slots = np.r_[a, b, a + b]
-    tail = (data["lw"] * np.log(slots[data["li"]] + data["lk"])).sum() + (
-        data["gw"] * special.gammaln(slots[data["gi"]] + data["gk"])).sum()
-    gi = st.pair_group
-    pair = (st.pair_weight * (special.betaln(st.pair_x + a[gi], st.pair_m - st.pair_x + b[gi])
-                              - special.betaln(a[gi], b[gi]))).sum()
-    assert abs(tail - pair) <= 1e-9 * abs(pair)
-
-
-def test_thinned_quantiles_close_to_all_draws():
-    """Adaptive thinning keeps per-unit quantiles within 1e-3 of those from every draw, also
-    when the components are spread (a loose group posterior)."""
-    rng = np.random.default_rng(2)
-    rows, n_draws = 60, 2000
-    x = rng.integers(0, 31, rows)[:, None]
-    a = np.exp(rng.normal(0.0, 0.8, n_draws))[None, :]
-    b = np.exp(rng.normal(0.5, 0.8, n_draws))[None, :]
-    p1, p2 = a + x, b + 30 - x
-    comp_mean, comp_var = models._moments("beta", p1, p2)
-    mean, var = comp_mean.mean(axis=1), comp_var.mean(axis=1) + comp_mean.var(axis=1)
-    qs = [0.05, 0.95]
-    every = models._mixture_quantiles("beta", p1, p2, qs)
-    thinned = models._adaptive_quantiles("beta", p1, p2, qs, mean, var, 100)
-    assert np.abs(thinned - every).max() < 1e-3
-    # without the adaptive redo, 100 draws would be visibly off for such spread components
-    plain = models._mixture_quantiles("beta", p1[:, ::20], p2[:, ::20], qs)
-    assert np.abs(plain - every).max() > np.abs(thinned - every).max()
-
-
-def test_mixture_cdf_skips_only_negligible_rows():
-    rng = np.random.default_rng(3)
-    x = np.array([0, 1, 5, 40, 200, 1000, 2000])[:, None]
-    a, b = rng.gamma(2.0, 0.5, 500)[None, :], rng.gamma(20.0, 1.0, 500)[None, :]
-    p1, p2 = a + x, b + 2000 - x
-    exact = models._cdf("beta", p1, p2, np.full(p1.shape, 0.01)).mean(axis=1)
-    fast = models._mixture_cdf_at("beta", p1, p2, 0.01)
-    np.testing.assert_allclose(fast, exact, rtol=1e-12, atol=1e-12)
-    assert fast[-1] == 0.0 and fast[0] > 0.99
-
-
-def test_groups_in_order_of_first_appearance():
-    ds = ba.make_dataset([1, 2, 3, 4, 5, 6], 10, network="n",
-                         layer=["b", "a", "b", "c", "a", "b"])
-    ds = ds.assign_coords(epoch=("unit", [3, 3, 1, 1, 3, 3]))
-    g = models._make_groups(ds, ("layer", "epoch"), False)
-    assert g.labels.tolist() == ["b/3", "a/3", "b/1", "c/1"]
-    assert g.index.tolist() == [0, 1, 2, 3, 1, 0]
-    assert g.coords["epoch"].tolist() == [3, 3, 1, 1]
 
 
 def test_quantiles_of_near_dead_units_are_exact_on_the_probability_scale():
@@ -367,8 +254,6 @@ def test_quantiles_of_near_dead_units_are_exact_on_the_probability_scale():
                                       1e-300).mean(axis=1)
             assert (at_tiny >= level - 5e-3).all(), (prob, bound)
 
-
-# ------------------------------------------------------------------ argument checks
 
 BAD_FIT_ARGS = [
     ({"draws": 0}, "draws"),
@@ -414,7 +299,7 @@ def test_fit_refuses_bad_arguments_before_compiling(sim, monkeypatch, kwargs, na
     def never(*args, **kw):
         raise AssertionError("sampled although an argument was bad")
 
-    monkeypatch.setattr(models, "_sample", never)
+    monkeypatch.setattr(fitting, "sample", never)
     with pytest.raises(ArgumentError, match=f"^{name}"):
         ba.fit(sim[0], **kwargs)
 
@@ -428,34 +313,9 @@ def test_fit_accepts_numpy_scalars_and_its_real_minimum_tune(sim):
                    epsilon=np.float32(0.02), target_accept=0.9)
     assert f.idata["posterior"].sizes["draw"] == 10 and f.epsilon == float(np.float32(0.02))
     # the other sampler may skip tuning
-    args = models._check_fit_args("beta_binomial", "layer", "marginal", 10, 0, 1, None, "pymc",
+    args = fitting.check_fit_args("beta_binomial", "layer", "marginal", 10, 0, 1, None, "pymc",
                                   0.01, False, False, (1, 1), (0.0, 1.0), {})
     assert args["tune"] == 0 and args["group_by"] == ("layer",)
-
-
-@pytest.mark.parametrize(("kwargs", "name"), [
-    ({"models": "gamma_poisson"}, "models"),
-    ({"models": ("gamma_poisson",)}, "models"),
-    ({"models": ("gamma_poisson", "gamma_poisson")}, "models"),
-    ({"models": ("gamma_poisson", "beta_binomial")}, "models"),
-    ({"models": ("gamma_poisson", "poisson")}, "models"),
-    ({"tune": 0}, "tune"),
-    ({"draws": -5}, "draws"),
-    ({"seed": -1}, "seed"),
-    ({"epsilon": 2.0}, "epsilon"),  # fine for the rate models, not for binomial_window
-    ({"model": "gamma_poisson"}, "fit_kwargs"),
-    ({"no_such_setting": 1}, "sampler_kwargs"),
-    ({"group_by": ("colour",)}, "group_by"),
-])
-def test_compare_models_refuses_bad_arguments_before_fitting(windowed, monkeypatch, kwargs,
-                                                             name):
-    def never(*args, **kw):
-        raise AssertionError("fitted although an argument was bad")
-
-    monkeypatch.setattr(models, "fit", never)
-    kwargs = {"models": ("gamma_poisson", "binomial_window"), **kwargs}
-    with pytest.raises(ArgumentError, match=f"^{name}"):
-        ba.compare_models(windowed[0], **kwargs)
 
 
 def test_one_prob_check_everywhere(marginal):
@@ -468,9 +328,6 @@ def test_one_prob_check_everywhere(marginal):
     assert marginal.groups(np.float64(0.5)).attrs["prob"] == 0.5
     with pytest.raises(ArgumentError, match="^max_draws"):
         marginal.unit_draws([0], max_draws=0)
-
-
-# ------------------------------------------------------------------ ArviZ reads the fit
 
 
 def test_arviz_reads_the_fit(marginal, sim):
@@ -524,80 +381,6 @@ def test_arviz_plots_the_fit(marginal):
         az.plot_khat(az.loo(marginal.idata, pointwise=True))
     finally:
         plt.close("all")
-
-
-def test_arviz_compare_agrees_with_compare_models(windowed):
-    import arviz as az
-    import pandas as pd
-
-    ds, _ = windowed
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", models.ConvergenceWarning)
-        table = ba.compare_models(ds, ("gamma_poisson", "binomial_window"), draws=300,
-                                  tune=300, chains=2, seed=3)
-    fits = table.attrs["fits"]
-    for name, f in fits.items():
-        assert f.idata["log_likelihood"]["window_count"].dims == ("chain", "draw", "unit")
-        np.testing.assert_array_equal(f.idata["observed_data"]["window_count"].values,
-                                      ds["window_count"].values)
-        assert az.loo(f.idata).elpd == table.attrs["loo"][name].elpd
-    direct = az.compare({name: f.idata for name, f in fits.items()})
-    pd.testing.assert_frame_equal(direct, table)
-
-
-def _window_dataset(seed: int = 0):
-    rng = np.random.default_rng(seed)
-    wc = rng.binomial(6, rng.beta(2, 5, 5)[None, :], size=(4, 5))
-    wc[:, 0] = 0  # a silent unit
-    return ba.make_dataset(wc.sum(0), 24, network="n", layer=["a", "a", "b", "b", "b"],
-                           window_count=wc, window_size=6)
-
-
-def _integrated_log_lik(model: str, y: np.ndarray, w: int, par: dict[str, float]) -> float:
-    """log of the integral over the unit parameter of the likelihood of one unit's window
-    counts ``y`` (window size ``w``) times the parameter's group-level density."""
-    from scipy import integrate, stats
-
-    if model == "beta_binomial":
-        return float(stats.betabinom.logpmf(y.sum(), y.size * w, par["a"], par["b"]))
-    if model == "binomial_window":
-        def lik(t):
-            return (np.exp(stats.binom.logpmf(y, w, t).sum())
-                    * stats.beta.pdf(t, par["a"], par["b"]))
-        upper = 1.0
-    else:
-        def lik(lam):
-            if model == "gamma_poisson":
-                data = stats.poisson.logpmf(y, lam * w).sum()
-            else:  # mean lam W, dispersion phi
-                data = stats.nbinom.logpmf(y, par["phi"], par["phi"] / (par["phi"] + lam * w)).sum()
-            return np.exp(data) * stats.gamma.pdf(lam, par["alpha"], scale=1 / par["beta"])
-        upper = np.inf
-    return float(np.log(integrate.quad(lik, 0, upper, epsabs=0, epsrel=1e-11)[0]))
-
-
-@pytest.mark.parametrize("model", ["beta_binomial", "binomial_window", "gamma_poisson",
-                                   "negative_binomial"])
-def test_pointwise_log_likelihood_integrates_the_unit_parameter_out(model):
-    """Each unit's log-likelihood equals the integral of its data's likelihood over the
-    unit parameter's group-level distribution, computed by adaptive quadrature."""
-    ds = _window_dataset()
-    groups = models._make_groups(ds, ("layer",), False)
-    st = models._stats(ds, model, groups)
-    rng = np.random.default_rng(1)
-    if st.kind == "beta":
-        params = {"a": rng.gamma(2.0, 1.0, (2, 3)), "b": rng.gamma(4.0, 1.0, (2, 3))}
-    else:
-        params = {"alpha": rng.gamma(3.0, 1.0, (2, 3)), "beta": rng.gamma(3.0, 3.0, (2, 3)),
-                  "phi": rng.gamma(4.0, 2.0, (2, 3))}
-    got = models._pointwise_log_lik(model, st, groups.index, params)
-    assert got.shape == (3, 5)
-    y, w = ds["window_count"].values, int(ds.attrs["window_size"])
-    for s in range(3):
-        for u in range(5):
-            par = {k: v[groups.index[u], s] for k, v in params.items()}
-            want = _integrated_log_lik(model, y[:, u], w, par)
-            np.testing.assert_allclose(got[s, u], want, rtol=1e-7, err_msg=(model, s, u))
 
 
 def test_convergence_warning_points_at_the_callers_line():

@@ -1,0 +1,205 @@
+"""Building the PyMC model of a fit, the compiled-model cache, and sampling (nutpie or PyMC).
+
+nutpie models are compiled once per process per structure and padded data size
+(:func:`bucket`) and reused through ``with_data``; :data:`COMPILE_COUNT` counts the compiles.
+
+Examples
+--------
+>>> bucket(1), bucket(65), bucket(300)
+(64, 128, 512)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from bayesactiv.bayes.likelihood import beta_terms, nb_quad_logp
+from bayesactiv.bayes.specs import group_params
+from bayesactiv.bayes.sufficient import Groups, Stats
+
+__all__ = [
+    "COMPILED",
+    "COMPILE_COUNT",
+    "DRAW_GROUPS",
+    "SAMPLERS",
+    "bucket",
+    "build_model",
+    "model_data",
+    "rename_group_dims",
+    "sample",
+]
+
+SAMPLERS = ("nutpie", "pymc")
+# compiled nutpie models, keyed by (structure, method, padded sizes, pool_layers)
+COMPILED: dict[tuple, Any] = {}
+# how often each key was compiled in this process (benchmarks and tests read it)
+COMPILE_COUNT: dict[tuple, int] = {}
+DRAW_GROUPS = ("posterior", "warmup_posterior")  # groups of draws of the model's variables
+
+
+def bucket(size: int, minimum: int = 64) -> int:
+    """Next power of two >= size (at least ``minimum``): padded array sizes share compiled models."""
+    return max(minimum, 1 << max(0, int(size) - 1).bit_length())
+
+
+
+def build_model(structure: str, method: str, n_groups: int, n_networks: int, pool: bool,
+                data: dict[str, np.ndarray], mu_prior: tuple[float, float] = (1.0, 1.0)):
+    """PyMC model over padded data arrays (zero weights on padding)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    with pm.Model() as model:
+        d = {name: pm.Data(name, value) for name, value in data.items()}
+        net_idx = pm.Data("net_idx", np.zeros(n_groups, dtype=np.int64)) if pool else None
+        params = group_params(structure, n_groups, net_idx, n_networks, pool, mu_prior)
+        g = d.get("g")
+        if method == "marginal":
+            if structure == "beta":
+                # tail-sum form (see tail_terms): logs and a few lgamma over slots [a, b, a + b]
+                slots = pt.concatenate([params["a"], params["b"], params["a"] + params["b"]])
+                pm.Potential("loglik", pt.sum(d["lw"] * pt.log(slots[d["li"]] + d["lk"]))
+                             + pt.sum(d["gw"] * pt.gammaln(slots[d["gi"]] + d["gk"])))
+                return model
+            if structure == "gamma":
+                al, be = params["alpha"][g], params["beta"][g]
+                ll = (pt.gammaln(al + d["x"]) - pt.gammaln(al) + al * pt.log(be)
+                      - (al + d["x"]) * pt.log(be + d["m"] * d["W"]))
+            else:
+                al, be, ph = params["alpha"][g], params["beta"][g], params["phi"][g]
+                ll = nb_quad_logp(al, be, ph, d["x"], d["m"], d["W"])
+                hph = params["phi"][d["hg"]]
+                pm.Potential("loglik_hist", pt.sum(d["hw"] * (pt.gammaln(d["hy"] + hph)
+                                                             - pt.gammaln(hph))))
+            pm.Potential("loglik", pt.sum(d["w"] * ll))
+        else:
+            n_units = data["g"].shape[0]
+            if structure == "beta":
+                theta = pm.Beta("theta", params["a"][g], params["b"][g], shape=n_units)
+                pm.Binomial("obs", n=d["m"], p=theta, observed=d["x"])
+            elif structure == "gamma":
+                lam = pm.Gamma("lam", params["alpha"][g], params["beta"][g], shape=n_units)
+                pm.Poisson("obs", lam * d["m"] * d["W"], observed=d["x"])
+            else:
+                lam = pm.Gamma("lam", params["alpha"][g], params["beta"][g], shape=n_units)
+                pm.NegativeBinomial("obs", mu=lam[:, None] * d["W"], alpha=params["phi"][g][:, None],
+                                    observed=d["y"])
+    return model
+
+
+def model_data(structure: str, method: str, st: Stats, groups: Groups
+               ) -> tuple[dict[str, np.ndarray], tuple]:
+    """Data arrays for the model and the padded sizes that key the compile cache."""
+    if method == "marginal" and structure == "beta":
+        t = beta_terms(st, len(groups.labels))
+        nlog, nlg = bucket(len(t.log_w)), bucket(len(t.lg_w))
+        data = {
+            "li": np.pad(t.log_slot, (0, nlog - len(t.log_w))),
+            "lk": np.pad(t.log_k.astype(float), (0, nlog - len(t.log_w))),
+            "lw": np.pad(t.log_w, (0, nlog - len(t.log_w))),
+            "gi": np.pad(t.lg_slot, (0, nlg - len(t.lg_w))),
+            "gk": np.pad(t.lg_k.astype(float), (0, nlg - len(t.lg_w))),
+            "gw": np.pad(t.lg_w, (0, nlg - len(t.lg_w))),
+        }
+        return data, ("tail", nlog, nlg)
+    if method == "marginal":
+        size = bucket(len(st.pair_x))
+        pad = size - len(st.pair_x)
+        data = {
+            "x": np.pad(st.pair_x.astype(float), (0, pad)),
+            "m": np.pad(st.pair_m.astype(float), (0, pad), constant_values=1.0),
+            "w": np.pad(st.pair_weight, (0, pad)),
+            "g": np.pad(st.pair_group.astype(np.int64), (0, pad)),
+        }
+        sizes: tuple = (size,)
+        if structure != "beta":
+            data["W"] = np.array(st.window)
+        if structure == "nb":
+            hsize = bucket(len(st.hist_y))
+            hpad = hsize - len(st.hist_y)
+            data["hy"] = np.pad(st.hist_y.astype(float), (0, hpad))
+            data["hw"] = np.pad(st.hist_weight, (0, hpad))
+            data["hg"] = np.pad(st.hist_group.astype(np.int64), (0, hpad))
+            sizes = (size, hsize)
+    else:
+        data = {"x": st.x.astype(np.int64), "m": st.m.astype(np.int64), "g": groups.index}
+        if structure != "beta":
+            data["W"] = np.array(st.window)
+        if structure == "nb":
+            data = {"y": st.unit_windows.astype(np.int64), "g": groups.index, "W": data["W"]}
+        sizes = (len(st.x),) + ((st.unit_windows.shape[1],) if structure == "nb" else ())
+    return data, sizes
+
+
+
+def sample(structure: str, method: str, groups: Groups, data: dict[str, np.ndarray],
+           sizes: tuple, pool: bool, sampler: str, draws: int, tune: int, chains: int,
+           seed: int | None, progress: bool, sampler_kwargs: dict,
+           mu_prior: tuple[float, float] = (1.0, 1.0)) -> xr.DataTree:
+    n_groups, n_networks = len(groups.labels), len(groups.networks)
+    if pool:
+        data = {**data}
+    if sampler == "pymc":
+        import pymc as pm
+
+        model = build_model(structure, method, n_groups, n_networks, pool, data, mu_prior)
+        with model:
+            if pool:
+                pm.set_data({"net_idx": groups.network_index})
+            return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
+                             nuts_sampler="pymc", progressbar=progress,
+                             compute_convergence_checks=False, **sampler_kwargs)
+    import nutpie
+
+    key = (structure, method, n_groups, n_networks, sizes, pool, mu_prior)
+    compiled = COMPILED.get(key)
+    if compiled is None:
+        model = build_model(structure, method, n_groups, n_networks, pool, data, mu_prior)
+        compiled = nutpie.compile_pymc_model(model)
+        COMPILED[key] = compiled
+        COMPILE_COUNT[key] = COMPILE_COUNT.get(key, 0) + 1
+    updates = dict(data)
+    if pool:
+        updates["net_idx"] = groups.network_index
+    compiled = compiled.with_data(**updates)
+    if seed is None:
+        seed = int(np.random.default_rng().integers(2**31))
+    return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=int(seed),
+                         progress_bar=progress, **sampler_kwargs)
+
+
+
+def _with_group_dims(draws: xr.Dataset, groups: Groups, names: Sequence[str],
+                     ds: xr.Dataset) -> xr.Dataset:
+    """Name the group and unit dimensions of a dataset of draws and give them coordinates."""
+    n_groups = len(groups.labels)
+    renames = {}
+    for name in draws.data_vars:
+        dims = draws[name].dims
+        if len(dims) == 3 and draws.sizes[dims[2]] == n_groups and name in names:
+            renames[dims[2]] = "group"
+        elif name in ("theta", "lam") and len(dims) == 3:
+            renames[dims[2]] = "unit"
+    draws = draws.rename_dims({k: v for k, v in renames.items() if k != v})
+    draws = draws.drop_vars([k for k in renames if k in draws.coords])
+    coords: dict[str, Any] = {"group": ("group", groups.labels)}
+    for key, values in groups.coords.items():
+        coords[f"group_{key}"] = ("group", values)
+    if "unit" in draws.dims:
+        coords["unit"] = ("unit", ds["unit"].values)
+    return draws.assign_coords({k: v for k, v in coords.items() if v[0] in draws.dims})
+
+
+def rename_group_dims(idata: xr.DataTree, groups: Groups, names: Sequence[str],
+                      ds: xr.Dataset) -> xr.DataTree:
+    """Give the group-level variables of the posterior and of the warm-up draws a ``group``
+    dimension with coordinates (and the unit-level ones of the full method a ``unit``)."""
+    for node in DRAW_GROUPS:
+        if node in idata.children:
+            idata[node] = xr.DataTree(_with_group_dims(idata[node].to_dataset(), groups,
+                                                       names, ds))
+    return idata
