@@ -30,6 +30,8 @@ from scipy import stats
 
 import bayesactiv as ba
 from bayesactiv.stats import baselines
+
+
 class LookupNetwork:
     """Stands in for seed 000's ``network``: ``predict`` returns one input's activations."""
 

@@ -12,6 +12,8 @@ import argparse
 import time
 
 from bayesactiv.bayes import calibration
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", type=int, default=100)

@@ -5,7 +5,7 @@ its bulk, then a fine 300 x 300 grid there), each unit's posterior CDF is the gr
 mixture of conjugate Betas, and a unit is covered by the 50% (90%) equal-tailed interval when its
 true theta sits between the 25% and 75% (5% and 95%) points. This separates what the model and the
 simulation do from what the sampler does, and shows the effect of truths that float64 cannot
-tell from 1 (see ``bayesactiv.bayes.calibration._scorable``).
+tell from 1 (see ``bayesactiv.bayes.calibration.scorable``).
 
 Run: ``.venv/bin/python benchmarks/exact_posterior_coverage.py [--scenario prior|rare]
 [--datasets 300] [--seed 0]``
@@ -19,6 +19,8 @@ import numpy as np
 from scipy import special, stats
 
 from bayesactiv.bayes import calibration
+
+
 def _log_posterior(logit_mu, log_kappa, count, n, mu_prior=(1.0, 1.0)):
     mu, kappa = special.expit(logit_mu), np.exp(log_kappa)
     a, b = mu * kappa, (1 - mu) * kappa
@@ -57,7 +59,7 @@ def main() -> None:
         a, b, w = (mu * kappa)[keep], ((1 - mu) * kappa)[keep], w[keep]
         cdf = np.array([np.sum(w * special.betainc(a + c, b + m - c, t))
                         for c, m, t in zip(count, n, theta, strict=True)])
-        ok = calibration._scorable(theta)
+        ok = calibration.scorable(theta)
         for level in (50, 90):
             tail = (1 - level / 100) / 2
             inside = (cdf >= tail) & (cdf <= 1 - tail)

@@ -18,7 +18,8 @@ import warnings
 import numpy as np
 
 import bayesactiv as ba
-from bayesactiv.bayes import models
+from bayesactiv.bayes import likelihood, models, quantiles, sampling, specs, sufficient
+
 KW = {"draws": 1000, "tune": 1000, "chains": 4, "seed": 1}
 
 
@@ -61,7 +62,7 @@ class PeakRSS:
 
 def timed_fit(ds, **kw):
     """Fit, then units(0.9) and groups(0.9): (fit, fit s, units s, groups s, compiles)."""
-    compiles = sum(models.COMPILE_COUNT.values())
+    compiles = sum(sampling.COMPILE_COUNT.values())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", models.ConvergenceWarning)
         t0 = time.perf_counter()
@@ -71,7 +72,7 @@ def timed_fit(ds, **kw):
         t2 = time.perf_counter()
         f.groups(0.9)
         t3 = time.perf_counter()
-    return f, t1 - t0, t2 - t1, t3 - t2, sum(models.COMPILE_COUNT.values()) - compiles
+    return f, t1 - t0, t2 - t1, t3 - t2, sum(sampling.COMPILE_COUNT.values()) - compiles
 
 
 def likelihood_cost(n_units: int) -> None:
@@ -81,21 +82,21 @@ def likelihood_cost(n_units: int) -> None:
     import pytensor.tensor as pt
 
     ds = simulate(n_units, seed=2)
-    groups = models._make_groups(ds, ("network", "layer"), False)
-    st = models._stats(ds, "beta_binomial", groups)
-    size = models._bucket(len(st.pair_x))
+    groups = sufficient.make_groups(ds, ("network", "layer"), False)
+    st = sufficient.unit_stats(ds, "beta_binomial", groups)
+    size = sampling.bucket(len(st.pair_x))
     pad = size - len(st.pair_x)
     with pm.Model() as pair_model:
         x = pm.Data("x", np.pad(st.pair_x.astype(float), (0, pad)))
         m = pm.Data("m", np.pad(st.pair_m.astype(float), (0, pad), constant_values=1.0))
         w = pm.Data("w", np.pad(st.pair_weight, (0, pad)))
         g = pm.Data("g", np.pad(st.pair_group, (0, pad)))
-        p = models._group_params("beta", len(groups.labels), None, 1, False)
+        p = specs.group_params("beta", len(groups.labels), None, 1, False)
         a, b = p["a"][g], p["b"][g]
-        pm.Potential("loglik", pt.sum(w * (models._betaln(x + a, m - x + b)
-                                           - models._betaln(a, b))))
-    data, sizes = models._model_data("beta", "marginal", st, groups)
-    tail_model = models._build_model("beta", "marginal", len(groups.labels), 1, False, data)
+        pm.Potential("loglik", pt.sum(w * (likelihood.betaln(x + a, m - x + b)
+                                           - likelihood.betaln(a, b))))
+    data, sizes = sampling.model_data("beta", "marginal", st, groups)
+    tail_model = sampling.build_model("beta", "marginal", len(groups.labels), 1, False, data)
     point = np.array([0.0, 0.5, 2.0, 2.5])
     res = {}
     for name, model in (("pair form", pair_model), ("tail-sum form", tail_model)):
@@ -168,11 +169,11 @@ def scaling(sizes: list[int]) -> None:
             f, t_fit, t_units, t_groups, nc = timed_fit(ds, **KW)
         st, params = f._stats, f._draw_params()
         n_draws = next(iter(params.values())).shape[1]
-        quick = models._unit_summaries(st, params, [0.05, 0.95], f.epsilon)
-        every = models._unit_summaries(st, params, [0.05, 0.95], f.epsilon,
+        quick = quantiles.unit_summaries(st, params, [0.05, 0.95], f.epsilon)
+        every = quantiles.unit_summaries(st, params, [0.05, 0.95], f.epsilon,
                                        n_quantile_draws=n_draws)
         err = float(np.abs(quick[:, 1:3] - every[:, 1:3]).max())
-        s_q = models._quantile_draws(len(st.pair_x), n_draws)
+        s_q = quantiles.quantile_draws(len(st.pair_x), n_draws)
         print(f"| {n_units:,} | {len(st.pair_x):,} | {t_first:.1f} ({nc_first}) | {t_fit:.2f} | "
               f"{t_units:.2f} | {t_groups:.2f} | {t_fit + t_units + t_groups:.2f} | {nc} | "
               f"{mem.mib:.0f} | {s_q} | {err:.1e} |", flush=True)

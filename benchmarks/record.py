@@ -118,15 +118,15 @@ def one_time_costs() -> None:
     import numba  # timed: the first record call in a process pays it
     import numpy as np
 
-    from bayesactiv.recording import recorder as recording
-    recording._kernels()
+    from bayesactiv.recording import kernels
+    kernels.compiled()
     t_import = time.perf_counter() - t0
     net = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
     t0 = time.perf_counter()
     ba.record(net, torch.randn(8, 3), "1", progress=False)
     t_first = time.perf_counter() - t0
     # a cold compile of the float32 multi-threaded kernel, as on a machine without the cache
-    fresh = numba.njit(parallel=True, cache=False, nogil=True)(recording._fused_kernel)
+    fresh = numba.njit(parallel=True, cache=False, nogil=True)(kernels._fused_kernel)  # the kernel's Python source, compiled afresh
     a = np.ones((4, 3), dtype=np.float32)
     u = a.shape[1]
     f32, i64 = np.zeros(u, np.float32), np.zeros(u, np.int64)

@@ -37,7 +37,7 @@ from bayesactiv.data import make_dataset
 from bayesactiv.data.checks import ArgumentError, check_choice, check_int
 from bayesactiv.stats import baselines as frequentist
 
-__all__ = ["SCENARIOS", "Scenario", "coverage_table", "rank_pvalues", "run", "simulate"]
+__all__ = ["SCENARIOS", "Scenario", "coverage_table", "rank_pvalues", "run", "scorable", "simulate"]
 
 
 @dataclass(frozen=True)
@@ -228,9 +228,9 @@ def run(
             out["rank_mu"][i, j] = _rank(loc, truth["mu"], n_ranks)
             out["rank_log_kappa"][i, j] = _rank(np.log(spread), math.log(truth["kappa"]),
                                                 n_ranks)
-            # a unit whose true theta is not representable next to 0 or 1 (see _scorable)
+            # a unit whose true theta is not representable next to 0 or 1 (see scorable)
             # cannot be ranked or scored; pick among the others
-            scorable = np.flatnonzero(_scorable(truth["theta"]))
+            scorable = np.flatnonzero(scorable(truth["theta"]))
             k = int(scorable[rng.integers(scorable.size)]) if scorable.size else 0
             out["rank_theta"][i, j] = _rank(f.unit_draws([k]).values.ravel(),
                                             truth["theta"][k], n_ranks)
@@ -265,20 +265,27 @@ def _check_scenarios(scenarios: Sequence[str]) -> list[str]:
     return names
 
 
-def _scorable(theta: np.ndarray) -> np.ndarray:
+def scorable(theta: np.ndarray) -> np.ndarray:
     """Units whose true theta float64 can tell from 0 and 1.
 
     With a concentration kappa far below 1 the Beta draws pile up at 0 and 1: a truth of
     1 - 1e-20 is stored as 1.0 and lies above every interval that does not end at exactly 1,
     although in exact arithmetic it is covered at the nominal rate. Such truths (within 1e-12
     of 1, or below 1e-300) say nothing about the intervals and are left out of the scores.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesactiv.bayes.calibration import scorable
+    >>> scorable(np.array([0.0, 0.5, 1 - 1e-20])).tolist()
+    [False, True, False]
     """
     return (theta > 1e-300) & (1.0 - theta > 1e-12)
 
 
 def _covers(ci: xr.Dataset, theta: np.ndarray) -> float:
     low, high = ci["low"].values, ci["high"].values
-    ok = _scorable(theta)
+    ok = scorable(theta)
     if not ok.any():
         return float("nan")
     return float(((low <= theta) & (theta <= high))[ok].mean())

@@ -60,7 +60,7 @@ def test_table_lists_every_method(sbc):
 
 def test_truths_float64_cannot_place_are_not_scored():
     theta = np.array([0.0, 1e-200, 0.3, 1.0 - 1e-9, 1.0 - 1e-17, 1.0])
-    assert calibration._scorable(theta).tolist() == [False, True, True, True, False, False]
+    assert calibration.scorable(theta).tolist() == [False, True, True, True, False, False]
 
 
 @pytest.mark.parametrize(("kwargs", "name"), [
