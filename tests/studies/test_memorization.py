@@ -13,8 +13,8 @@ import pytest
 
 from bayesactiv import zoo
 from bayesactiv.data.checks import ArgumentError
+from bayesactiv.report import ReportError
 from bayesactiv.studies.memorization import DemoPlan, _pick_epochs, run_demo
-from bayesactiv.report.document import ReportError
 
 QUICK_NETWORKS = ("digits-mlp", "digits-mlp-memorize")
 

@@ -1,8 +1,9 @@
-"""Tests for bayesactiv.report.document: the folder, escaping, atomic writes, and rendering in Chromium."""
+"""Tests for bayesactiv.report (document, tables, sections, pipeline): the folder, escaping, atomic writes, and rendering in Chromium."""
 
 from __future__ import annotations
 
 import base64
+import html
 import re
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 import xarray as xr
 
 from bayesactiv.data.checks import ArgumentError
-from bayesactiv.report.document import (
+from bayesactiv.report import (
     Report,
     ReportError,
     markdown_to_html,
@@ -201,7 +202,7 @@ def _bernoulli_dataset(p: np.ndarray, n: int, seed: int, window: int = 20) -> xr
 
 
 def test_layer_bootstrap_plugin_values_and_coverage() -> None:
-    from bayesactiv.report.document import layer_bootstrap
+    from bayesactiv.report import layer_bootstrap
 
     p = np.array([0.05, 0.2, 0.5, 0.7, 0.9])
     ds = _bernoulli_dataset(p, 400, seed=0)
@@ -226,7 +227,7 @@ def test_layer_bootstrap_plugin_values_and_coverage() -> None:
 
 def test_layer_bootstrap_without_events_or_windows() -> None:
     import bayesactiv as ba
-    from bayesactiv.report.document import layer_bootstrap
+    from bayesactiv.report import layer_bootstrap
 
     ds = ba.make_dataset([0, 5, 10], 10, network="n", layer="l")
     row = layer_bootstrap(ds, n_resamples=10).iloc[0]
@@ -236,7 +237,7 @@ def test_layer_bootstrap_without_events_or_windows() -> None:
 
 def test_analysis_figures() -> None:
     import bayesactiv as ba
-    from bayesactiv.report.document import activation_figure, caterpillar_figure, coactivation_figure
+    from bayesactiv.viz.layers import activation_figure, caterpillar_figure, coactivation_figure
 
     frame = pd.DataFrame({"rate": [0.1, 0.5, 0.0], "post_mean": [0.12, 0.5, 0.01],
                           "post_low": [0.05, 0.4, 0.0], "post_high": [0.2, 0.6, 0.03],
@@ -246,7 +247,7 @@ def test_analysis_figures() -> None:
     segs = next(c for c in fig.axes[0].collections if c.get_label().startswith("posterior"))
     assert segs.get_segments()[0][:, 1].tolist() == [0.0, 0.03]
     plt.close(fig)
-    with pytest.raises(ReportError, match="wald_low"):
+    with pytest.raises(ArgumentError, match="wald_low"):
         caterpillar_figure(frame, baseline="wald")
     ds = _bernoulli_dataset(np.array([0.3, 0.6, 0.0, 1.0]), 100, seed=3)
     fig = coactivation_figure(ds, "net", "fc")
@@ -256,7 +257,7 @@ def test_analysis_figures() -> None:
     ds["hist_edges"] = (("hist_group", "hist_edge"), [[0.0, 1.0, 2.0, 3.0]])
     ds = ds.assign_coords(hist_group=["net/fc"])
     plt.close(activation_figure(ds, "net", "fc"))
-    with pytest.raises(ReportError, match="no histogram"):
+    with pytest.raises(ArgumentError, match="no histogram"):
         activation_figure(ba.validate(ds), "net", "other")
 
 
@@ -322,7 +323,7 @@ def test_pick_unit_and_unit_view() -> None:
 def test_report_from_datasets_two_networks(tmp_path: Path) -> None:
     """The ``bayesactiv report`` path: simulated truth in, a report with consistent tables out."""
     import bayesactiv as ba
-    from bayesactiv.report.document import report_from_datasets
+    from bayesactiv.report import report_from_datasets
 
     rng = np.random.default_rng(7)
     truth = {"A": rng.beta(2, 6, 30), "B": rng.beta(6, 2, 30)}
@@ -384,7 +385,7 @@ def test_tables_show_human_headers_and_long_notes_under_the_table(tmp_path: Path
     assert "bootstrap note" in heads and "P(&gt; 0)" in heads and "pd" in heads
     assert not {"boot_note", "boot_low", "p_positive", "mean"} & set(heads)
     # the long note is written once, under the table, and the rows point to it
-    assert page.count(KAPPA_NOTE.replace("'", "&#x27;")) == 1
+    assert html.unescape(page).count(KAPPA_NOTE) == 1
     assert re.search(r'<ol class="table-notes"><li id="note-compare-1">no simple', page)
     assert page.count('href="#note-compare-1">note 1</a>') == 2
     # a long text outside the note columns may wrap; a short one never does
@@ -436,7 +437,7 @@ RULES = {"A": "activation > 0", "B": "activation > 0.5 x the unit's maximum over
 def mixed_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
     """Two networks recorded with different rules; layer "sat" fires on every input."""
     import bayesactiv as ba
-    from bayesactiv.report.document import report_from_datasets
+    from bayesactiv.report import report_from_datasets
 
     rng = np.random.default_rng(11)
     datasets = []
@@ -475,13 +476,13 @@ def test_report_states_each_rule_and_warns_when_they_differ(mixed_report) -> Non
 
 def test_subtitle_of_one_rule_names_it_once() -> None:
     import bayesactiv as ba
-    from bayesactiv.report.document import _rules_subtitle
+    from bayesactiv.report.pipeline import rules_subtitle
 
     a = ba.make_dataset([1, 2], 5, network="A", layer="l")
     b = ba.make_dataset([3, 4], 5, network="B", layer="l")
-    assert _rules_subtitle(["A", "B"], [a, b], None) == (
+    assert rules_subtitle(["A", "B"], [a, b], None) == (
         "bayesactiv report of 2 activation datasets; fired = activation > 0.")
-    assert _rules_subtitle(["A"], [a], None) == (
+    assert rules_subtitle(["A"], [a], None) == (
         "bayesactiv report of 1 activation dataset; fired = activation > 0.")
 
 
@@ -510,16 +511,16 @@ def test_saturated_layer_is_described_in_words(mixed_report) -> None:
 
 
 def test_layer_status_words() -> None:
-    from bayesactiv.report.document import _LayerStatus
+    from bayesactiv.report.sections import LayerStatus
 
     frame = pd.DataFrame({"count": [0, 0, 5, 10], "n": [10] * 4})
-    mixed = _LayerStatus.of(frame)
+    mixed = LayerStatus.of(frame)
     assert mixed.summary() == ("Of these, 1 fired on some but not all events, 1 on every event "
                                "and 2 on none.")
     assert mixed.why_chosen(True).startswith("the strongest activation among the units that fire")
-    dead = _LayerStatus.of(pd.DataFrame({"count": [0, 0], "n": [10, 10]}))
+    dead = LayerStatus.of(pd.DataFrame({"count": [0, 0], "n": [10, 10]}))
     assert dead.summary() == "No unit fired on any event (all dead)."
     assert dead.why_chosen(False) == "no unit of this layer fired on any of the 10 events"
-    full = _LayerStatus.of(pd.DataFrame({"count": [10, 10], "n": [10, 10]}))
+    full = LayerStatus.of(pd.DataFrame({"count": [10, 10], "n": [10, 10]}))
     assert full.why_chosen(True) == ("every unit of this layer fired on all 10 events; this one "
                                      "has the strongest activation")
