@@ -230,8 +230,8 @@ def run(
                                                 n_ranks)
             # a unit whose true theta is not representable next to 0 or 1 (see scorable)
             # cannot be ranked or scored; pick among the others
-            scorable = np.flatnonzero(scorable(truth["theta"]))
-            k = int(scorable[rng.integers(scorable.size)]) if scorable.size else 0
+            kept = np.flatnonzero(scorable(truth["theta"]))
+            k = int(kept[rng.integers(kept.size)]) if kept.size else 0
             out["rank_theta"][i, j] = _rank(f.unit_draws([k]).values.ravel(),
                                             truth["theta"][k], n_ranks)
             out["divergences"][i, j] = f.diagnostics["divergences"]
