@@ -16,8 +16,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
-
 from bayesactiv.data import (
     ArgumentError,
     DatasetError,
@@ -27,6 +25,7 @@ from bayesactiv.data import (
     save,
     validate,
 )
+from bayesactiv.version import __version__  # noqa: F401 - re-exported
 
 # public name -> module that defines it (imported lazily: torch and PyMC load on first use)
 _LAZY = {

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bayesactiv import __version__
 from bayesactiv.data.checks import check_int, check_number, check_prob, check_seed
+from bayesactiv.version import __version__
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -72,7 +72,7 @@ class DatasetError(ValueError):
 
 
 def _version() -> str:
-    from bayesactiv import __version__
+    from bayesactiv.version import __version__
     return __version__
 
 

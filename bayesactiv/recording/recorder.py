@@ -428,7 +428,7 @@ def _assemble(results: dict[str, dict[str, Any]], recs: dict[str, LayerReducer],
 def _attrs(recs: dict[str, LayerReducer], names: list[str], rule: ThresholdRule, network: str,
            module: torch.nn.Module, spatial: str, n_approx: int) -> dict[str, Any]:
     """The dataset's attributes: the layers' event kinds, the modules, provenance."""
-    from bayesactiv import __version__
+    from bayesactiv.version import __version__
     kinds = {name: recs[name].kind for name in names}
     layer_spatial = {name: (spatial if k in ("any", "per_position") else
                             "token" if k == "token" else "none") for name, k in kinds.items()}

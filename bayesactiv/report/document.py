@@ -359,7 +359,7 @@ class Report:
         >>> "<h2 id=\\"a\\">A</h2>" in Report("R").section("A").to_html()
         True
         """
-        from bayesactiv import __version__
+        from bayesactiv.version import __version__
 
         template, css = page_template()
         return template.render(
