@@ -45,7 +45,7 @@ _LAZY = {
 _ROOMS = ("data", "recording", "stats", "bayes", "comparison", "viz", "report", "studies", "zoo")
 # names of the 0.1 flat layout, kept as aliases of the modules that now hold them
 _ALIASES = {
-    "dataset": "bayesactiv.data.dataset",
+    "dataset": "bayesactiv.data",
     "checks": "bayesactiv.data.checks",
     "grouping": "bayesactiv.data.grouping",
     "baselines": "bayesactiv.stats.baselines",

@@ -173,7 +173,7 @@ def fit(
     Parameters
     ----------
     ds : xarray.Dataset
-        A valid activation dataset (see :mod:`bayesactiv.data.dataset`).
+        A valid activation dataset (see :mod:`bayesactiv.data`).
     model : {"beta_binomial", "gamma_poisson", "negative_binomial", "binomial_window"}
         The statistical model. The last three need ``window_count``.
     group_by : sequence of str

@@ -57,6 +57,7 @@ from bayesactiv.comparison.posterior import (
     posterior_differences,
     summarize_differences,
 )
+from bayesactiv.data import DatasetError, combine
 from bayesactiv.data.checks import (
     ArgumentError,
     check_choice,
@@ -64,7 +65,6 @@ from bayesactiv.data.checks import (
     check_prob,
     check_seed,
 )
-from bayesactiv.data.dataset import DatasetError, combine
 
 __all__ = ["QUANTITIES", "Comparison", "compare", "threshold_mismatch"]
 

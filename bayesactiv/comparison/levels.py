@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesactiv.data import DatasetError, unit_ids, validate
 from bayesactiv.data.checks import ArgumentError
-from bayesactiv.data.dataset import DatasetError, unit_ids, validate
 
 __all__ = [
     "MINUS",

@@ -27,8 +27,9 @@ from bayesactiv.data.checks import check_int, check_prob, check_seed
 from bayesactiv.report.document import Report
 from bayesactiv.report.errors import ReportError
 from bayesactiv.stats import baselines
+from bayesactiv.stats.units import pick_unit, threshold_value
 from bayesactiv.viz.layers import activation_figure, caterpillar_figure, coactivation_figure
-from bayesactiv.viz.unitview import pick_unit, threshold_value, unit_activations, unit_view
+from bayesactiv.viz.unit import unit_view
 
 __all__ = ["GROUP_QUANTITIES", "LayerStatus", "constant_layer_text", "group_frame",
            "layer_section", "threshold_rule", "unit_frame"]
@@ -174,7 +175,7 @@ def layer_section(
         Interval mass of ``units``.
     module, inputs : optional
         The torch network and its inputs: the unit view then shows exact activations
-        (:func:`bayesactiv.viz.unitview.unit_activations`).
+        (:func:`bayesactiv.recording.unit.unit_activations`).
     images : callable or array, optional
         Image source for the unit view's top inputs.
     n_images : int
@@ -299,6 +300,8 @@ def _add_unit_view(rep: Report, ds: xr.Dataset, u: pd.DataFrame, status: LayerSt
         intervals[f"bootstrap {pct}"] = (row["rate"], row["bootstrap_low"], row["bootstrap_high"])
     acts = None
     if module is not None and inputs is not None:
+        from bayesactiv.recording.unit import unit_activations  # imported on use: it brings torch
+
         acts = unit_activations(module, inputs, layer, int(row["index"]))
     rep.figure(unit_view(ds, chosen, intervals=intervals, activations=acts, images=images,
                          n_images=n_images),

@@ -1,7 +1,7 @@
 """Frequentist baselines: Monte Carlo estimates, intervals and spike-train statistics.
 
 These are the estimates the Bayesian models of :mod:`bayesactiv.bayes.models` are judged
-against. Every function reads an activation dataset (see :mod:`bayesactiv.data.dataset`),
+against. Every function reads an activation dataset (see :mod:`bayesactiv.data`),
 validates it first, and returns an :class:`xarray.Dataset` indexed by ``unit``;
 aggregates are indexed by a ``group`` dimension. The groups are those of
 :func:`bayesactiv.data.grouping.group_units`, the grouping ``fit`` uses: every

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
+from bayesactiv.data import DatasetError, require, validate
 from bayesactiv.data.checks import ArgumentError, check_int, check_number
-from bayesactiv.data.dataset import DatasetError, require, validate
 from bayesactiv.stats.groups import BY_LAYER, KEEP_EVENTS, group_layout, unit_frame
 
 __all__ = [

@@ -14,8 +14,8 @@ import numpy as np
 import xarray as xr
 from scipy import special
 
+from bayesactiv.data import DatasetError, validate
 from bayesactiv.data.checks import check_choice, check_int, check_prob
-from bayesactiv.data.dataset import DatasetError, validate
 from bayesactiv.stats.groups import (
     BY_LAYER,
     KEEP_EVENTS,

@@ -33,8 +33,8 @@ import numpy as np
 import xarray as xr
 from scipy import special
 
+from bayesactiv.data import DatasetError, validate
 from bayesactiv.data.checks import check_choice, check_int, check_prob
-from bayesactiv.data.dataset import DatasetError, validate
 from bayesactiv.stats.groups import KEEP_EVENTS, WINDOWS, as_generator, unit_frame
 
 __all__ = [

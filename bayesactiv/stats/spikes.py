@@ -13,8 +13,8 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
+from bayesactiv.data import require, validate
 from bayesactiv.data.checks import ArgumentError, check_choice, check_int
-from bayesactiv.data.dataset import require, validate
 from bayesactiv.stats.groups import (
     BY_LAYER,
     KEEP_EVENTS,

@@ -12,8 +12,8 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from bayesactiv.data import DatasetError, validate
 from bayesactiv.data.checks import check_int, check_prob
-from bayesactiv.data.dataset import DatasetError, validate
 
 __all__ = ["default_intervals", "pick_unit", "threshold_value"]
 

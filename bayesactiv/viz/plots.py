@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from bayesactiv.data.dataset import validate
+from bayesactiv.data import validate
 from bayesactiv.stats import descriptive
 from bayesactiv.stats.baselines import monte_carlo_curve
 from bayesactiv.viz.coactivation import coactivation_heatmap

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from bayesactiv.data import DatasetError, validate
 from bayesactiv.data.checks import check_int, check_prob
-from bayesactiv.data.dataset import DatasetError, validate
 from bayesactiv.stats.units import default_intervals, threshold_value
 
 __all__ = ["ImageSource", "unit_view"]

@@ -10,8 +10,8 @@ import xarray as xr
 
 import bayesactiv as ba
 from bayesactiv.comparison.contrasts import Comparison
+from bayesactiv.data import DatasetError
 from bayesactiv.data.checks import ArgumentError
-from bayesactiv.data.dataset import DatasetError
 
 compare_module = importlib.import_module("bayesactiv.comparison.contrasts")
 

@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 import bayesactiv as ba
+from bayesactiv.data import DatasetError
 from bayesactiv.data.checks import ArgumentError
-from bayesactiv.data.dataset import DatasetError
 from bayesactiv.data.grouping import group_units
 from bayesactiv.stats import baselines as bl
 

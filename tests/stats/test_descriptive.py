@@ -12,8 +12,8 @@ import xarray as xr
 from scipy import stats
 
 import bayesactiv as ba
+from bayesactiv.data import DatasetError
 from bayesactiv.data.checks import ArgumentError
-from bayesactiv.data.dataset import DatasetError
 from bayesactiv.stats import baselines as bl
 from bayesactiv.stats import descriptive as de
 from bayesactiv.viz import plots

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 import bayesactiv as ba
+from bayesactiv.data import DatasetError
 from bayesactiv.data.checks import ArgumentError
-from bayesactiv.data.dataset import DatasetError
 from bayesactiv.viz.unitview import default_intervals, unit_activations, unit_view
 
 
