@@ -37,6 +37,7 @@ _LAZY = {
     "fit": "bayesactiv.bayes",
     "FiringFit": "bayesactiv.bayes",
     "ConvergenceWarning": "bayesactiv.bayes",
+    "ClusteredEventsWarning": "bayesactiv.bayes",
     "compare_models": "bayesactiv.bayes",
     "compare": "bayesactiv.comparison",
     "Comparison": "bayesactiv.comparison",

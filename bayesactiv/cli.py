@@ -172,6 +172,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         network=args.name,
         batch_size=args.batch_size,
         progress=not args.quiet,
+        spatial=args.spatial,
     )
     ds.attrs["zoo_network"] = args.network
     ds.attrs["split"] = args.split
@@ -336,6 +337,10 @@ def _add_record(command: CommandMaker) -> None:
     rec.add_argument("--window-size", type=int, default=None,
                      help="also store fired counts per block of this many inputs, for Fano "
                      "factors (default: no windows)")
+    rec.add_argument("--spatial", choices=["per_position", "any"], default="per_position",
+                     help="events of a convolution channel: one per input and position, "
+                     "clustered by input (per_position), or one per input, fired at any "
+                     "position (any) (default: per_position)")
     rec.add_argument("--keep-events", action="store_true",
                      help="keep the raw (input x unit) firing events (bootstrap, CV, co-activation)")
     rec.add_argument("--batch-size", type=int, default=256, help="inputs per forward pass")
@@ -361,9 +366,11 @@ def _add_fit(command: CommandMaker) -> None:
                  description="Fit a PyMC hierarchical firing model and print group-level "
                  "posteriors with diagnostics; optionally write per-unit and per-group CSVs.")
     ft.add_argument("datasets", nargs="+", help="activation dataset files (.nc/.zarr), combined")
-    ft.add_argument("--model", default="beta_binomial",
-                    choices=["beta_binomial", "gamma_poisson", "negative_binomial", "binomial_window"],
-                    help="statistical model of the firing")
+    ft.add_argument("--model", default=None,
+                    choices=["beta_binomial", "clustered_beta_binomial", "gamma_poisson",
+                             "negative_binomial", "binomial_window"],
+                    help="statistical model of the firing (default: clustered_beta_binomial "
+                    "when events come in clusters, tokens or positions; else beta_binomial)")
     ft.add_argument("--group-by", nargs="+", default=["network", "layer"],
                     choices=["network", "layer", "epoch"], metavar="KEY",
                     help="unit coordinates (network, layer, epoch) that define the groups "

@@ -5,9 +5,9 @@ public names of the modules below (one per stage of a fit).
 """
 
 from bayesactiv.bayes.diagnostics import ConvergenceWarning
-from bayesactiv.bayes.fitting import fit
+from bayesactiv.bayes.fitting import ClusteredEventsWarning, fit
 from bayesactiv.bayes.ranking import compare_models
 from bayesactiv.bayes.result import FiringFit
 from bayesactiv.bayes.specs import MODELS
 
-__all__ = ["MODELS", "ConvergenceWarning", "FiringFit", "compare_models", "fit"]
+__all__ = ["MODELS", "ClusteredEventsWarning", "ConvergenceWarning", "FiringFit", "compare_models", "fit"]

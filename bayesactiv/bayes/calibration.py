@@ -19,6 +19,26 @@ Normal(log 0.002, 0.5)`` (the fit's ``rate_prior``), ``log alpha ~ Normal(0, 2.5
 ``lambda_u ~ Gamma(alpha, alpha / m)``, window counts ``~ Poisson(lambda_u W)``; its ranks are of
 ``log m``, ``log alpha`` and one unit's ``lambda``, and the binomial baselines do not apply.
 Every scenario simulates from the prior the fit uses, so ranks and coverage are exact tests.
+
+Clustered scenarios (``CLUSTERED``; events that come in clusters, as the tokens of a
+sequence): the group parameters and ``theta_u`` are drawn as above; each input ``i``
+gives unit ``u`` a propensity ``p_ui ~ Beta(theta_u phi, (1 - theta_u) phi)``
+(``phi=None``: ``p_ui = theta_u``, independent tokens), input ``i`` holds ``t_i`` tokens
+(``tokens`` each, or uniform on ``1 .. 2 tokens`` with ``variable_lengths``) and
+``c_ui ~ Binomial(t_i, p_ui)``; the dataset is :func:`bayesactiv.data.from_input_counts`.
+``theta_u``, the population firing probability per token, is what every interval is
+scored against. Scored per dataset: the posterior of :func:`bayesactiv.fit` with its
+default model (``clustered_beta_binomial``; ``bayes``), the token-level
+``beta_binomial`` fit that treats every token as an independent trial (``naive``, for
+contrast), and the percentile intervals of :func:`bayesactiv.stats.baselines.bootstrap`
+on the tokens' ``fired`` with their ``input`` coordinate, which resamples whole inputs
+(``bootstrap``). The SBC ranks are those of the clustered fit: its likelihood is a
+design-effect quasi-likelihood, so they are a check of the approximation, not an exact
+test. Scenarios (40 units, 150 inputs unless named): ``tokens32_phi1``,
+``tokens8_phi0.5``, ``tokens128_phi3``, ``tokens32_phi10``, ``tokens32_indep``
+(``phi=None``), ``tokens1_phi1`` (one token per input: a dense layer, exactly),
+``varlen_phi1`` (1 to 64 tokens), ``rare_tokens32_phi1`` (``mu ~ Beta(1, 300)``, in the fit's
+prior too) and ``few_inputs_tokens32_phi1`` (20 inputs).
 """
 
 from __future__ import annotations
@@ -33,24 +53,48 @@ import xarray as xr
 
 from bayesactiv.bayes.diagnostics import ConvergenceWarning
 from bayesactiv.bayes.fitting import fit
-from bayesactiv.data import make_dataset
+from bayesactiv.bayes.fitting import ClusteredEventsWarning
+from bayesactiv.data import from_input_counts, make_dataset
 from bayesactiv.data.checks import ArgumentError, check_choice, check_int
 from bayesactiv.stats import baselines as frequentist
 
-__all__ = ["SCENARIOS", "Scenario", "coverage_table", "rank_pvalues", "run", "scorable", "simulate"]
+__all__ = ["CLUSTERED", "DENSE", "SCENARIOS", "Scenario", "coverage_table", "rank_pvalues", "run",
+           "scorable", "simulate", "token_dataset"]
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A design for simulated recordings: units per dataset, inputs per unit, mu cap."""
+    """A design for simulated recordings.
+
+    ``n_units`` units per dataset, ``n_inputs`` inputs, ``n_windows`` windows (dense
+    scenarios), the fit's ``mu_prior``, ``model`` (None: :func:`bayesactiv.fit`'s default)
+    and ``rate_prior``. Clustered scenarios set ``tokens`` (tokens per input; with
+    ``variable_lengths`` the lengths are uniform on ``1 .. 2 tokens``) and ``phi`` (the
+    concentration of the per-input propensities; None: tokens fire independently).
+    """
 
     name: str
     n_units: int
     n_inputs: int
     n_windows: int
     mu_prior: tuple[float, float] = (1.0, 1.0)
-    model: str = "beta_binomial"
+    model: str | None = "beta_binomial"
     rate_prior: tuple[float, float] = (math.log(0.1), 2.5)
+    tokens: int | None = None
+    phi: float | None = None
+    variable_lengths: bool = False
+
+    @property
+    def clustered(self) -> bool:
+        """Whether the scenario simulates tokens in inputs (``tokens`` set)."""
+        return self.tokens is not None
+
+
+def _clustered_scenario(name: str, tokens: int, phi: float | None, *, n_inputs: int = 150,
+                        mu_prior: tuple[float, float] = (1.0, 1.0),
+                        variable_lengths: bool = False) -> Scenario:
+    return Scenario(name, 40, n_inputs, 0, mu_prior=mu_prior, model=None, tokens=tokens,
+                    phi=phi, variable_lengths=variable_lengths)
 
 
 SCENARIOS = {
@@ -62,7 +106,21 @@ SCENARIOS = {
     # below the window size (a recorded window cannot hold more events than inputs)
     "poisson": Scenario("poisson", 40, 1000, 20, model="gamma_poisson",
                         rate_prior=(math.log(0.002), 0.5)),
+    # clustered events: tokens of an input share a propensity p_ui ~ Beta(theta phi, (1-theta) phi)
+    "tokens32_phi1": _clustered_scenario("tokens32_phi1", 32, 1.0),
+    "tokens8_phi0.5": _clustered_scenario("tokens8_phi0.5", 8, 0.5),
+    "tokens128_phi3": _clustered_scenario("tokens128_phi3", 128, 3.0),
+    "tokens32_phi10": _clustered_scenario("tokens32_phi10", 32, 10.0),
+    "tokens32_indep": _clustered_scenario("tokens32_indep", 32, None),
+    "tokens1_phi1": _clustered_scenario("tokens1_phi1", 1, 1.0),
+    "varlen_phi1": _clustered_scenario("varlen_phi1", 32, 1.0, variable_lengths=True),
+    "rare_tokens32_phi1": _clustered_scenario("rare_tokens32_phi1", 32, 1.0,
+                                              mu_prior=(1.0, 300.0)),
+    "few_inputs_tokens32_phi1": _clustered_scenario("few_inputs_tokens32_phi1", 32, 1.0,
+                                                    n_inputs=20),
 }
+DENSE = tuple(name for name, sc in SCENARIOS.items() if not sc.clustered)
+CLUSTERED = tuple(name for name, sc in SCENARIOS.items() if sc.clustered)
 
 
 def simulate(scenario: Scenario | str, rng: np.random.Generator) -> tuple[xr.Dataset, dict]:
@@ -78,6 +136,11 @@ def simulate(scenario: Scenario | str, rng: np.random.Generator) -> tuple[xr.Dat
     -------
     (xarray.Dataset, dict)
         The dataset (with ``window_count``) and the truth: ``mu``, ``kappa``, ``theta``.
+        Clustered scenarios: the dataset of :func:`bayesactiv.data.from_input_counts`
+        (``count``, ``n`` and the ``cluster_*`` statistics), and the truth holds also the
+        per-input propensities ``p`` (input, unit) and the data they gave:
+        ``input_count`` (input, unit) and ``input_events`` (input,); see
+        :func:`token_dataset`.
 
     Raises
     ------
@@ -90,6 +153,9 @@ def simulate(scenario: Scenario | str, rng: np.random.Generator) -> tuple[xr.Dat
     >>> ds, truth = simulate("few_inputs", np.random.default_rng(0))
     >>> int(ds["n"][0]), truth["theta"].shape
     (20, (40,))
+    >>> ds, truth = simulate("tokens8_phi0.5", np.random.default_rng(0))
+    >>> int(ds["n"][0]), int(ds["cluster_n"][0]), truth["input_count"].shape
+    (1200, 150, (150, 40))
     """
     sc = _scenario(scenario)
     if not isinstance(rng, np.random.Generator):
@@ -101,6 +167,8 @@ def simulate(scenario: Scenario | str, rng: np.random.Generator) -> tuple[xr.Dat
     a, b = max(mu * kappa, 1e-300), max((1 - mu) * kappa, 1e-300)
     theta = rng.beta(a, b, size=sc.n_units)
     theta = np.nan_to_num(theta, nan=float(mu > 0.5))
+    if sc.clustered:
+        return _simulate_clustered(sc, rng, mu, kappa, theta)
     w = sc.n_inputs // sc.n_windows
     wc = rng.binomial(w, theta[None, :], size=(sc.n_windows, sc.n_units))
     ds = make_dataset(wc.sum(axis=0), sc.n_inputs, network="sim", layer="l",
@@ -112,6 +180,71 @@ def _scenario(scenario: Scenario | str) -> Scenario:
     if isinstance(scenario, Scenario):
         return scenario
     return SCENARIOS[check_choice(scenario, "scenario", SCENARIOS)]
+
+
+def _simulate_clustered(sc: Scenario, rng: np.random.Generator, mu: float, kappa: float,
+                        theta: np.ndarray) -> tuple[xr.Dataset, dict]:
+    """Tokens in inputs: per-input propensities around theta, binomial token counts."""
+    if sc.variable_lengths:
+        events = rng.integers(1, 2 * sc.tokens + 1, size=sc.n_inputs)
+    else:
+        events = np.full(sc.n_inputs, sc.tokens, dtype=np.int64)
+    shape = (sc.n_inputs, sc.n_units)
+    if sc.phi is None:
+        p = np.broadcast_to(theta, shape).copy()
+    else:
+        a = np.maximum(theta * sc.phi, 1e-300)
+        b = np.maximum((1 - theta) * sc.phi, 1e-300)
+        p = rng.beta(a, b, size=shape)
+        p = np.where(np.isnan(p), (theta > 0.5).astype(float), p)
+    counts = rng.binomial(events[:, None], p)
+    ds = from_input_counts(counts, events, network="sim", layer="l")
+    return ds, {"mu": mu, "kappa": kappa, "theta": theta, "p": p, "input_count": counts,
+                "input_events": events}
+
+
+def token_dataset(input_count: np.ndarray, input_events: np.ndarray) -> xr.Dataset:
+    """The tokens behind per-input counts, as raw events: ``fired`` with its ``input``.
+
+    Input ``i`` contributes ``input_events[i]`` events (``sample``), of which the first
+    ``input_count[i, u]`` fired for unit ``u`` (the order of the tokens within an input
+    does not matter to any statistic of whole inputs). ``attrs["spatial"]`` is
+    ``"token"``, so :func:`bayesactiv.stats.baselines.bootstrap` resamples whole inputs.
+
+    Parameters
+    ----------
+    input_count : numpy.ndarray of int, shape (input, unit)
+    input_events : numpy.ndarray of int, shape (input,)
+
+    Returns
+    -------
+    xarray.Dataset
+
+    Raises
+    ------
+    ArgumentError
+        Shapes that disagree, or a count above its input's events.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ds = token_dataset(np.array([[2, 0], [1, 1]]), np.array([3, 1]))
+    >>> ds["fired"].values.astype(int).T.tolist(), ds["input"].values.tolist()
+    ([[1, 1, 0, 1], [0, 0, 0, 1]], [0, 0, 0, 1])
+    """
+    c = np.asarray(input_count, dtype=np.int64)
+    t = np.asarray(input_events, dtype=np.int64)
+    if c.ndim != 2 or t.shape != (c.shape[0],):
+        raise ArgumentError(f"input_events: expected shape ({c.shape[0] if c.ndim else '?'},) "
+                            f"beside input_count {c.shape} (input, unit), got {t.shape}")
+    if (c < 0).any() or (c > t[:, None]).any():
+        raise ArgumentError("input_count: expected counts between 0 and the input's events")
+    inputs = np.repeat(np.arange(t.size), t)
+    position = np.arange(inputs.size) - np.repeat(np.cumsum(t) - t, t)
+    fired = position[:, None] < c[inputs]
+    ds = make_dataset(fired.sum(axis=0), inputs.size, network="sim", layer="l", fired=fired,
+                      attrs={"spatial": "token"})
+    return ds.assign_coords(input=("sample", inputs))
 
 
 def _simulate_poisson(sc: Scenario, rng: np.random.Generator) -> tuple[xr.Dataset, dict]:
@@ -163,7 +296,9 @@ def run(
     n_ranks : int
         Thinned posterior draws per rank statistic (ranks lie in ``0..n_ranks``).
     baselines : bool
-        Also score the Wald, Wilson and bootstrap intervals.
+        Also score the Wald, Wilson and bootstrap intervals (clustered scenarios: the
+        bootstrap over whole inputs, and the naive token-level ``beta_binomial`` posterior;
+        Wald and Wilson are not scored there).
     n_resamples : int
         Bootstrap resamples.
     seed : int
@@ -173,7 +308,9 @@ def run(
     xarray.Dataset
         Dims ``(scenario, dataset)``: ranks ``rank_mu``, ``rank_log_kappa``, ``rank_theta``;
         ``cover_<method>_<level>`` (fraction of the dataset's units covered) for
-        method in bayes, wald, wilson, bootstrap and level in 50, 90; ``divergences``.
+        method in bayes, wald, wilson, bootstrap (and naive when a clustered scenario
+        is run) and level in 50, 90 (NaN where a method does not apply); ``divergences``.
+        Each scenario's numbers depend on the scenarios run before it (one random stream).
 
     Raises
     ------
@@ -206,6 +343,8 @@ def run(
     seed = check_int(seed, "seed", minimum=0)
     rng = np.random.default_rng(seed)
     methods = ["bayes"] + (["wald", "wilson", "bootstrap"] if baselines else [])
+    if baselines and any(SCENARIOS[name].clustered for name in scenarios):
+        methods.append("naive")
     shape = (len(scenarios), n_datasets)
     out = {f"cover_{m}_{lv}": np.full(shape, np.nan) for m in methods for lv in (50, 90)}
     for name in ("rank_mu", "rank_log_kappa", "rank_theta", "divergences"):
@@ -236,6 +375,14 @@ def run(
                                             truth["theta"][k], n_ranks)
             out["divergences"][i, j] = f.diagnostics["divergences"]
             theta = truth["theta"]
+            if sc.clustered:
+                for lv in (50, 90):
+                    out[f"cover_bayes_{lv}"][i, j] = _covers(f.units(lv / 100), theta)
+                if baselines:
+                    _score_clustered(out, (i, j), ds, truth, rng, draws=draws, tune=tune,
+                                     chains=chains, mu_prior=sc.mu_prior,
+                                     n_resamples=n_resamples)
+                continue
             for lv in (50, 90):
                 u = f.units(lv / 100)
                 out[f"cover_bayes_{lv}"][i, j] = _covers(u, theta)
@@ -251,6 +398,24 @@ def run(
                      coords={"scenario": list(scenarios)})
     res.attrs.update(n_ranks=n_ranks, draws=draws, tune=tune, chains=chains, seed=seed)
     return res
+
+
+def _score_clustered(out: dict, at: tuple[int, int], ds: xr.Dataset, truth: dict,
+                     rng: np.random.Generator, *, draws: int, tune: int, chains: int,
+                     mu_prior: tuple[float, float], n_resamples: int) -> None:
+    """The naive token-level posterior and the bootstrap over inputs, on one clustered dataset."""
+    theta = truth["theta"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", ClusteredEventsWarning)
+        naive = fit(ds, "beta_binomial", draws=draws, tune=tune, chains=chains,
+                    seed=int(rng.integers(2**31)), mu_prior=mu_prior)
+    tokens = token_dataset(truth["input_count"], truth["input_events"])
+    for lv in (50, 90):
+        out[f"cover_naive_{lv}"][at] = _covers(naive.units(lv / 100), theta)
+        bs = frequentist.bootstrap(tokens, n_resamples=n_resamples, confidence_level=lv / 100,
+                                   seed=int(rng.integers(2**31)))
+        out[f"cover_bootstrap_{lv}"][at] = _covers(bs, theta)
 
 
 def _check_scenarios(scenarios: Sequence[str]) -> list[str]:
@@ -324,6 +489,12 @@ def rank_pvalues(res: xr.Dataset) -> xr.Dataset:
 def coverage_table(res: xr.Dataset) -> str:
     """A Markdown table: mean coverage (+- 2 standard errors over datasets) per method.
 
+    One row per scenario; ``bayes`` is :func:`bayesactiv.fit` with its default model (the
+    clustered one on clustered scenarios), ``naive`` the token-level ``beta_binomial``
+    (clustered scenarios only), ``bootstrap`` the percentile bootstrap (over windows on
+    dense scenarios, over whole inputs on clustered ones); "–" where a method does not
+    apply.
+
     Examples
     --------
     >>> import numpy as np, xarray as xr
@@ -338,7 +509,9 @@ def coverage_table(res: xr.Dataset) -> str:
     |---|---|---|---|
     | prior | 0.500 ± 0.000 | 0.900 ± 0.000 | 1.00, 1.00, 1.00 |
     """
-    methods = [m for m in ("bayes", "wald", "wilson", "bootstrap") if f"cover_{m}_50" in res]
+    # a method scored in none of the scenarios (naive on dense ones) gets no column
+    methods = [m for m in ("bayes", "naive", "wald", "wilson", "bootstrap")
+               if f"cover_{m}_50" in res and np.isfinite(res[f"cover_{m}_50"].values).any()]
     pv = rank_pvalues(res)
     head = "| scenario | " + " | ".join(f"{m} 50% | {m} 90%" for m in methods) + \
         " | SBC p (mu, log kappa, theta) |"

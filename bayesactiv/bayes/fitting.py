@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,7 +28,41 @@ from bayesactiv.data.checks import (
 )
 from bayesactiv.data.grouping import normalize_group_by
 
-__all__ = ["FIT_DEFAULTS", "FIT_OPTIONS", "MAX_SEED", "check_fit_args", "fit"]
+__all__ = ["FIT_DEFAULTS", "FIT_OPTIONS", "MAX_SEED", "ClusteredEventsWarning", "check_fit_args",
+           "default_model", "fit"]
+
+
+class ClusteredEventsWarning(UserWarning):
+    """A model of independent events was asked for on events that come in clusters."""
+
+
+def default_model(ds: xr.Dataset) -> str:
+    """The model :func:`fit` uses when none is named: ``clustered_beta_binomial`` when some
+    unit's events come in clusters (tokens, positions), ``beta_binomial`` otherwise.
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> default_model(ba.make_dataset([1, 2], 10, network="n", layer="l"))
+    'beta_binomial'
+    """
+    from bayesactiv.data import clustered
+
+    return "clustered_beta_binomial" if clustered(ds).any() else "beta_binomial"
+
+
+def _warn_if_clustered(ds: xr.Dataset, model: str) -> None:
+    from bayesactiv.data import clustered
+
+    if model == "beta_binomial" and clustered(ds).any():
+        n = int(clustered(ds).sum())
+        warnings.warn(
+            f"model='beta_binomial' treats every event as an independent trial, but the events "
+            f"of {n} units come in clusters (tokens of an input, positions of a feature map), "
+            f"which share their input's context: its intervals are too narrow. "
+            f"model='clustered_beta_binomial' (the default for such data) accounts for it.",
+            ClusteredEventsWarning, stacklevel=3)
+
 
 _METHODS = ("marginal", "full")
 # keyword arguments of the samplers that fit sets itself, and fit's argument for each, if any
@@ -150,7 +185,7 @@ def check_fit_args(model: Any, group_by: Any, method: Any, draws: Any, tune: Any
 
 def fit(
     ds: xr.Dataset,
-    model: str = "beta_binomial",
+    model: str | None = None,
     *,
     group_by: Sequence[str] | str = ("network", "layer"),
     method: str = "marginal",
@@ -174,8 +209,12 @@ def fit(
     ----------
     ds : xarray.Dataset
         A valid activation dataset (see :mod:`bayesactiv.data`).
-    model : {"beta_binomial", "gamma_poisson", "negative_binomial", "binomial_window"}
-        The statistical model. The last three need ``window_count``.
+    model : {"beta_binomial", "clustered_beta_binomial", "gamma_poisson", \
+"negative_binomial", "binomial_window"}, optional
+        The statistical model (:mod:`bayesactiv.bayes.specs`). The last three need
+        ``window_count``. Default (None): ``clustered_beta_binomial`` when the events of
+        some unit come in clusters (tokens, per-position events), else ``beta_binomial``
+        (:func:`default_model`); the two agree exactly on dense layers.
     group_by : sequence of str
         Unit coordinates (subset of ``network``, ``layer``, ``epoch``) whose distinct values
         form the groups; ``()`` puts all units in one group.
@@ -227,6 +266,8 @@ def fit(
 
     Warns
     -----
+    ClusteredEventsWarning
+        When ``model="beta_binomial"`` is asked for on clustered events.
     ConvergenceWarning
         When R-hat > 1.01, bulk or tail ESS < 400, or any divergent transition.
 
@@ -245,9 +286,13 @@ def fit(
     ...
     bayesactiv.data.checks.ArgumentError: tune: expected an integer >= 1 with sampler='nutpie', got 0 (sampler='pymc' allows tune=0)
     """
+    if model is None:
+        validate(ds)
+        model = default_model(ds)
     args = check_fit_args(model, group_by, method, draws, tune, chains, seed, sampler,
                           epsilon, pool_layers, progress, mu_prior, rate_prior, sampler_kwargs)
     validate(ds)
+    _warn_if_clustered(ds, args["model"])
     model, group_by, method = args["model"], args["group_by"], args["method"]
     pool_layers, seed = args["pool_layers"], args["seed"]
     groups = make_groups(ds, group_by, pool_layers)

@@ -172,7 +172,7 @@ def nb_quad_numpy(al, be, ph, s, k, w):
 
 def observed_name(model: str) -> str:
     """The dataset variable a model describes (named alike in observed_data and log_likelihood)."""
-    return "count" if model == "beta_binomial" else "window_count"
+    return "count" if model in ("beta_binomial", "clustered_beta_binomial") else "window_count"
 
 
 def pointwise_log_lik(model: str, st: Stats, group_index: np.ndarray,

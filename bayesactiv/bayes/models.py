@@ -3,7 +3,7 @@
 This module gathers the public names of the room (it is ``ba.models``); the models and their
 priors are written out in :mod:`bayesactiv.bayes.specs`. The stages of a fit, in order:
 
-* :mod:`~bayesactiv.bayes.specs` - the four model structures, their priors, group parameters
+* :mod:`~bayesactiv.bayes.specs` - the five models, their priors, group parameters
 * :mod:`~bayesactiv.bayes.sufficient` - the units' groups and sufficient statistics
 * :mod:`~bayesactiv.bayes.likelihood` - tail-sum and quadrature terms, pointwise log-likelihood
 * :mod:`~bayesactiv.bayes.sampling` - the PyMC model, the compiled-model cache, nutpie/PyMC
@@ -17,7 +17,7 @@ Examples
 --------
 >>> from bayesactiv.bayes import models
 >>> models.MODELS
-('beta_binomial', 'gamma_poisson', 'negative_binomial', 'binomial_window')
+('beta_binomial', 'clustered_beta_binomial', 'gamma_poisson', 'negative_binomial', 'binomial_window')
 """
 
 from bayesactiv.bayes.diagnostics import ConvergenceWarning

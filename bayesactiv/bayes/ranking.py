@@ -11,7 +11,7 @@ import xarray as xr
 
 from bayesactiv.bayes.diagnostics import ConvergenceWarning
 from bayesactiv.bayes.fitting import FIT_DEFAULTS, FIT_OPTIONS, MAX_SEED, check_fit_args, fit
-from bayesactiv.bayes.specs import MODELS
+from bayesactiv.bayes.specs import COUNT_MODELS, MODELS
 from bayesactiv.data import require, validate
 from bayesactiv.data.checks import ArgumentError, check_choice, check_int, check_seed
 
@@ -28,8 +28,8 @@ def _check_compared_models(models: Any) -> tuple[str, ...]:
         raise ArgumentError(f"models: repeated names in {models}")
     for name in models:
         check_choice(name, "models", MODELS)
-        if name == "beta_binomial":
-            raise ArgumentError("models: 'beta_binomial' describes count/n, not the window "
+        if name in COUNT_MODELS:
+            raise ArgumentError(f"models: {name!r} describes count/n, not the window "
                                 "counts; use 'binomial_window' to compare on the same data")
     return models
 

@@ -17,6 +17,7 @@ from bayesactiv.bayes.likelihood import observed_name
 from bayesactiv.bayes.specs import RATE_MODELS
 from bayesactiv.bayes.sufficient import Groups, Stats
 from bayesactiv.bayes.summaries import (
+    clustered_fano_draws,
     draw_unit_parameters,
     full_group_averages,
     group_dataset,
@@ -142,7 +143,9 @@ class FiringFit:
               normal, sum of many units).
             * ``mf`` - mean over units of the model-implied Fano factor of window counts:
               ``1 - theta_u`` for the binomial models, ``1`` for the Poisson,
-              ``1 + lambda_u W / phi`` for the negative binomial.
+              ``1 + lambda_u W / phi`` for the negative binomial; for
+              ``clustered_beta_binomial``, of the per-input counts (a window is one input):
+              ``(1 - theta_u) d_u``, ``d_u`` the unit's design effect.
             * ``frac_dead`` - per draw, the fraction of the group's units whose theta_u
               (lambda_u) is below ``epsilon`` (drawn exactly: units sharing a statistic are a
               binomial draw; statistics whose P(theta_u < epsilon) is below 1e-12 in every
@@ -178,9 +181,19 @@ class FiringFit:
             unit_draws = post[self._unit_name].transpose("chain", "draw", "unit").values
             mfr, frac = full_group_averages(unit_draws, self._groups.index, n_groups,
                                             self.epsilon)
+        mf = None
+        if self.model == "clustered_beta_binomial":
+            if self.method == "marginal":
+                mf = clustered_fano_draws(self._stats, self._draw_params(), self._groups.index,
+                                          n_groups, self._rng(3), post.sizes["chain"],
+                                          post.sizes["draw"])
+            else:
+                d = self._stats.design_effect
+                mf, _ = full_group_averages((1 - unit_draws) * d, self._groups.index, n_groups,
+                                            self.epsilon)
         self._group_draws = group_dataset(post, self._groups, self.param_names, self.model,
                                           self._stats.window, self.epsilon, self.is_rate,
-                                          mfr, frac)
+                                          mfr, frac, mf)
         return self._group_draws
 
     def groups(self, prob: float = 0.9) -> xr.Dataset:
@@ -240,7 +253,9 @@ class FiringFit:
             Indexed by ``unit`` with the unit coordinates: ``mean``, ``low``, ``high`` of
             theta_u (probability models) or lambda_u (rate models, events per input),
             ``p_dead`` = P(theta_u < epsilon | data) (values below 1e-12 in every draw are
-            reported as 0), and the data ``count``, ``n``.
+            reported as 0), and the data ``count``, ``n``; for ``clustered_beta_binomial``
+            also ``design_effect`` (each unit's ``d_u``: its ``n`` events carry the
+            information of ``n / d_u`` independent ones).
 
         Examples
         --------
@@ -264,6 +279,8 @@ class FiringFit:
             lambda: self._posterior()[self._unit_name].transpose("unit", "chain", "draw").values,
             qs, self.epsilon)
         out = unit_dataset(self.ds, self._groups, per_unit)
+        if self.model == "clustered_beta_binomial":
+            out["design_effect"] = ("unit", self._stats.design_effect)
         out.attrs.update(prob=prob, interval="equal-tailed", model=self.model,
                          epsilon=self.epsilon,
                          parameter="lambda (events per input)" if self.is_rate

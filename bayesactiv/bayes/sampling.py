@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from bayesactiv.bayes.likelihood import beta_terms, nb_quad_logp
+from bayesactiv.bayes.likelihood import beta_terms, betaln, nb_quad_logp
 from bayesactiv.bayes.specs import group_params
 from bayesactiv.bayes.sufficient import Groups, Stats
 
@@ -59,11 +59,17 @@ def build_model(structure: str, method: str, n_groups: int, n_networks: int, poo
         params = group_params(structure, n_groups, net_idx, n_networks, pool, mu_prior)
         g = d.get("g")
         if method == "marginal":
-            if structure == "beta":
+            if structure == "beta" and "lk" in d:
                 # tail-sum form (see tail_terms): logs and a few lgamma over slots [a, b, a + b]
                 slots = pt.concatenate([params["a"], params["b"], params["a"] + params["b"]])
                 pm.Potential("loglik", pt.sum(d["lw"] * pt.log(slots[d["li"]] + d["lk"]))
                              + pt.sum(d["gw"] * pt.gammaln(slots[d["gi"]] + d["gk"])))
+                return model
+            if structure == "beta":
+                # effective (non-integer) counts of clustered events: the marginal as lgamma
+                a, b = params["a"][g], params["b"][g]
+                ll = betaln(a + d["x"], b + d["m"] - d["x"]) - betaln(a, b)
+                pm.Potential("loglik", pt.sum(d["w"] * ll))
                 return model
             if structure == "gamma":
                 al, be = params["alpha"][g], params["beta"][g]
@@ -78,7 +84,11 @@ def build_model(structure: str, method: str, n_groups: int, n_networks: int, poo
             pm.Potential("loglik", pt.sum(d["w"] * ll))
         else:
             n_units = data["g"].shape[0]
-            if structure == "beta":
+            if structure == "beta" and data["x"].dtype.kind == "f":  # effective counts
+                theta = pm.Beta("theta", params["a"][g], params["b"][g], shape=n_units)
+                pm.Potential("obs", pt.sum(d["x"] * pt.log(theta)
+                                           + (d["m"] - d["x"]) * pt.log1p(-theta)))
+            elif structure == "beta":
                 theta = pm.Beta("theta", params["a"][g], params["b"][g], shape=n_units)
                 pm.Binomial("obs", n=d["m"], p=theta, observed=d["x"])
             elif structure == "gamma":
@@ -94,7 +104,7 @@ def build_model(structure: str, method: str, n_groups: int, n_networks: int, poo
 def model_data(structure: str, method: str, st: Stats, groups: Groups
                ) -> tuple[dict[str, np.ndarray], tuple]:
     """Data arrays for the model and the padded sizes that key the compile cache."""
-    if method == "marginal" and structure == "beta":
+    if method == "marginal" and structure == "beta" and st.pair_x.dtype.kind != "f":
         t = beta_terms(st, len(groups.labels))
         nlog, nlg = bucket(len(t.log_w)), bucket(len(t.lg_w))
         data = {
@@ -115,7 +125,7 @@ def model_data(structure: str, method: str, st: Stats, groups: Groups
             "w": np.pad(st.pair_weight, (0, pad)),
             "g": np.pad(st.pair_group.astype(np.int64), (0, pad)),
         }
-        sizes: tuple = (size,)
+        sizes: tuple = ("lgamma", size) if structure == "beta" else (size,)
         if structure != "beta":
             data["W"] = np.array(st.window)
         if structure == "nb":
@@ -126,7 +136,8 @@ def model_data(structure: str, method: str, st: Stats, groups: Groups
             data["hg"] = np.pad(st.hist_group.astype(np.int64), (0, hpad))
             sizes = (size, hsize)
     else:
-        data = {"x": st.x.astype(np.int64), "m": st.m.astype(np.int64), "g": groups.index}
+        as_counts = np.float64 if st.x.dtype.kind == "f" else np.int64
+        data = {"x": st.x.astype(as_counts), "m": st.m.astype(as_counts), "g": groups.index}
         if structure != "beta":
             data["W"] = np.array(st.window)
         if structure == "nb":

@@ -27,9 +27,11 @@ from bayesactiv.data import DatasetError, require
 from bayesactiv.data.checks import ArgumentError
 from bayesactiv.data.grouping import group_units
 
-__all__ = ["CHUNK", "Groups", "Stats", "make_groups", "unit_stats"]
+__all__ = ["CHUNK", "DEFF_PRIOR_INPUTS", "Groups", "Stats", "design_effects", "make_groups",
+           "unit_stats"]
 
 CHUNK = 2_000_000  # elements per (pairs x draws) block in summaries: memory stays bounded
+DEFF_PRIOR_INPUTS = 5.0  # weight, in inputs, of the layer's design effect in a unit's
 
 
 @dataclass
@@ -59,6 +61,70 @@ def make_groups(ds: xr.Dataset, group_by: Sequence[str] | str | None, pool_layer
                   network_index.astype(np.int64), networks)
 
 
+def design_effects(ds: xr.Dataset, group_index: np.ndarray,
+                   prior_inputs: float = DEFF_PRIOR_INPUTS) -> np.ndarray:
+    """Per-unit design effect of clustered events: how much less a token tells than an input.
+
+    For unit ``u`` with per-input counts ``c_i`` of ``t_i`` events over ``I`` inputs and
+    ``p = count / n``, the cluster-robust variance of the total count is
+    ``V = I / (I - 1) sum_i (c_i - p t_i)**2`` (from the streamed ``cluster_*`` sums), and
+    the design effect is its ratio to the binomial variance, ``d = V / (n p (1 - p))``
+    (Rao and Scott 1992; for a beta-binomial over inputs with equal ``t``,
+    ``d = 1 + (t - 1) / (phi + 1)``). A unit's own ``d`` rests on the inputs in which it
+    fired (``k = cluster_fired``); it is pooled with its group's ``d_g`` (ratio of the
+    sums of ``V`` and of the binomial variances over the group's units) as
+    ``(k d + k0 d_g) / (k + k0)`` with ``k0 = prior_inputs``, so a unit seen firing in few
+    inputs (or none) takes the layer's clustering. Values are floored at 1: clustered
+    events never count as more than independent ones. Units without clusters (dense
+    layers, or datasets without the ``cluster_*`` statistics) get exactly 1.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset.
+    group_index : numpy.ndarray of int, shape (unit,)
+        The group of each unit (its layer, by default).
+    prior_inputs : float
+        ``k0`` above.
+
+    Returns
+    -------
+    numpy.ndarray of float, shape (unit,)
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> c = np.array([[8, 0], [0, 1], [8, 1], [0, 0]])  # unit 0 fires in bursts, unit 1 alone
+    >>> ds = ba.data.from_input_counts(c, [8, 8, 8, 8], network="lm", layer="mlp")
+    >>> design_effects(ds, np.zeros(2, dtype=int)).round(2).tolist()
+    [9.32, 6.47]
+    """
+    from bayesactiv.data import clustered
+
+    is_clustered = clustered(ds)
+    d = np.ones(ds.sizes["unit"])
+    if not is_clustered.any():
+        return d
+    n = ds["n"].values.astype(float)
+    count = ds["count"].values.astype(float)
+    inputs = ds["cluster_n"].values.astype(float)
+    p = np.divide(count, n, out=np.zeros_like(n), where=n > 0)
+    resid = (ds["cluster_count_sq"].values - 2 * p * ds["cluster_count_n"].values
+             + p * p * ds["cluster_n_sq"].values)
+    var = np.where(inputs > 1, inputs / np.maximum(inputs - 1, 1) * np.maximum(resid, 0.0), 0.0)
+    binom = n * p * (1 - p)
+    informative = is_clustered & (binom > 0) & (inputs > 1)
+    n_groups = int(group_index.max(initial=0)) + 1
+    v_g = np.bincount(group_index[informative], weights=var[informative], minlength=n_groups)
+    b_g = np.bincount(group_index[informative], weights=binom[informative], minlength=n_groups)
+    d_group = np.where(b_g > 0, v_g / np.where(b_g > 0, b_g, 1.0), 1.0)[group_index]
+    own = np.divide(var, binom, out=np.zeros_like(var), where=informative)
+    k = np.where(informative, ds["cluster_fired"].values.astype(float), 0.0)
+    pooled = (k * own + prior_inputs * d_group) / (k + prior_inputs)
+    d[is_clustered] = np.maximum(pooled[is_clustered], 1.0)
+    return d
+
+
 @dataclass
 class Stats:
     """Per-unit sufficient statistics of a model, and their compression to distinct pairs."""
@@ -79,14 +145,29 @@ class Stats:
     hist_y: np.ndarray | None = None
     hist_weight: np.ndarray | None = None
     unit_windows: np.ndarray | None = None  # (unit, window) for pointwise NB log-likelihood
+    # clustered events: per-unit design effect (x = count / d, m = n / d); ones otherwise
+    design_effect: np.ndarray | None = None
+    pair_design_effect: np.ndarray | None = None  # its mean over the units of each pair
 
 
 def unit_stats(ds: xr.Dataset, model: str, groups: Groups) -> Stats:
-    if model == "beta_binomial":
+    """The sufficient statistics of ``model`` per unit, compressed to distinct pairs.
+
+    ``clustered_beta_binomial`` sees the effective counts ``count / d`` of ``n / d``
+    trials (``d``: :func:`design_effects`); where every ``d`` is 1 they are the integer
+    counts of ``beta_binomial`` exactly.
+    """
+    if model in ("beta_binomial", "clustered_beta_binomial"):
         x = ds["count"].values.astype(np.int64)
         m = ds["n"].values.astype(np.int64)
+        deff = np.ones(x.shape)
+        if model == "clustered_beta_binomial":
+            deff = design_effects(ds, groups.index)
+            if (deff != 1).any():
+                x, m = x / deff, m / deff
         const = special.gammaln(m + 1) - special.gammaln(x + 1) - special.gammaln(m - x + 1)
         st = Stats("beta", x, m, const, 1.0)
+        st.design_effect = deff
     else:
         how = "record(..., window_size=W) or make_dataset(..., window_count=, window_size=)"
         require(ds, "window_count", f"the {model!r} model", how)
@@ -115,7 +196,12 @@ def unit_stats(ds: xr.Dataset, model: str, groups: Groups) -> Stats:
                 st.hist_weight = counts.astype(float)
     xr_, mr_ = int(st.x.max(initial=0)) + 1, int(st.m.max(initial=0)) + 1
     ng = int(groups.index.max(initial=0)) + 1
-    if float(ng) * mr_ * xr_ < 2.0**62:  # one int64 key per unit: a fast 1-d unique
+    if st.x.dtype.kind == "f":  # effective counts: pairs of equal floats
+        keys = np.stack([groups.index.astype(float), st.m, st.x], axis=1)
+        uniq, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+        st.pair_group = uniq[:, 0].astype(np.int64)
+        st.pair_m, st.pair_x = uniq[:, 1], uniq[:, 2]
+    elif float(ng) * mr_ * xr_ < 2.0**62:  # one int64 key per unit: a fast 1-d unique
         key = (groups.index * mr_ + st.m) * xr_ + st.x
         uniq, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
         st.pair_group, rest = np.divmod(uniq, mr_ * xr_)
@@ -126,4 +212,7 @@ def unit_stats(ds: xr.Dataset, model: str, groups: Groups) -> Stats:
         st.pair_group, st.pair_m, st.pair_x = uniq[:, 0], uniq[:, 1], uniq[:, 2]
     st.pair_weight = counts.astype(float)
     st.unit_pair = inverse.ravel()
+    if st.design_effect is not None:
+        st.pair_design_effect = (np.bincount(st.unit_pair, weights=st.design_effect,
+                                             minlength=len(counts)) / st.pair_weight)
     return st

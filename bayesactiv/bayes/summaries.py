@@ -31,7 +31,7 @@ from bayesactiv.bayes.quantiles import (
 )
 from bayesactiv.bayes.sufficient import CHUNK, Groups, Stats
 
-__all__ = ["draw_unit_parameters", "full_group_averages", "group_dataset", "group_intervals",
+__all__ = ["clustered_fano_draws", "draw_unit_parameters", "full_group_averages", "group_dataset", "group_intervals",
            "marginal_group_averages", "unit_dataset", "unit_estimates", "unit_positions"]
 
 
@@ -85,6 +85,35 @@ def marginal_group_averages(st: Stats, params: dict[str, np.ndarray], n_units: n
     return np.moveaxis(mfr, 0, -1), np.moveaxis(frac, 0, -1)
 
 
+def clustered_fano_draws(st: Stats, params: dict[str, np.ndarray], group_index: np.ndarray,
+                         n_groups: int, rng: np.random.Generator, n_chain: int, n_draw: int
+                         ) -> np.ndarray:
+    """Draws (chain, draw, group) of the mean model-implied Fano factor of per-input counts,
+    ``mean_u (1 - theta_u) d_u``, for the clustered model (``d_u``: design effects).
+
+    Given a draw's group parameters the units are independent, so the sum over units of
+    ``d_u theta_u`` has an exact conditional mean and variance; it is drawn from the normal
+    with those moments (close to exact for the many units of a layer)."""
+    s = n_chain * n_draw
+    d = st.pair_design_effect
+    w = st.pair_weight
+    total = np.zeros((n_groups, s))
+    var = np.zeros((n_groups, s))
+    pairs = np.arange(len(st.pair_x))
+    for chunk in np.array_split(pairs, max(1, len(pairs) * s // CHUNK)):
+        if not chunk.size:
+            continue
+        p1, p2 = component_params(st, params, chunk)
+        mean, v = moments(st.kind, p1, p2)
+        np.add.at(total, st.pair_group[chunk], (w[chunk] * d[chunk])[:, None] * mean)
+        np.add.at(var, st.pair_group[chunk], (w[chunk] * d[chunk] ** 2)[:, None] * v)
+    n_units = np.maximum(np.bincount(group_index, minlength=n_groups), 1).astype(float)
+    d_sum = np.bincount(group_index, weights=st.design_effect, minlength=n_groups)
+    weighted = total + np.sqrt(var) * rng.standard_normal(total.shape)
+    mf = (d_sum[:, None] - weighted) / n_units[:, None]
+    return np.moveaxis(mf.reshape(n_groups, n_chain, n_draw), 0, -1)
+
+
 def full_group_averages(unit_draws: np.ndarray, group_index: np.ndarray, n_groups: int,
                         eps: float) -> tuple[np.ndarray, np.ndarray]:
     """Draws (chain, draw, group) of the group mean of sampled unit parameters
@@ -99,7 +128,7 @@ def full_group_averages(unit_draws: np.ndarray, group_index: np.ndarray, n_group
 
 def group_dataset(post: xr.Dataset, groups: Groups, param_names: Sequence[str], model: str,
                   window: float, epsilon: float, is_rate: bool, mfr: np.ndarray,
-                  frac: np.ndarray) -> xr.Dataset:
+                  frac: np.ndarray, mf: np.ndarray | None = None) -> xr.Dataset:
     """The dataset of :meth:`FiringFit.group_draws` from the group parameters' draws and the
     derived ``mfr`` and ``frac_dead`` draws (``mf`` follows from them)."""
     dims = ("chain", "draw", "group")
@@ -110,7 +139,9 @@ def group_dataset(post: xr.Dataset, groups: Groups, param_names: Sequence[str], 
     for name in param_names:
         out[name] = (dims, post[name].transpose("chain", "draw", "group").values)
     out["mfr"] = (dims, mfr)
-    if model == "gamma_poisson":
+    if mf is not None:
+        out["mf"] = (dims, mf)
+    elif model == "gamma_poisson":
         out["mf"] = (dims, np.ones_like(mfr))
     elif model == "negative_binomial":
         out["mf"] = (dims, 1.0 + mfr * window / out["phi"].values)

@@ -2,7 +2,10 @@
 
 Each source dataset is resampled independently (inputs when it keeps ``fired``, else
 window blocks), the groups within one dataset sharing its resampled inputs; the
-resampling and the statistics are those of :mod:`bayesactiv.stats.resampling`.
+resampling and the statistics are those of :mod:`bayesactiv.stats.resampling`. When
+an input holds several events (tokens, positions) whole inputs are resampled with
+their events, for the rates and for the Fano factor's windows, and the quantity's note
+says so.
 """
 
 from __future__ import annotations
@@ -14,12 +17,18 @@ import pandas as pd
 import xarray as xr
 
 from bayesactiv.comparison.levels import match_rows
+from bayesactiv.data import DatasetError
 from bayesactiv.stats.resampling import (
+    cluster_counts,
+    event_clusters,
     group_fano_replicates,
     group_rate_replicates,
     level_differences,
     percentile_interval,
+    resampled_statement,
+    window_clusters,
     window_counts,
+    windows_statement,
 )
 
 __all__ = ["KAPPA_NOTE", "bootstrap_contrasts", "bootstrap_groups"]
@@ -35,14 +44,50 @@ _NO_COUNTS = ("needs fired events (record with keep_events=True) or window "
               "counts (window_size=...) to resample inputs")
 
 
-def _rate_counts(ds: xr.Dataset) -> tuple[np.ndarray | None, float, str]:
-    """The items to resample for rates: fired events per input, or counts per window."""
+def _rate_counts(ds: xr.Dataset) -> tuple[np.ndarray | None, float | np.ndarray, str]:
+    """The items to resample for rates: fired events per input, or counts per window.
+
+    For clustered events the items are whole inputs: their fired events per unit, and
+    (in place of the total) the events of each input.
+    """
+    clusters = event_clusters(ds)
+    if clusters is not None:
+        counts, events = cluster_counts(ds["fired"].values, clusters)
+        return counts.astype(np.float64), events.astype(np.float64), "clusters"
     if "fired" in ds.data_vars:
         return ds["fired"].values.astype(np.float64), float(ds.sizes["sample"]), "inputs"
     if "window_count" in ds.data_vars:
         counts = ds["window_count"].values.astype(np.float64)
         return counts, float(counts.shape[0] * int(ds.attrs["window_size"])), "windows"
     return None, 0.0, ""
+
+
+def _fano_note(
+    ds: xr.Dataset, wc: np.ndarray, window_size: int | None
+) -> tuple[np.ndarray | None, str]:
+    """How the Fano factor's windows are resampled: the input each starts in, and the note.
+
+    Dense events: ``None, ""`` (windows resampled one by one, as always). Clustered
+    events: the input each window starts in (whole inputs are resampled) and a note
+    saying what the windows run over; without kept events, a note that windows are
+    resampled one by one.
+    """
+    if window_size is not None and "fired" in ds.data_vars:
+        size = int(window_size)  # windows built from the kept events
+    else:
+        size = int(ds.attrs["window_size"])  # the recorded windows
+    over = windows_statement(ds, size)
+    if over == "inputs in order":
+        return None, ""
+    try:
+        clusters = window_clusters(ds, wc.shape[0], size)
+    except DatasetError:
+        clusters = None
+    if clusters is not None:
+        return clusters, (f"windows of {size} {over}; whole inputs resampled, each with the "
+                          "windows that start in it")
+    return None, (f"windows of {size} {over}; windows resampled one by one (the inputs of "
+                  "the windows' events are not known)")
 
 
 def _present_groups(
@@ -127,15 +172,19 @@ def bootstrap_groups(
                     reps[q][:, cols] = r
                     if how == "windows":
                         notes[q] = notes[q] or "resampled window blocks (no fired events kept)"
+                    elif how == "clusters":
+                        notes[q] = notes[q] or f"resampled whole {resampled_statement(ds)}"
             else:
                 for q in rate_qs:
                     notes[q] = _NO_COUNTS
         if "mf" in quantities:
             wc, why = window_counts(ds, window_size)
             if wc is not None:
-                o, r = group_fano_replicates(wc, units, rng, n_resamples)
+                clusters, note = _fano_note(ds, wc, window_size)
+                o, r = group_fano_replicates(wc, units, rng, n_resamples, clusters=clusters)
                 obs["mf"][cols] = o
                 reps["mf"][:, cols] = r
+                notes["mf"] = notes["mf"] or note
             else:
                 notes["mf"] = why
     for q in quantities:

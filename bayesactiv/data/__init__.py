@@ -16,7 +16,11 @@ from bayesactiv.data.checks import (
 )
 from bayesactiv.data.combine import combine
 from bayesactiv.data.contract import (
+    CLUSTER_VARS,
     DatasetError,
+    clustered,
+    dense_cluster_stats,
+    from_input_counts,
     make_dataset,
     require,
     set_epoch,
@@ -27,6 +31,7 @@ from bayesactiv.data.files import check_save_path, open_dataset, save
 from bayesactiv.data.grouping import GROUP_KEYS, Grouping, group_units, normalize_group_by
 
 __all__ = [
+    "CLUSTER_VARS",
     "GROUP_KEYS",
     "ArgumentError",
     "DatasetError",
@@ -37,7 +42,10 @@ __all__ = [
     "check_prob",
     "check_save_path",
     "check_seed",
+    "clustered",
     "combine",
+    "dense_cluster_stats",
+    "from_input_counts",
     "group_units",
     "make_dataset",
     "normalize_group_by",

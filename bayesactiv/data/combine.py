@@ -10,7 +10,7 @@ import numpy as np
 import xarray as xr
 
 from bayesactiv.data.checks import check_choice
-from bayesactiv.data.contract import DatasetError, validate
+from bayesactiv.data.contract import DatasetError, dense_cluster_stats, validate
 from bayesactiv.data.files import digest
 
 __all__ = ["combine"]
@@ -32,6 +32,9 @@ def combine(datasets: Iterable[xr.Dataset], *, mismatch: str = "warn") -> xr.Dat
     - ``hist_count``/``hist_edges``: every dataset has them, with as many bins
       (the layers' histograms are merged along ``hist_group``);
     - ``topk_sample``/``topk_value``: every dataset has them, with as many ranks.
+
+    The ``cluster_*`` statistics of clustered events are per unit; a dataset of dense
+    layers combined with clustered ones gets the values of one event per input.
 
     Variables with no ``unit`` axis (other than the histograms) are dropped.
 
@@ -84,6 +87,12 @@ def combine(datasets: Iterable[xr.Dataset], *, mismatch: str = "warn") -> xr.Dat
         dropped.append(f"{', '.join(no_unit)} (no unit axis)")
     if dropped:
         _report_dropped(dropped, mismatch)
+    if any("cluster_n" in ds.data_vars for ds in datasets):
+        # a dataset of dense layers: each input is a cluster of one event
+        datasets = [ds if "cluster_n" in ds.data_vars else ds.assign(
+            {k: ("unit", v) for k, v in dense_cluster_stats(ds["count"].values,
+                                                            ds["n"].values).items()})
+            for ds in datasets]
     kept = {"window_count": keep_windows, "fired": keep_fired, "topk_sample": keep_topk, "topk_value": keep_topk}
     parts = []
     for ds in datasets:

@@ -21,6 +21,8 @@ name              dims                      dtype    meaning
 ``hist_edges``    (hist_group, hist_edge)   float64  its bin edges
 ``topk_sample``   (unit, rank)              int64    events that made the unit fire most (-1: none)
 ``topk_value``    (unit, rank)              float64  their activation values
+``cluster_*``     (unit,)                   int64    per-input (cluster) sums of clustered events;
+                                                     see below (optional)
 ================  ========================  =======  ==============================================
 
 An *event* is what ``n`` counts: one input for a dense layer, one input (or one
@@ -28,6 +30,30 @@ spatial position, with ``spatial="per_position"``) for a convolution, one token
 for a sequence layer. The ``sample`` axis of ``fired`` enumerates events, so
 ``fired.sum("sample") == count`` and ``n == fired.sizes["sample"]``; its
 optional ``input`` coordinate names the input each event came from.
+
+Clustered events
+----------------
+Every event belongs to an input, its *cluster*: the tokens of a sequence, the positions
+of a convolution's feature map. Events of one input share its context, so they are not
+independent trials. When some input holds more than one event the dataset carries,
+per unit, the statistics of its per-input counts ``c_i`` (events in which the unit
+fired in input ``i``) and per-input events ``t_i``, over the inputs ``i`` with at least
+one event (O(units) memory, whatever the number of inputs):
+
+====================  ===============================================================
+``cluster_n``         inputs (clusters) the unit's events came from, ``I``
+``cluster_fired``     inputs in which the unit fired at least once, ``sum_i [c_i > 0]``
+``cluster_count_sq``  ``sum_i c_i**2``
+``cluster_count_n``   ``sum_i c_i t_i``
+``cluster_n_sq``      ``sum_i t_i**2``
+====================  ===============================================================
+
+(``count = sum_i c_i`` and ``n = sum_i t_i`` as always.) They are what the clustered
+models (:mod:`bayesactiv.bayes.specs`) and cluster-robust variances need. A dense layer
+(one event per input) has ``cluster_n == n`` and the sums reduce to ``count`` and ``n``;
+a dataset of dense layers only carries none of them. :func:`clustered` tells, per unit,
+whether its events come in clusters; :func:`from_input_counts` builds a dataset from
+per-input counts.
 
 Coordinates on ``unit``: ``unit`` (the id ``network/layer/index``, with
 ``@epoch`` appended when an ``epoch`` coordinate is present), ``network``,
@@ -55,7 +81,11 @@ import pandas as pd
 import xarray as xr
 
 __all__ = [
+    "CLUSTER_VARS",
     "DatasetError",
+    "clustered",
+    "dense_cluster_stats",
+    "from_input_counts",
     "make_dataset",
     "require",
     "set_epoch",
@@ -65,6 +95,8 @@ __all__ = [
 
 _UNIT_STATS = ("act_min", "act_max", "act_mean", "act_var", "act_skewness", "act_kurtosis", "act_zero")
 _INT64_MAX = int(np.iinfo(np.int64).max)
+CLUSTER_VARS = ("cluster_n", "cluster_fired", "cluster_count_sq", "cluster_count_n",
+                "cluster_n_sq")
 
 
 class DatasetError(ValueError):
@@ -370,6 +402,8 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
         raise DatasetError("unit: ids are not unique")
     if "window_count" in ds.data_vars:
         _check_windows(ds, count, n)
+    if any(name in ds.data_vars for name in CLUSTER_VARS):
+        _check_clusters(ds, count, n)
     if "fired" in ds.data_vars:
         _check_dims(ds, "fired", ("sample", "unit"))
         if ds["fired"].dtype != bool:
@@ -390,6 +424,155 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
         _check_dims(ds, "hist_count", ("hist_group", "hist_bin"))
         _check_dims(ds, "hist_edges", ("hist_group", "hist_edge"))
     return ds
+
+
+def _check_clusters(ds: xr.Dataset, count: np.ndarray, n: np.ndarray) -> None:
+    """The ``cluster_*`` sums must all be there and fit ``count`` and ``n``.
+
+    With ``0 <= c_i <= t_i`` and ``t_i >= 1`` over ``I`` inputs: ``1 <= I <= n`` (``I = 0``
+    only when ``n = 0``), ``sum [c_i > 0] <= min(count, I)``, ``count <= sum c_i**2 <=
+    sum c_i t_i``, ``sum c_i t_i <= sum t_i**2`` and ``n <= sum t_i**2 <= n**2``.
+    """
+    missing = [name for name in CLUSTER_VARS if name not in ds.data_vars]
+    if missing:
+        raise DatasetError(f"{missing[0]}: missing variable (the cluster statistics "
+                           f"{list(CLUSTER_VARS)} come together)")
+    vals = {}
+    for name in CLUSTER_VARS:
+        _check_dims(ds, name, ("unit",))
+        vals[name] = _check_counts(ds, name).astype(np.int64)
+    inputs, fired = vals["cluster_n"], vals["cluster_fired"]
+    csq, cn, nsq = vals["cluster_count_sq"], vals["cluster_count_n"], vals["cluster_n_sq"]
+    checks = [
+        ("cluster_n", (inputs > n) | ((inputs == 0) & (n > 0)),
+         "must lie between 1 and n (inputs with at least one event)"),
+        ("cluster_fired", (fired > np.minimum(count, inputs)) | ((count > 0) & (fired == 0)),
+         "must lie between 1 and min(count, cluster_n) when the unit fired (0 otherwise)"),
+        ("cluster_count_sq", (csq < count) | (csq > cn),
+         "sum c_i**2 must lie between count and cluster_count_n = sum c_i t_i"),
+        ("cluster_count_n", cn > nsq, "sum c_i t_i cannot exceed cluster_n_sq = sum t_i**2"),
+        ("cluster_n_sq", (nsq < n) | (nsq.astype(float) > n.astype(float) ** 2),
+         "sum t_i**2 must lie between n and n**2"),
+    ]
+    for name, bad, rule in checks:
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise DatasetError(f"{name}: {rule}; unit {ds['unit'].values[first]!r} has "
+                               f"{name}={int(vals[name][first])} with count="
+                               f"{int(count[first])}, n={int(n[first])}")
+
+
+def clustered(ds: xr.Dataset) -> np.ndarray:
+    """Per unit, whether its events come in clusters (some input holds several events).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (unit,)
+        False for every unit of a dataset without the ``cluster_*`` statistics.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> c = np.array([[3, 0], [0, 1]])  # (input, unit): fired tokens per input
+    >>> ds = ba.data.from_input_counts(c, [4, 4], network="lm", layer="mlp")
+    >>> ba.data.clustered(ds).tolist()
+    [True, True]
+    >>> ba.data.clustered(ba.make_dataset([1], 2, network="n", layer="l")).tolist()
+    [False]
+    """
+    if "cluster_n" not in ds.data_vars:
+        return np.zeros(ds.sizes["unit"], dtype=bool)
+    return ds["cluster_n"].values < ds["n"].values
+
+
+def dense_cluster_stats(count: np.ndarray, n: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``cluster_*`` statistics of units with one event per input (``c_i`` is 0 or 1).
+
+    Examples
+    --------
+    >>> {k: v.tolist() for k, v in dense_cluster_stats(np.array([2]), np.array([5])).items()}
+    {'cluster_n': [5], 'cluster_fired': [2], 'cluster_count_sq': [2], 'cluster_count_n': [2], 'cluster_n_sq': [5]}
+    """
+    count, n = np.asarray(count, dtype=np.int64), np.asarray(n, dtype=np.int64)
+    return {"cluster_n": n.copy(), "cluster_fired": count.copy(), "cluster_count_sq": count.copy(),
+            "cluster_count_n": count.copy(), "cluster_n_sq": n.copy()}
+
+
+def from_input_counts(
+    input_count: Any,
+    input_events: Any,
+    *,
+    network: str | Sequence[str],
+    layer: str | Sequence[str],
+    **kwargs: Any,
+) -> xr.Dataset:
+    """An activation dataset of clustered events from per-input counts.
+
+    Parameters
+    ----------
+    input_count : array_like of int, shape (input, unit)
+        Events in which each unit fired, per input (e.g. fired tokens of a sentence).
+    input_events : array_like of int, shape (input,) or (input, unit)
+        Events per input (e.g. the sentence's real tokens); inputs with no events are
+        left out.
+    network, layer : str or sequence of str
+        As for :func:`make_dataset`.
+    **kwargs
+        Further arguments of :func:`make_dataset` (``index``, ``epoch``, ``attrs`` ...).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``count`` and ``n`` (the sums over inputs) and the ``cluster_*`` statistics;
+        ``attrs["spatial"]`` is ``"token"`` unless ``attrs`` says otherwise.
+
+    Raises
+    ------
+    DatasetError
+        When a count is negative or exceeds the events of its input, or shapes disagree.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> c = np.array([[3, 0], [0, 1], [2, 2]])  # 3 inputs, 2 units
+    >>> ds = ba.data.from_input_counts(c, [4, 4, 2], network="lm", layer="mlp")
+    >>> ds["count"].values.tolist(), ds["n"].values.tolist(), ds["cluster_count_sq"].values.tolist()
+    ([5, 3], [10, 10], [13, 5])
+    """
+    c = np.asarray(input_count)
+    if c.ndim != 2:
+        raise DatasetError(f"input_count: expected a 2-d array (input, unit), got shape {c.shape}")
+    c = _as_int(c, "input_count")
+    t = np.asarray(input_events)
+    if t.ndim == 1:
+        if t.shape[0] != c.shape[0]:
+            raise DatasetError(f"input_events: expected {c.shape[0]} values (one per input of "
+                               f"input_count), got {t.shape[0]}")
+        t = np.broadcast_to(t[:, None], c.shape)
+    elif t.shape != c.shape:
+        raise DatasetError(f"input_events: expected shape ({c.shape[0]},) or {c.shape}, got "
+                           f"{t.shape}")
+    t = _as_int(t, "input_events")
+    if (c < 0).any() or (t < 0).any():
+        raise DatasetError("input_count: counts and events must be non-negative")
+    if (c > t).any():
+        i, u = np.argwhere(c > t)[0]
+        raise DatasetError(f"input_count: unit {int(u)} fired {int(c[i, u])} times in input "
+                           f"{int(i)}, which has {int(t[i, u])} events")
+    has = t > 0
+    attrs = {"spatial": "token", "source": "from_input_counts", **kwargs.pop("attrs", {})}
+    ds = make_dataset(c.sum(0), t.sum(0), network=network, layer=layer, attrs=attrs, **kwargs)
+    stats = {"cluster_n": has.sum(0), "cluster_fired": (c > 0).sum(0),
+             "cluster_count_sq": (c * c).sum(0), "cluster_count_n": (c * t).sum(0),
+             "cluster_n_sq": (t * t).sum(0)}
+    for name, values in stats.items():
+        ds[name] = ("unit", values.astype(np.int64))
+    return validate(ds)
 
 
 def _check_windows(ds: xr.Dataset, count: np.ndarray, n: np.ndarray) -> None:

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from bayesactiv.recording import kernels
-from bayesactiv.recording.inputs import Batches
+from bayesactiv.recording.inputs import Batches, batch_length, to_device
 
-__all__ = ["events", "inference", "run_pass", "select_output"]
+__all__ = ["batch_mask", "events", "inference", "run_pass", "select_output"]
 
 
 def select_output(out: Any, output: Any, layer: str) -> torch.Tensor:
@@ -63,8 +63,13 @@ def _check_tensor(value: Any, layer: str, key: Any) -> torch.Tensor:
     return value
 
 
-def events(t: torch.Tensor, spatial: str, layer: str, batch: int) -> tuple[torch.Tensor, str, int]:
-    """Reshape a layer output to ``[events, units]``; return it, its kind and events per input."""
+def events(t: torch.Tensor, spatial: str, layer: str, batch: int,
+           mask: torch.Tensor | None = None) -> tuple[torch.Tensor, str, int | torch.Tensor]:
+    """Reshape a layer output to ``[events, units]``; return it, its kind and events per input.
+
+    Events per input is an int, or (a sequence output with a ``mask`` of real tokens,
+    ``[batch, sequence]``, that leaves some out) an int64 tensor of each input's real
+    tokens; masked tokens are not events."""
     if t.ndim < 2:
         raise ValueError(f"layer {layer!r}: output of shape {tuple(t.shape)}; expected "
                          f"[batch, features], [batch, sequence, features] or [batch, channels, ...]")
@@ -78,12 +83,40 @@ def events(t: torch.Tensor, spatial: str, layer: str, batch: int) -> tuple[torch
     if t.ndim == 2:
         return t, "dense", 1
     if t.ndim == 3:
-        return t.reshape(-1, t.shape[2]), "token", t.shape[1]
+        if mask is None or bool(mask.all()):
+            if mask is not None and mask.shape[1] != t.shape[1]:
+                raise _mask_error(layer, t, mask)
+            return t.reshape(-1, t.shape[2]), "token", t.shape[1]
+        if mask.shape[1] != t.shape[1]:
+            raise _mask_error(layer, t, mask)
+        return t[mask], "token", mask.sum(1)
     flat = t.flatten(2)
     if spatial == "any":
         return kernels.spatial_max(flat), "any", 1
     return flat.transpose(1, 2).reshape(-1, flat.shape[1]), "per_position", flat.shape[2]
 
+
+
+def _mask_error(layer: str, t: torch.Tensor, mask: torch.Tensor) -> ValueError:
+    return ValueError(f"layer {layer!r}: output of shape {tuple(t.shape)} has {t.shape[1]} "
+                      f"positions but the attention mask marks {mask.shape[1]} tokens; record "
+                      f"layers whose outputs follow the tokens, or pass attention_mask=None to "
+                      f"count every position as an event")
+
+
+def batch_mask(x: Any, mask_key: str | None) -> torch.Tensor | None:
+    """The real-token mask ``[batch, sequence]`` (bool) of a mapping batch, or None."""
+    if mask_key is None or not isinstance(x, dict) or mask_key not in x:
+        return None
+    mask = x[mask_key]
+    if not isinstance(mask, torch.Tensor) or mask.ndim != 2:
+        raise ValueError(f"attention_mask: the batch's {mask_key!r} must be a [batch, sequence] "
+                         f"tensor, got {getattr(mask, 'shape', type(mask).__name__)}")
+    if mask.dtype != torch.bool:
+        if not bool(((mask == 0) | (mask == 1)).all()):
+            raise ValueError(f"attention_mask: {mask_key!r} must hold 0/1 or booleans")
+        mask = mask != 0
+    return mask
 
 
 @contextmanager
@@ -102,13 +135,17 @@ def inference(module: torch.nn.Module) -> Iterator[None]:
 def run_pass(module: torch.nn.Module, batches: Batches, layers: list[str], device: torch.device,
               handle: Callable[[str, torch.Tensor, str, int], None], output: Any, spatial: str,
               progress: bool, desc: str,
-              on_batch: Callable[[torch.Tensor, np.ndarray | None], None] | None = None) -> int:
-    """One pass over the inputs with hooks on ``layers``; returns the number of inputs."""
+              on_batch: Callable[[Any, np.ndarray | None], None] | None = None,
+              mask_key: str | None = "attention_mask") -> int:
+    """One pass over the inputs with hooks on ``layers``; returns the number of inputs.
+
+    A mapping batch is passed as keyword arguments (``module(**x)``); its ``mask_key``
+    entry, when there, marks the real tokens of sequence outputs (:func:`events`)."""
     from tqdm.auto import tqdm
 
     mods = dict(module.named_modules())
     calls = dict.fromkeys(layers, 0)
-    state = {"batch": 0}
+    state: dict[str, Any] = {"batch": 0, "mask": None}
 
     def make_hook(name: str) -> Callable:
         def hook(mod: torch.nn.Module, inp: Any, out: Any) -> None:
@@ -119,7 +156,8 @@ def run_pass(module: torch.nn.Module, batches: Batches, layers: list[str], devic
                     f"reused at several places); its units are ambiguous; give each place its own "
                     f"module")
             t = select_output(out, output, name)
-            a, kind, per_input = events(t.detach(), spatial, name, state["batch"])
+            a, kind, per_input = events(t.detach(), spatial, name, state["batch"],
+                                        state["mask"])
             handle(name, a, kind, per_input)
 
         return hook
@@ -132,20 +170,25 @@ def run_pass(module: torch.nn.Module, batches: Batches, layers: list[str], devic
         bar = tqdm(batches, total=batches.n_batches, desc=desc, disable=not progress,
                    unit="batch", leave=False)
         for x, y in bar:
-            if x.shape[0] == 0:
+            size = batch_length(x)
+            if size == 0:
                 continue
             for name in layers:
                 calls[name] = 0
-            state["batch"] = x.shape[0]
-            x = x.to(device, non_blocking=True)
+            state["batch"] = size
+            x = to_device(x, device)
+            state["mask"] = batch_mask(x, mask_key)
             if on_batch is not None:
                 on_batch(x, y)
-            module(x)
+            if isinstance(x, dict):
+                module(**x)
+            else:
+                module(x)
             missing = [name for name in layers if calls[name] == 0]
             if missing:
                 raise RuntimeError(f"layers: {missing} did not run in the forward pass; "
                                    f"hook modules that the network's forward() calls")
-            n_inputs += x.shape[0]
+            n_inputs += size
     finally:
         for h in handles:
             h.remove()

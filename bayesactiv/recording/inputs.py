@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,16 +12,78 @@ import torch
 
 from bayesactiv.data.checks import check_int
 
-__all__ = ["Batches", "check_module", "check_spatial", "module_dtype", "resolve_layers",
-           "unit_indices"]
+__all__ = ["Batches", "batch_length", "check_module", "check_spatial", "module_dtype",
+           "resolve_layers", "to_device", "unit_indices"]
+
+
+def _mapping_length(batch: Mapping, what: str) -> int:
+    """The common leading size of the tensors and arrays of a mapping batch."""
+    sizes = {k: int(v.shape[0]) for k, v in batch.items()
+             if isinstance(v, (torch.Tensor, np.ndarray)) and v.ndim > 0}
+    if not sizes:
+        raise TypeError(f"inputs: {what} is a mapping with no tensor or array values "
+                        f"(keys {list(batch)}); expected e.g. a tokenizer's output")
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"inputs: the tensors of {what} disagree on the batch size {sizes}; "
+                         f"the first dimension of each must be the batch")
+    return next(iter(sizes.values()))
+
+
+def batch_length(x: Any) -> int:
+    """Inputs in a batch: a tensor's first dimension, or a mapping's common one."""
+    return _mapping_length(x, "a batch") if isinstance(x, Mapping) else int(x.shape[0])
+
+
+def to_device(x: Any, device: torch.device) -> Any:
+    """A batch on ``device``: a tensor moved, or a mapping with its tensors moved."""
+    if isinstance(x, Mapping):
+        return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+                for k, v in x.items()}
+    return x.to(device, non_blocking=True)
+
+
+def _mapping_batch(item: Mapping, dtype: torch.dtype, label_key: str | None
+                   ) -> tuple[dict[str, Any], np.ndarray | None]:
+    """A mapping batch as keyword arguments of the module (arrays as tensors, floating
+    values in the module's dtype) and its labels, taken out of it when ``label_key`` names
+    one of its keys."""
+    batch = dict(item)
+    y = None
+    if label_key is not None:
+        if label_key not in batch:
+            raise ValueError(f"labels: the key {label_key!r} is not in the batch (keys "
+                             f"{list(batch)})")
+        y = _to_numpy(batch.pop(label_key))
+    for k, v in batch.items():
+        if isinstance(v, np.ndarray):
+            v = torch.from_numpy(v)
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and v.dtype != dtype:
+            v = v.to(dtype)
+        batch[k] = v
+    _mapping_length(batch, "a batch")
+    return batch, y
 
 
 class Batches:
-    """Re-iterable view of the inputs as ``(x, labels or None)`` batches."""
+    """Re-iterable view of the inputs as ``(x, labels or None)`` batches.
+
+    ``x`` is a tensor, or a dict of keyword arguments of the module for inputs that are
+    mappings (a tokenizer's output; the module is called as ``module(**x)``). ``labels``
+    is an array of one label per input, or the key of a mapping batch that holds them
+    (taken out of the batch, not passed to the module).
+    """
 
     def __init__(self, inputs: Any, batch_size: int | None, labels: Any, dtype: torch.dtype):
         self.dtype = dtype
-        self.labels = None if labels is None else np.asarray(labels)
+        self.label_key = labels if isinstance(labels, str) else None
+        self.labels = None if labels is None or self.label_key else np.asarray(labels)
+        if isinstance(inputs, Mapping):
+            self._init_mapping(inputs, batch_size)
+            return
+        self.mapping = None
+        if self.label_key is not None and isinstance(inputs, (np.ndarray, torch.Tensor)):
+            raise ValueError(f"labels: a key ({labels!r}) names labels inside mapping batches "
+                             f"(e.g. a tokenizer's output); these inputs are not mappings")
         if isinstance(inputs, np.ndarray):
             inputs = torch.from_numpy(inputs)
             if inputs.is_floating_point():
@@ -44,7 +106,7 @@ class Batches:
             self.batch_size = batch_size
             self.reiterable = True
             self.n_batches: int | None = -(-inputs.shape[0] // batch_size)
-        elif isinstance(inputs, Iterable) and not isinstance(inputs, (str, bytes, dict)):
+        elif isinstance(inputs, Iterable) and not isinstance(inputs, (str, bytes)):
             if batch_size is not None:
                 raise ValueError(
                     "batch_size: applies to a tensor or array; an iterable of batches "
@@ -59,12 +121,40 @@ class Batches:
                 self.n_batches = None
         else:
             raise TypeError(
-                f"inputs: expected a tensor, a numpy array or an iterable of batches, "
-                f"got {type(inputs).__name__}"
+                f"inputs: expected a tensor, a numpy array, a mapping of tensors (a "
+                f"tokenizer's output) or an iterable of batches, got {type(inputs).__name__}"
             )
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, np.ndarray | None]]:
+    def _init_mapping(self, inputs: Mapping, batch_size: int | None) -> None:
+        """One mapping of tensors over all inputs (a tokenizer's output), split in batches."""
+        self.mapping, y = _mapping_batch(inputs, self.dtype, self.label_key)
+        if y is not None:
+            self.labels = y
+        total = _mapping_length(self.mapping, "inputs")
+        if total == 0:
+            raise ValueError("inputs: empty (batch size 0); nothing to record")
+        batch_size = 256 if batch_size is None else batch_size
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size: must be a positive integer, got {batch_size!r}")
+        if self.labels is not None and self.labels.shape[0] != total:
+            raise ValueError(f"labels: {self.labels.shape[0]} labels for {total} inputs")
+        self.tensor = None
+        self.iterable = None
+        self.total = total
+        self.batch_size = batch_size
+        self.reiterable = True
+        self.n_batches = -(-total // batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Any, np.ndarray | None]]:
         offset = 0
+        if self.mapping is not None:
+            for start in range(0, self.total, self.batch_size):
+                stop = start + self.batch_size
+                x = {k: v[start:stop] if isinstance(v, torch.Tensor) and v.ndim > 0 else v
+                     for k, v in self.mapping.items()}
+                y = None if self.labels is None else self.labels[start:stop]
+                yield x, y
+            return
         if self.tensor is not None:
             for start in range(0, self.tensor.shape[0], self.batch_size):
                 x = self.tensor[start : start + self.batch_size]
@@ -73,6 +163,17 @@ class Batches:
             return
         for item in self.iterable:  # type: ignore[union-attr]
             y = None
+            if isinstance(item, Mapping):
+                x, y = _mapping_batch(item, self.dtype, self.label_key)
+                if self.labels is not None:
+                    n = batch_length(x)
+                    y = self.labels[offset : offset + n]
+                offset += batch_length(x)
+                yield x, y
+                continue
+            if self.label_key is not None:
+                raise ValueError(f"labels: a key ({self.label_key!r}) names labels inside "
+                                 f"mapping batches, but a batch is {type(item).__name__}")
             if isinstance(item, (tuple, list)):
                 if len(item) == 0:
                     raise ValueError("inputs: an iterable yielded an empty tuple")
@@ -87,8 +188,9 @@ class Batches:
                 x = x.to(self.dtype)
             if not isinstance(x, torch.Tensor):
                 raise TypeError(
-                    f"inputs: a batch must be a tensor, an array or an (x, y) tuple, "
-                    f"got {type(x).__name__}"
+                    f"inputs: a batch must be a tensor, an array, an (x, y) tuple or a "
+                    f"mapping of keyword arguments (a tokenizer's output), got "
+                    f"{type(x).__name__}"
                 )
             if x.ndim == 0:
                 raise ValueError("inputs: a batch is a 0-d tensor; expected [batch, ...]")

@@ -14,14 +14,31 @@ What is an event
 ----------------
 * ``[batch, features]`` output: a unit is a feature, an event is an input.
 * ``[batch, channels, *positions]`` output (rank >= 4, e.g. a 2-d convolution): a unit
-  is a channel. With ``spatial="any"`` (default) an event is an input and its
-  activation is the channel's maximum over positions, so the channel fired for an
-  input when it fired at any position. With ``spatial="per_position"`` every
-  (input, position) pair is an event, input-major.
+  is a channel. With ``spatial="per_position"`` (the default) every (input, position)
+  pair is an event, input-major, and the input is the events' cluster. With
+  ``spatial="any"`` an event is an input and its activation is the channel's maximum
+  over positions, so the channel fired for an input when it fired at any position.
 * ``[batch, sequence, features]`` output (rank 3): a unit is a feature and an event
-  is a token (input-major). A 1-d convolution's ``[batch, channels, length]`` is
-  therefore read as tokens; pass ``output=lambda t: t.unsqueeze(-1)`` to read it as
-  channels over positions instead.
+  is a token (input-major), the input being the tokens' cluster; with an attention
+  mask (mapping batches), padding tokens are not events. A 1-d convolution's
+  ``[batch, channels, length]`` is therefore read as tokens; pass
+  ``output=lambda t: t.unsqueeze(-1)`` to read it as channels over positions instead.
+
+Clustered events
+----------------
+Tokens and positions of one input share its context: they are not independent
+trials. For such layers the dataset also carries the per-input (cluster) sums of the
+contract (``cluster_n``, ``cluster_fired``, ``cluster_count_sq``, ``cluster_count_n``,
+``cluster_n_sq``), streamed in O(units) memory, which the default model of
+:func:`bayesactiv.fit` and the bootstrap use. ``cluster_fired / cluster_n`` is the
+fraction of inputs in which a unit fired anywhere, the ``spatial="any"`` view, so a
+per-position recording holds both.
+
+Why ``per_position`` is the default: after a batch norm and a ReLU nearly every
+channel of a convolution fires *somewhere* in every input, so under ``"any"`` a
+layer's firing is 1 for every channel and carries no information, while the
+fraction of positions at which a channel fires does; the clustered model keeps its
+intervals honest.
 
 The steps live in their own modules: the threshold rules and their calibration
 statistics in :mod:`~bayesactiv.recording.rules`, the inputs and layers in
@@ -43,10 +60,11 @@ import numpy as np
 import torch
 import xarray as xr
 
-from bayesactiv.data.contract import make_dataset, validate
+from bayesactiv.data.contract import CLUSTER_VARS, dense_cluster_stats, make_dataset, validate
 from bayesactiv.recording.hooks import inference, run_pass
 from bayesactiv.recording.inputs import (
     Batches,
+    batch_length,
     check_module,
     check_spatial,
     module_dtype,
@@ -116,12 +134,13 @@ def record(
     batch_size: int | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
-    spatial: str = "any",
+    spatial: str = "per_position",
     output: int | str | Callable[[Any], torch.Tensor] | None = None,
     topk: int = 10,
     hist_bins: int = 64,
     labels: Any = None,
     summaries: bool = True,
+    attention_mask: str | None = "attention_mask",
 ) -> xr.Dataset:
     """Record how the units of chosen layers of a PyTorch network fire.
 
@@ -131,10 +150,12 @@ def record(
         Any network. It runs under :func:`torch.no_grad` in eval mode; the training
         mode of every submodule is restored and every hook removed afterwards, also
         when an exception is raised.
-    inputs : torch.Tensor, numpy.ndarray or iterable
-        A tensor or array (split into batches of ``batch_size``), or an iterable of
-        batches such as a DataLoader or a list; a batch may be ``(x, y)``, ``y``
-        giving the ``label`` of its inputs.
+    inputs : torch.Tensor, numpy.ndarray, mapping or iterable
+        A tensor or array (split into batches of ``batch_size``); a mapping of tensors
+        over all inputs, such as a tokenizer's output (split likewise; each batch is
+        passed as keyword arguments, ``module(**batch)``); or an iterable of batches such
+        as a DataLoader or a list, a batch being a tensor, ``(x, y)`` with ``y`` the
+        ``label`` of its inputs, or a mapping (a Hugging Face style batch).
     layers : str or sequence of str
         Module names as in ``module.named_modules()``; glob patterns (``"fc*"``) allowed.
     threshold : float or Fixed or FractionOfMax or Quantile
@@ -159,10 +180,11 @@ def record(
         module's parameters. The module must already be there.
     progress : bool
         Show a tqdm progress bar.
-    spatial : {"any", "per_position"}
-        Events of a convolution channel (outputs of rank >= 4): ``"any"``, one event
-        per input, fired when the channel fired at any position (its activation is
-        the maximum over positions); ``"per_position"``, one event per input and position.
+    spatial : {"per_position", "any"}
+        Events of a convolution channel (outputs of rank >= 4): ``"per_position"`` (the
+        default), one event per input and position, clustered by input; ``"any"``, one
+        event per input, fired when the channel fired at any position (its activation is
+        the maximum over positions).
     output : int, str or callable, optional
         Which tensor to take from a layer returning a tuple (index) or dict (key);
         a callable maps every hooked output to a tensor.
@@ -170,11 +192,18 @@ def record(
         Keep each unit's ``topk`` most activating events (``topk_sample``, ``topk_value``).
     hist_bins : int
         Bins of the per-layer activation histogram (even).
-    labels : array_like, optional
-        A label per input, for a tensor or array input (or to override an iterable's).
+    labels : array_like or str, optional
+        A label per input, for a tensor or array input (or to override an iterable's);
+        or, for mapping batches, the key that holds them (taken out of the batch before
+        the module sees it, e.g. ``labels="labels"``).
     summaries : bool
         Stream moments, zero counts, top-k events and histograms (set False for a
         little more speed; ``act_min``/``act_max`` are always kept).
+    attention_mask : str or None
+        The key of mapping batches that marks real tokens (``[batch, sequence]``, 1 or
+        True for a real token): masked (padding) tokens of ``[batch, sequence, features]``
+        outputs are not events, so inputs of different lengths are counted right. None:
+        every position is an event.
 
     Returns
     -------
@@ -204,6 +233,9 @@ def record(
     (8, 100, 10)
     """
     dev = check_module(module, device)
+    if attention_mask is not None and not isinstance(attention_mask, str):
+        raise TypeError(f"attention_mask: expected the key of the mask in mapping batches "
+                        f"(str) or None, got {attention_mask!r}")
     rule = as_rule(threshold)
     window_size = _check_window_size(window_size)
     check_spatial(spatial)
@@ -214,10 +246,10 @@ def record(
     _check_reiterable(rule, batches)
     with inference(module):
         thresholds, hist_ranges, n_approx = _calibrate(module, batches, names, rule, dev, output,
-                                                       spatial, progress)
+                                                       spatial, progress, attention_mask)
         recs, seen = _recording_pass(module, batches, names, rule, thresholds, hist_ranges,
                                      window_size, keep_events, summaries, topk, hist_bins, dev,
-                                     output, spatial, progress)
+                                     output, spatial, progress, attention_mask)
         results = {name: recs[name].result(recs[name].count.shape[0]) for name in names}
         events = _event_coords(results, recs, names, *seen) if keep_events else (None, None, None)
         return _assemble(results, recs, names, rule, window_size, network, module, spatial,
@@ -265,7 +297,8 @@ def _check_reiterable(rule: ThresholdRule, batches: Batches) -> None:
 
 
 def _calibrate(module: torch.nn.Module, batches: Batches, names: list[str], rule: ThresholdRule,
-               dev: torch.device, output: Any, spatial: str, progress: bool
+               dev: torch.device, output: Any, spatial: str, progress: bool,
+               mask_key: str | None = "attention_mask"
                ) -> tuple[dict[str, torch.Tensor | None], dict[str, tuple[float, float] | None], int]:
     """The calibration passes a rule needs: per-layer thresholds, histogram ranges, approximations."""
     thresholds: dict[str, torch.Tensor | None] = dict.fromkeys(names)
@@ -279,7 +312,7 @@ def _calibrate(module: torch.nn.Module, batches: Batches, names: list[str], rule
         cals[name].update(a)
 
     run_pass(module, batches, names, dev, calibrate, output, spatial, progress,
-             "calibrating (min/max)")
+             "calibrating (min/max)", mask_key=mask_key)
     for name, cal in cals.items():
         _check_finite(name, cal.lo, cal.hi)
         hist_ranges[name] = (float(cal.lo.min()), float(cal.hi.max()))
@@ -301,11 +334,11 @@ def _calibrate(module: torch.nn.Module, batches: Batches, names: list[str], rule
         for cal in cals.values():
             cal.start_hist(histogram_bins(cal.lo.shape[0]))
         run_pass(module, batches, names, dev, calibrate, output, spatial, progress,
-                 "calibrating (histogram)")
+                 "calibrating (histogram)", mask_key=mask_key)
         for cal in cals.values():
             quantile_plan(cal, rule.q)
         run_pass(module, batches, names, dev, calibrate, output, spatial, progress,
-                 "calibrating (quantile)")
+                 "calibrating (quantile)", mask_key=mask_key)
         for name, cal in cals.items():
             thresholds[name], approx = quantile_finish(cal)
             n_approx += approx
@@ -316,7 +349,8 @@ def _recording_pass(module: torch.nn.Module, batches: Batches, names: list[str],
                     rule: ThresholdRule, thresholds: dict[str, torch.Tensor | None],
                     hist_ranges: dict[str, tuple[float, float] | None], window_size: int | None,
                     keep_events: bool, summaries: bool, topk: int, hist_bins: int,
-                    dev: torch.device, output: Any, spatial: str, progress: bool
+                    dev: torch.device, output: Any, spatial: str, progress: bool,
+                    mask_key: str | None = "attention_mask"
                     ) -> tuple[dict[str, LayerReducer], tuple[list, list]]:
     """The recording pass: a reducer per layer, and the inputs and labels of every batch."""
     fixed = rule.value if isinstance(rule, Fixed) else None
@@ -335,17 +369,19 @@ def _recording_pass(module: torch.nn.Module, batches: Batches, names: list[str],
             raise ValueError(f"layer {name!r}: {a.shape[1]} units in this batch, "
                              f"{rec.count.shape[0]} before")
         if keep_events:
-            rec.events_per_batch.append(per_input)
-        rec.update(a)
+            rec.events_per_batch.append(per_input if isinstance(per_input, int)
+                                        else per_input.cpu().numpy())
+        rec.update(a, per_input)
 
-    def on_batch(x: torch.Tensor, y: np.ndarray | None) -> None:
+    def on_batch(x: Any, y: np.ndarray | None) -> None:
+        size = batch_length(x)
         if keep_events:
             labels_seen.append(None if y is None else np.asarray(y))
-            inputs_seen.append(np.arange(offset["inputs"], offset["inputs"] + x.shape[0]))
-        offset["inputs"] += x.shape[0]
+            inputs_seen.append(np.arange(offset["inputs"], offset["inputs"] + size))
+        offset["inputs"] += size
 
     run_pass(module, batches, names, dev, handle, output, spatial, progress, "recording",
-             on_batch)
+             on_batch, mask_key)
     for name, rec in recs.items():
         _check_finite(name, *rec.finite())
     return recs, (inputs_seen, labels_seen)
@@ -363,7 +399,9 @@ def _event_coords(results: dict[str, dict[str, Any]], recs: dict[str, LayerReduc
                          f"the fired matrix needs one event axis; record them separately")
     fired = np.concatenate([results[name]["fired"] for name in names], axis=1)
     per_batch = [recs[name].events_per_batch for name in names]
-    if any(p != per_batch[0] for p in per_batch):
+    if any(len(p) != len(per_batch[0]) or not all(np.array_equal(a, b) for a, b in
+                                                  zip(p, per_batch[0], strict=True))
+           for p in per_batch):
         raise ValueError("keep_events: the layers' events do not line up (events per input "
                          "differ between layers); record them separately")
     reps = per_batch[0]
@@ -410,6 +448,14 @@ def _assemble(results: dict[str, dict[str, Any]], recs: dict[str, LayerReducer],
         per_unit += ["act_mean", "act_var", "act_skewness", "act_kurtosis", "act_zero"]
     for var in per_unit:
         ds[var] = ("unit", np.concatenate([results[name][var] for name in names]))
+    if any("cluster_n" in results[name] for name in names):
+        parts = [results[name] if "cluster_n" in results[name] else
+                 dense_cluster_stats(results[name]["count"],
+                                     np.full(u, results[name]["n"], dtype=np.int64))
+                 for name, u in zip(names, units, strict=True)]
+        for var in CLUSTER_VARS:
+            ds[var] = ("unit", np.concatenate([np.broadcast_to(p[var], (u,)) for p, u in
+                                               zip(parts, units, strict=True)]).astype(np.int64))
     if summaries:
         ds["topk_sample"] = (("unit", "rank"),
                              np.concatenate([results[name]["topk_sample"] for name in names]))
@@ -455,11 +501,12 @@ def capture(
     layer: str,
     *,
     units: Sequence[int] | None = None,
-    spatial: str = "any",
+    spatial: str = "per_position",
     output: int | str | Callable[[Any], torch.Tensor] | None = None,
     batch_size: int | None = None,
     device: str | torch.device | None = None,
     progress: bool = False,
+    attention_mask: str | None = "attention_mask",
 ) -> np.ndarray:
     """The raw activations of one layer, event by event, exactly as :func:`record` sees them.
 
@@ -482,8 +529,8 @@ def capture(
     units : sequence of int, optional
         Unit indices within the layer (features, or channels of a convolution);
         default all.
-    spatial, output, batch_size, device, progress
-        As for :func:`record`.
+    spatial, output, batch_size, device, progress, attention_mask
+        As for :func:`record` (masked tokens are left out).
 
     Returns
     -------
@@ -533,5 +580,6 @@ def capture(
                              f"is outside 0..{width - 1}")
         parts.append(a[:, columns].cpu())
     with inference(module):
-        run_pass(module, batches, names, dev, keep, output, spatial, progress, "capturing")
+        run_pass(module, batches, names, dev, keep, output, spatial, progress, "capturing",
+                 mask_key=attention_mask)
     return torch.cat(parts).numpy()

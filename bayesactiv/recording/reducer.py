@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bayesactiv.data.contract import CLUSTER_VARS
 from bayesactiv.recording import kernels
 from bayesactiv.recording.rules import round_down
 from bayesactiv.recording.summaries import (
@@ -52,6 +53,13 @@ class LayerReducer:
     >>> rec.update(a)
     >>> rec.result(2)["count"].tolist()
     [1, 1]
+    >>> tokens = LayerReducer(None, None, False, False, 0, 2, None)
+    >>> a = torch.tensor([[1.0], [1.0], [0.0], [1.0], [0.0], [0.0]])  # 3 inputs x 2 tokens
+    >>> tokens.first(a, 0.0)
+    >>> tokens.kind = "token"
+    >>> tokens.update(a, 2)
+    >>> {k: v.tolist() for k, v in tokens.result(1).items() if k.startswith("cluster")}
+    {'cluster_n': [3], 'cluster_fired': [2], 'cluster_count_sq': [5], 'cluster_count_n': [6], 'cluster_n_sq': [12]}
     """
 
     def __init__(self, rule_thr: torch.Tensor | None, window_size: int | None, keep_events: bool,
@@ -126,12 +134,46 @@ class LayerReducer:
             if not hi > lo:
                 self.hist_range = (lo - 0.5, lo + 0.5)
 
-    def update(self, a: torch.Tensor) -> None:
-        """Reduce one batch ``a`` of shape ``[events, units]``."""
+    def update(self, a: torch.Tensor, per_input: int | torch.Tensor = 1) -> None:
+        """Reduce one batch ``a`` of shape ``[events, units]``.
+
+        ``per_input``: events of each input of the batch (an int when all inputs have as
+        many, else an int64 tensor, one value per input, summing to ``a.shape[0]``); when an
+        input can hold more than one event the per-input (cluster) sums are updated too.
+        """
         if self.fast:
             self._update_fast(a)
         else:
             self._update_torch(a)
+        if self.kind in ("token", "per_position"):
+            self._update_clusters(a, per_input)
+
+    def _update_clusters(self, a: torch.Tensor, per_input: int | torch.Tensor) -> None:
+        """Add the batch's inputs to the sums over inputs of c_i**2, c_i t_i and t_i**2 (and
+        count them, and the inputs where each unit fired), c_i being a unit's fired events in
+        input i and t_i the input's events; inputs without events are left out."""
+        e, u = a.shape
+        fired = a > self.thr
+        if isinstance(per_input, int):
+            c = fired.view(e // max(per_input, 1), per_input, u).sum(1)
+            t = torch.full((c.shape[0],), per_input, dtype=torch.int64, device=a.device)
+        else:
+            t = per_input.to(device=a.device, dtype=torch.int64)
+            owner = torch.repeat_interleave(torch.arange(t.shape[0], device=a.device), t)
+            c = torch.zeros(t.shape[0], u, dtype=torch.int64, device=a.device)
+            c.index_add_(0, owner, fired.to(torch.int64))
+        if not hasattr(self, "cluster"):
+            zeros = torch.zeros(u, dtype=torch.int64, device=a.device)
+            self.cluster = {name: zeros.clone() for name in CLUSTER_VARS}
+        has = t > 0
+        if not bool(has.all()):
+            c, t = c[has], t[has]
+        cl = self.cluster
+        cl["cluster_n"] += t.shape[0]
+        cl["cluster_fired"] += (c > 0).sum(0)
+        cl["cluster_count_sq"] += (c * c).sum(0)
+        cl["cluster_count_n"] += (c * t[:, None]).sum(0)
+        cl["cluster_n_sq"] += int((t * t).sum())
 
     def _update_fast(self, a: torch.Tensor) -> None:
         """One fused pass of the numba kernel over the batch (CPU, float32/float64)."""
@@ -267,6 +309,8 @@ class LayerReducer:
                 out["window_count"] = np.zeros((0, units), dtype=np.int64)
         if self.keep_events:
             out["fired"] = torch.cat(self.fired, 0).numpy()
+        if hasattr(self, "cluster"):
+            out.update({name: v.cpu().numpy() for name, v in self.cluster.items()})
         if self.summaries:
             out.update(self._summaries(units))
         return out

@@ -18,7 +18,7 @@ def unit_activations(
     layer: str,
     index: int,
     *,
-    spatial: str = "any",
+    spatial: str = "per_position",
     output: Any = None,
     batch_size: int | None = None,
 ) -> np.ndarray:

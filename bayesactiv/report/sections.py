@@ -302,7 +302,11 @@ def _add_unit_view(rep: Report, ds: xr.Dataset, u: pd.DataFrame, status: LayerSt
     if module is not None and inputs is not None:
         from bayesactiv.recording.unit import unit_activations  # imported on use: it brings torch
 
-        acts = unit_activations(module, inputs, layer, int(row["index"]))
+        import json
+
+        recorded = json.loads(ds.attrs.get("layer_spatial", "{}")).get(layer)
+        spatial = recorded if recorded in ("any", "per_position") else "per_position"
+        acts = unit_activations(module, inputs, layer, int(row["index"]), spatial=spatial)
     rep.figure(unit_view(ds, chosen, intervals=intervals, activations=acts, images=images,
                          n_images=n_images),
                f"unitview_{stem}",

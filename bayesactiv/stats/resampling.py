@@ -14,6 +14,18 @@ Resamples come in chunks (:func:`chunk_sizes`) to bound memory; the chunk sizes 
 part of the random stream (``integers`` discards half a 64-bit word at the end of a
 call), so they are an explicit argument.
 
+Clustered events. When an input holds several events (the tokens of a sequence, the
+positions of a convolution counted per position; :func:`event_clusters`), its events
+are not independent, so the items resampled are whole inputs, each with all its
+events: the fired events per input ``c`` and the events per input ``t``
+(:func:`cluster_counts`) give a resample's rates as ``(w @ c) / (w @ t)``
+(:func:`resampled_cluster_rates`). Windows (consecutive blocks of ``window_size``
+events) then run over the events input-major and may span inputs; their Fano factor
+is resampled by input too, each input carrying the windows that start in it
+(:func:`window_clusters`, :func:`resampled_cluster_fano`). :func:`resampled_statement`
+and :func:`windows_statement` say in words what was resampled and what the windows
+run over. Dense events (one per input) take the plain paths, draw for draw.
+
 On top of the weights: per-unit rates (:func:`resampled_rates`), the Fano factor of
 resampled window counts (:func:`resampled_fano`), per-group means over units
 (:func:`group_means`, :func:`nanmean`), the per-layer replicates of MFR, fraction of
@@ -30,6 +42,7 @@ from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from scipy import special
 
@@ -40,7 +53,11 @@ from bayesactiv.stats.groups import KEEP_EVENTS, WINDOWS, as_generator, unit_fra
 __all__ = [
     "bootstrap",
     "chunk_sizes",
+    "cluster_counts",
+    "cluster_window_moments",
     "default_chunk",
+    "event_clusters",
+    "event_word",
     "group_fano_replicates",
     "group_means",
     "group_rate_replicates",
@@ -49,9 +66,14 @@ __all__ = [
     "percentile_interval",
     "resample_counts",
     "resample_indices",
+    "resampled_cluster_fano",
+    "resampled_cluster_rates",
     "resampled_fano",
     "resampled_rates",
+    "resampled_statement",
+    "window_clusters",
     "window_counts",
+    "windows_statement",
 ]
 
 
@@ -171,6 +193,231 @@ def resample_counts(
             yield rng.multinomial(n_items, pvals, size=b).astype(dtype)
 
 
+# ----------------------------------------------------------------------------- clusters
+
+_EVENT_WORDS = {"token": "tokens", "per_position": "positions", "mixed": "events"}
+
+
+def event_word(ds: xr.Dataset) -> str:
+    """What an event of ``ds`` is, in words: ``"tokens"``, ``"positions"``, ``"events"`` or ``"inputs"``.
+
+    Read from ``attrs["spatial"]`` (``"token"``, ``"per_position"``, ``"mixed"``; anything
+    else means one event per input).
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> ds = ba.make_dataset([1], 5, network="n", layer="l")
+    >>> event_word(ds), event_word(ds.assign_attrs(spatial="token"))
+    ('inputs', 'tokens')
+    """
+    return _EVENT_WORDS.get(str(ds.attrs.get("spatial", "")), "inputs")
+
+
+def event_clusters(ds: xr.Dataset) -> np.ndarray | None:
+    """The input (cluster) of each event, numbered in order of first appearance; None if unclustered.
+
+    Events are clustered when the dataset keeps ``fired`` with an ``input`` coordinate on
+    ``sample`` and some input holds more than one event (tokens of a sequence, positions
+    of a convolution). One event per input, or no ``input`` coordinate: None (dense).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (sample,), or None
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> f = np.zeros((4, 1), dtype=bool)
+    >>> ds = ba.make_dataset(f.sum(0), 4, network="n", layer="l", fired=f)
+    >>> event_clusters(ds) is None
+    True
+    >>> event_clusters(ds.assign_coords(input=("sample", [7, 7, 3, 3]))).tolist()
+    [0, 0, 1, 1]
+    """
+    if "fired" not in ds.data_vars or "input" not in ds.coords:
+        return None
+    if ds["input"].dims != ("sample",):
+        return None
+    codes, uniques = pd.factorize(ds["input"].values, sort=False)
+    if (codes < 0).any():
+        raise DatasetError("input: the input coordinate has missing values")
+    if len(uniques) == codes.size:
+        return None
+    return codes.astype(np.int64)
+
+
+def cluster_counts(fired: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fired events per input and unit, and events per input.
+
+    Parameters
+    ----------
+    fired : numpy.ndarray of bool, shape (sample, unit)
+    clusters : numpy.ndarray of int, shape (sample,)
+        The input of each event, ``0 .. k-1`` (:func:`event_clusters`).
+
+    Returns
+    -------
+    counts : numpy.ndarray of int64, shape (input, unit)
+        ``c[i, u]``: events of input ``i`` in which unit ``u`` fired.
+    events : numpy.ndarray of int64, shape (input,)
+        ``t[i]``: events of input ``i``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = np.array([[1], [1], [0], [1], [0]], dtype=bool)
+    >>> c, t = cluster_counts(f, np.array([0, 0, 0, 1, 1]))
+    >>> c.ravel().tolist(), t.tolist()
+    ([2, 1], [3, 2])
+    """
+    clusters = np.asarray(clusters, dtype=np.int64)
+    k = int(clusters.max(initial=-1)) + 1
+    counts = _segment_sums(np.asarray(fired, dtype=bool).view(np.uint8), clusters, k, np.int64)
+    return counts, np.bincount(clusters, minlength=k).astype(np.int64)
+
+
+def _segment_sums(values: np.ndarray, codes: np.ndarray, k: int, dtype: type) -> np.ndarray:
+    """Sums of the rows of ``values`` per code ``0 .. k-1`` (zeros for a code with no row)."""
+    out = np.zeros((k, values.shape[1]), dtype=dtype)
+    if codes.size == 0:
+        return out
+    if (np.diff(codes) >= 0).all():
+        order = None
+    else:
+        order = np.argsort(codes, kind="stable")
+        codes, values = codes[order], values[order]
+    starts = np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1]]))
+    out[codes[starts]] = np.add.reduceat(values, starts, axis=0, dtype=dtype)
+    return out
+
+
+def resampled_statement(ds: xr.Dataset) -> str:
+    """What a bootstrap of ``ds``'s ``fired`` events resamples, in words (``attrs["resampled"]``).
+
+    ``"inputs"`` for dense events; ``"inputs (clusters of 32 tokens on average)"`` when
+    events are clustered (:func:`event_clusters`): whole inputs are drawn, with their events.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> f = np.zeros((6, 1), dtype=bool)
+    >>> ds = ba.make_dataset(f.sum(0), 6, network="n", layer="l", fired=f, attrs={"spatial": "token"})
+    >>> resampled_statement(ds.assign_coords(input=("sample", [0, 0, 0, 1, 1, 1])))
+    'inputs (clusters of 3 tokens on average)'
+    """
+    clusters = event_clusters(ds)
+    if clusters is None:
+        return "inputs"
+    mean = clusters.size / (int(clusters.max()) + 1)
+    return f"inputs (clusters of {mean:.3g} {event_word(ds)} on average)"
+
+
+def windows_statement(ds: xr.Dataset, window_size: int | None = None) -> str:
+    """What windows of ``ds`` run over, in words (``attrs["windows_over"]``).
+
+    Windows are consecutive blocks of ``window_size`` events in the order they were
+    seen. For one event per input: ``"inputs in order"``. For tokens or positions they
+    run over the events input-major: ``"tokens, input-major (windows may span inputs)"``;
+    when the kept events show more, it says so: ``"... (each window lies within one
+    input)"``, ``"... (each window holds whole inputs)"`` or ``"... (each window is one
+    whole input)"``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    window_size : int, optional
+        Default: the recorded ``attrs["window_size"]``.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> f = np.zeros((6, 1), dtype=bool)
+    >>> ds = ba.make_dataset(f.sum(0), 6, network="n", layer="l", fired=f, attrs={"spatial": "token"})
+    >>> ds = ds.assign_coords(input=("sample", [0, 0, 0, 1, 1, 1]))
+    >>> windows_statement(ds, 2), windows_statement(ds, 3)
+    ('tokens, input-major (windows may span inputs)', 'tokens, input-major (each window is one whole input)')
+    """
+    word = event_word(ds)
+    clusters = event_clusters(ds)
+    if clusters is None and word == "inputs":
+        return "inputs in order"
+    if word == "inputs":
+        word = "events"
+    if window_size is None and "window_size" in ds.attrs:
+        window_size = int(ds.attrs["window_size"])
+    if clusters is not None and window_size:
+        nw = clusters.size // window_size
+        if nw:
+            blocks = clusters[: nw * window_size].reshape(nw, window_size)
+            within = bool((blocks == blocks[:, :1]).all())
+            cuts = np.arange(1, nw + 1) * window_size
+            cuts = cuts[cuts < clusters.size]
+            whole = bool((clusters[cuts] != clusters[cuts - 1]).all())
+            if within and whole:
+                return f"{word}, input-major (each window is one whole input)"
+            if within:
+                return f"{word}, input-major (each window lies within one input)"
+            if whole:
+                return f"{word}, input-major (each window holds whole inputs)"
+    return f"{word}, input-major (windows may span inputs)"
+
+
+def window_clusters(ds: xr.Dataset, n_windows: int, window_size: int) -> np.ndarray | None:
+    """The input each window starts in (cluster codes of :func:`event_clusters`); None if dense.
+
+    Window ``j`` covers events ``j * window_size`` to ``(j + 1) * window_size - 1``.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> f = np.zeros((6, 1), dtype=bool)
+    >>> ds = ba.make_dataset(f.sum(0), 6, network="n", layer="l", fired=f)
+    >>> window_clusters(ds.assign_coords(input=("sample", [0, 0, 0, 1, 1, 1])), 3, 2).tolist()
+    [0, 0, 1]
+    """
+    clusters = event_clusters(ds)
+    if clusters is None:
+        return None
+    starts = np.arange(n_windows, dtype=np.int64) * window_size
+    if n_windows and starts[-1] >= clusters.size:
+        raise DatasetError(f"window_count: {n_windows} windows of {window_size} events exceed "
+                           f"the {clusters.size} kept events")
+    return clusters[starts]
+
+
+def cluster_window_moments(
+    wc: np.ndarray, clusters: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-input sums of window counts and their squares, and windows per input.
+
+    The inputs are ``0 .. max(clusters)``; an input no window starts in has zeros.
+
+    Returns
+    -------
+    s1, s2 : numpy.ndarray of float64, shape (input, unit)
+    m : numpy.ndarray of float64, shape (input,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s1, s2, m = cluster_window_moments(np.array([[1.0], [2.0], [4.0]]), np.array([0, 0, 2]))
+    >>> s1.ravel().tolist(), s2.ravel().tolist(), m.tolist()
+    ([3.0, 0.0, 4.0], [5.0, 0.0, 16.0], [2.0, 0.0, 1.0])
+    """
+    clusters = np.asarray(clusters, dtype=np.int64)
+    k = int(clusters.max(initial=-1)) + 1
+    wc = np.asarray(wc, dtype=np.float64)
+    s1 = _segment_sums(wc, clusters, k, np.float64)
+    s2 = _segment_sums(wc**2, clusters, k, np.float64)
+    return s1, s2, np.bincount(clusters, minlength=k).astype(np.float64)
+
+
 # ----------------------------------------------------------------------------- statistics
 
 
@@ -228,6 +475,78 @@ def resampled_fano(weights: np.ndarray, wc: np.ndarray) -> np.ndarray:
         return np.where(mean > 0, np.maximum(var, 0.0) / mean, np.nan)
 
 
+def resampled_cluster_rates(
+    weights: np.ndarray, counts: np.ndarray, events: np.ndarray
+) -> np.ndarray:
+    """Per-unit firing rates of resampled inputs that hold several events each.
+
+    A resample drawing input ``i`` ``w_i`` times has, for unit ``u``, ``sum_i w_i c_iu``
+    fired events out of ``sum_i w_i t_i``: the rate is ``(w @ c) / (w @ t)``, a ratio,
+    so inputs of unequal length (variable sequence lengths, masked tokens) weigh by
+    their events. NaN where a resample holds no event.
+
+    Parameters
+    ----------
+    weights : numpy.ndarray, shape (b, input)
+        Resample counts (:func:`resample_counts`); a row of ones is the observed data.
+    counts : numpy.ndarray, shape (input, unit)
+        Fired events per input (:func:`cluster_counts`).
+    events : numpy.ndarray, shape (input,)
+        Events per input.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (b, unit)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c, t = np.array([[3.0], [0.0]]), np.array([4.0, 2.0])
+    >>> resampled_cluster_rates(np.array([[1.0, 1.0], [2.0, 0.0]]), c, t).tolist()
+    [[0.5], [0.75]]
+    """
+    num = (weights @ counts).astype(np.float64)
+    den = (weights @ events).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den[:, None] > 0, num / den[:, None], np.nan)
+
+
+def resampled_cluster_fano(
+    weights: np.ndarray, s1: np.ndarray, s2: np.ndarray, m: np.ndarray
+) -> np.ndarray:
+    """Fano factor (variance ddof 0 / mean) of window counts when inputs are resampled.
+
+    Each input carries the windows that start in it (:func:`cluster_window_moments`:
+    ``s1``, ``s2`` the sums of their counts and squared counts, ``m`` how many); a resample
+    drawing input ``i`` ``w_i`` times holds ``w @ m`` windows with mean ``w @ s1 / w @ m``
+    and second moment ``w @ s2 / w @ m``. A row of ones gives the Fano factor of all the
+    windows; drawing every input that holds one window is :func:`resampled_fano`. NaN
+    where the resampled mean is 0 or the resample holds no window.
+
+    Parameters
+    ----------
+    weights : numpy.ndarray, shape (b, input)
+    s1, s2 : numpy.ndarray, shape (input, unit)
+    m : numpy.ndarray, shape (input,)
+
+    Returns
+    -------
+    numpy.ndarray, shape (b, unit)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s1, s2, m = cluster_window_moments(np.array([[4.0], [1.0], [1.0]]), np.array([0, 0, 1]))
+    >>> resampled_cluster_fano(np.ones((1, 2)), s1, s2, m).tolist()
+    [[1.0]]
+    """
+    nw = (weights @ m)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (weights @ s1) / nw
+        var = (weights @ s2) / nw - mean**2
+        return np.where((nw > 0) & (mean > 0), np.maximum(var, 0.0) / mean, np.nan)
+
+
 def nanmean(values: np.ndarray) -> np.ndarray:
     """Mean over the last axis ignoring NaN; NaN (no warning) where all are NaN.
 
@@ -277,7 +596,7 @@ def group_means(
 
 def group_rate_replicates(
     counts: np.ndarray,
-    total: float,
+    total: float | np.ndarray,
     units: Sequence[np.ndarray],
     epsilon: float,
     rng: np.random.Generator,
@@ -286,14 +605,18 @@ def group_rate_replicates(
     """Observed and resampled MFR and fraction of dead units per group.
 
     Items (the rows of ``counts``) are resampled with multinomial counts in chunks of
-    :func:`default_chunk`; the groups share the resampled items.
+    :func:`default_chunk`; the groups share the resampled items. When the items are
+    inputs holding several events each (clustered events: ``total`` is an array of
+    events per input), a resample's rates are :func:`resampled_cluster_rates`.
 
     Parameters
     ----------
     counts : numpy.ndarray, shape (item, unit)
-        Fired events (0/1) per input, or counts per window.
-    total : float
-        Events per unit covered by all items.
+        Fired events (0/1) per input, counts per window, or fired events per input
+        of clustered events (:func:`cluster_counts`).
+    total : float or numpy.ndarray of shape (item,)
+        Events per unit covered by all items; or, for clustered events, the events
+        of each input.
     units : sequence of integer arrays
         The unit columns of each group.
     epsilon : float
@@ -314,30 +637,53 @@ def group_rate_replicates(
     ...                                        np.random.default_rng(1), 100)
     >>> rm.shape, float(od[0])
     ((100, 1), 0.3333333333333333)
+    >>> c, t = np.array([[2.0, 0.0], [1.0, 3.0]]), np.array([4.0, 3.0])  # 2 inputs, 7 tokens
+    >>> om, od, rm, rd = group_rate_replicates(c, t, [np.arange(2)], 0.01,
+    ...                                        np.random.default_rng(1), 10)
+    >>> round(float(om[0]), 4)  # (3/7 + 3/7) / 2
+    0.4286
     """
 
     def stats(rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return group_means(rates, units), group_means(rates < epsilon, units)
 
-    obs_mfr, obs_dead = stats(counts.sum(axis=0, keepdims=True) / total)
+    clustered = np.ndim(total) == 1
+    if clustered:
+        events = np.asarray(total, dtype=np.float64)
+        obs_mfr, obs_dead = stats(resampled_cluster_rates(np.ones((1, counts.shape[0])), counts,
+                                                          events))
+    else:
+        obs_mfr, obs_dead = stats(counts.sum(axis=0, keepdims=True) / total)
     mfr_parts, dead_parts = [], []
     n_items = counts.shape[0]
     sizes = chunk_sizes(n_resamples, default_chunk(n_items, counts.shape[1]))
     for w in resample_counts(rng, n_items, sizes):
-        m, d = stats(resampled_rates(w, counts, total))
+        if clustered:
+            rates = resampled_cluster_rates(w, counts, events)
+        else:
+            rates = resampled_rates(w, counts, total)
+        m, d = stats(rates)
         mfr_parts.append(m)
         dead_parts.append(d)
     return obs_mfr[0], obs_dead[0], np.concatenate(mfr_parts), np.concatenate(dead_parts)
 
 
 def group_fano_replicates(
-    wc: np.ndarray, units: Sequence[np.ndarray], rng: np.random.Generator, n_resamples: int
+    wc: np.ndarray,
+    units: Sequence[np.ndarray],
+    rng: np.random.Generator,
+    n_resamples: int,
+    *,
+    clusters: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Observed and resampled mean Fano factor (MF) per group, resampling windows.
+    """Observed and resampled mean Fano factor (MF) per group, resampling windows or inputs.
 
     Units that never fire in the (resampled) windows have no Fano factor and are left
     out of the mean. Windows are resampled with multinomial counts in chunks of
-    :func:`default_chunk`.
+    :func:`default_chunk`. With ``clusters`` (clustered events: the input each window
+    starts in, :func:`window_clusters`) whole inputs are resampled instead, each with the
+    windows that start in it (:func:`resampled_cluster_fano`), so windows of one input
+    are never split up; a window that spans two inputs goes with the first.
 
     Parameters
     ----------
@@ -345,6 +691,8 @@ def group_fano_replicates(
     units : sequence of integer arrays
     rng : numpy.random.Generator
     n_resamples : int
+    clusters : numpy.ndarray of int, shape (window,), optional
+        The input each window starts in, ``0 .. k-1``; the ``k`` inputs are resampled.
 
     Returns
     -------
@@ -358,7 +706,21 @@ def group_fano_replicates(
     >>> obs, reps = group_fano_replicates(wc, [np.arange(2)], np.random.default_rng(0), 10)
     >>> obs.tolist(), reps.shape
     ([1.0], (10, 1))
+    >>> obs, reps = group_fano_replicates(wc, [np.arange(2)], np.random.default_rng(0), 10,
+    ...                                   clusters=np.array([0, 0, 1]))
+    >>> obs.tolist(), reps.shape
+    ([1.0], (10, 1))
     """
+    if clusters is not None:
+        s1, s2, m = cluster_window_moments(wc, clusters)
+        k = m.shape[0]
+
+        def cstats(w: np.ndarray) -> np.ndarray:
+            return group_means(resampled_cluster_fano(w, s1, s2, m), units, skip_nan=True)
+
+        obs = cstats(np.ones((1, k)))[0]
+        sizes = chunk_sizes(n_resamples, default_chunk(k, wc.shape[1]))
+        return obs, np.concatenate([cstats(w) for w in resample_counts(rng, k, sizes)])
     nw = wc.shape[0]
 
     def stats(w: np.ndarray) -> np.ndarray:
@@ -513,14 +875,26 @@ def _column_quantile(sorted_b: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 def _bca_levels(
     theta_b: np.ndarray, theta_hat: np.ndarray, data: np.ndarray, denom: float, alpha: float,
-    *, inputs: bool,
+    *, inputs: bool, events: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The BCa quantile levels of each unit's low and high bound (Efron & Tibshirani 14.10)."""
+    """The BCa quantile levels of each unit's low and high bound (Efron & Tibshirani 14.10).
+
+    With ``events`` (clustered events: ``data`` holds fired events per input, ``events``
+    the events per input) the acceleration is the jackknife one of the ratio estimator,
+    leaving out one whole input at a time.
+    """
     n_resamples = theta_b.shape[0]
     below = (theta_b < theta_hat).sum(axis=0) + (theta_b <= theta_hat).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         z0 = special.ndtri(below / (2.0 * n_resamples))
-        if inputs:
+        if events is not None:
+            counts = data.astype(np.float64)
+            ev = events.astype(np.float64)
+            jack = (counts.sum(axis=0)[None, :] - counts) / (ev.sum() - ev)[:, None]
+            d = jack.mean(axis=0) - jack
+            spread = (d**2).sum(axis=0)
+            a = np.where(spread > 0, (d**3).sum(axis=0) / (6.0 * spread**1.5), np.nan)
+        elif inputs:
             c = theta_hat * denom
             spread = c * (denom - c) * denom
             # 0/0 at c = 0 or c = n: undefined, NaN as the jackknife gives
@@ -551,10 +925,22 @@ def bootstrap(
     resampled fire counts of all units are one matrix product ``W @ fired``
     (``W``: resamples x inputs), computed in chunks of ``batch`` resamples.
 
+    Clustered events (tokens of a sequence, positions of a convolution: ``fired`` has an
+    ``input`` coordinate on ``sample`` and some input holds more than one event,
+    :func:`event_clusters`): the events of one input are not independent, so whole
+    inputs are resampled, each with all its events. With ``c`` the fired events per
+    input and unit and ``t`` the events per input (:func:`cluster_counts`), a resample
+    drawing input ``i`` ``w_i`` times estimates :math:`(w \cdot c_u) / (w \cdot t)`
+    (:func:`resampled_cluster_rates`); inputs of unequal length weigh by their events.
+    One event per input, or no ``input`` coordinate: the events are the inputs, and the
+    numbers are those of the plain input bootstrap above, draw for draw.
+
     Without ``fired``, with ``window_count``: a block bootstrap over the windows
-    (blocks of ``window_size`` consecutive inputs are resampled with replacement),
+    (blocks of ``window_size`` consecutive events are resampled with replacement),
     which keeps dependence within a window. The statistic is then the firing
-    fraction over the inputs the windows cover.
+    fraction over the events the windows cover. For tokens or positions the windows
+    run over the events input-major and may span inputs (``attrs["windows_over"]``);
+    without ``fired`` the inputs are unknown, so windows, not inputs, are resampled.
 
     Intervals (parameter names as in :func:`scipy.stats.bootstrap`):
 
@@ -565,7 +951,10 @@ def bootstrap(
       :math:`z_0 = \Phi^{-1}(\#\{\theta^* < \hat\theta\} + \#\{\theta^* \le \hat\theta\}) / 2B)`
       and the jackknife acceleration in closed form: for a proportion
       :math:`a = (1 - 2\hat p) / (6\sqrt{n \hat p (1-\hat p)})`; for window blocks
-      :math:`a = \sum d^3 / (6 (\sum d^2)^{3/2})`, :math:`d` = window count minus its mean.
+      :math:`a = \sum d^3 / (6 (\sum d^2)^{3/2})`, :math:`d` = window count minus its mean;
+      for clustered events the same sum over the leave-one-input-out estimates
+      :math:`d_i = \bar\theta_{(\cdot)} - \theta_{(i)}`,
+      :math:`\theta_{(i)} = (C - c_i) / (T - t_i)`.
 
     Where the resampled estimates of a unit are all equal (a unit that never or
     always fired, or equal counts in every window), the bootstrap distribution is
@@ -594,7 +983,10 @@ def bootstrap(
     xarray.Dataset
         ``estimate``, ``low``, ``high``, ``standard_error`` (standard deviation of the
         resampled estimates, ddof 1) over ``unit``; attrs ``method``,
-        ``confidence_level``, ``n_resamples``, ``resampled``.
+        ``confidence_level``, ``n_resamples``, ``resampled`` (what was resampled:
+        ``"inputs"``, ``"inputs (clusters of 32 tokens on average)"``, or the window
+        blocks) and, for window blocks, ``windows_over`` (what the windows run over:
+        ``"inputs in order"`` or e.g. ``"tokens, input-major (windows may span inputs)"``).
 
     Examples
     --------
@@ -607,6 +999,10 @@ def bootstrap(
     >>> bca = ba.baselines.bootstrap(ds, n_resamples=999, method="bca", seed=1)
     >>> float(bca["low"][0]), float(bca["high"][0])  # and so does BCa's
     (0.0, 0.0)
+    >>> tokens = ds.assign_coords(input=("sample", np.repeat(np.arange(20), 10)))
+    >>> ba.baselines.bootstrap(tokens.assign_attrs(spatial="token"), n_resamples=99,
+    ...                        seed=1).attrs["resampled"]
+    'inputs (clusters of 10 tokens on average)'
     """
     validate(ds)
     level = check_prob(confidence_level, "confidence_level")
@@ -615,14 +1011,27 @@ def bootstrap(
     if batch is not None:
         batch = check_int(batch, "batch", minimum=1)
     rng = as_generator(seed)
-    if "fired" in ds.data_vars:
+    clusters = event_clusters(ds)
+    events = None
+    windows_over = None
+    if clusters is not None:
+        data, events = cluster_counts(ds["fired"].values, clusters)
+        denom = float(events.sum())
+        resampled = resampled_statement(ds)
+    elif "fired" in ds.data_vars:
         data = ds["fired"].values
         denom = float(data.shape[0])
         resampled = "inputs"
     elif "window_count" in ds.data_vars:
         data = ds["window_count"].values
-        denom = float(data.shape[0] * int(ds.attrs["window_size"]))
-        resampled = f"windows of {int(ds.attrs['window_size'])} inputs (block bootstrap)"
+        size = int(ds.attrs["window_size"])
+        denom = float(data.shape[0] * size)
+        word = event_word(ds)
+        resampled = f"windows of {size} {word} (block bootstrap)"
+        windows_over = windows_statement(ds, size)
+        if word != "inputs":
+            resampled += ("; the inputs of the events are not kept, so windows are resampled "
+                          "one by one, not whole inputs")
     else:
         raise DatasetError(
             "fired: the bootstrap needs 'fired' (or 'window_count' for a block bootstrap), which "
@@ -630,23 +1039,32 @@ def bootstrap(
         )
     rows = data.shape[0]
     if rows < 2:
-        raise DatasetError(f"fired: the bootstrap needs at least 2 samples or windows, got {rows}")
+        what = "inputs" if events is not None else "samples or windows"
+        raise DatasetError(f"fired: the bootstrap needs at least 2 {what}, got {rows}")
     # float32 holds integer sums exactly up to 2**24
-    ftype = np.float32 if rows * max(1, int(data.max(initial=0))) < 2**24 else np.float64
+    top = int(events.max()) if events is not None else int(data.max(initial=0))
+    ftype = np.float32 if rows * max(1, top) < 2**24 else np.float64
     matrix = data.astype(ftype)
     if batch is None:
         batch = max(1, min(n_resamples, 2**23 // rows))
     theta_b = np.empty((n_resamples, data.shape[1]), dtype=np.float64)
     start = 0
     sizes = chunk_sizes(n_resamples, batch)
-    for weights in resample_counts(rng, rows, sizes, draw="index", dtype=ftype):
-        theta_b[start : start + len(weights)] = weights @ matrix
-        start += len(weights)
-    theta_b /= denom
+    if events is not None:
+        ev = events.astype(ftype)
+        for weights in resample_counts(rng, rows, sizes, draw="index", dtype=ftype):
+            theta_b[start : start + len(weights)] = resampled_cluster_rates(weights, matrix, ev)
+            start += len(weights)
+    else:
+        for weights in resample_counts(rng, rows, sizes, draw="index", dtype=ftype):
+            theta_b[start : start + len(weights)] = weights @ matrix
+            start += len(weights)
+        theta_b /= denom
     theta_hat = data.sum(axis=0) / denom
     alpha = (1.0 - level) / 2
     if method == "bca":
-        q_low, q_high = _bca_levels(theta_b, theta_hat, data, denom, alpha, inputs=resampled == "inputs")
+        q_low, q_high = _bca_levels(theta_b, theta_hat, data, denom, alpha,
+                                    inputs=resampled == "inputs", events=events)
     else:
         q_low = np.full(data.shape[1], alpha)
         q_high = np.full(data.shape[1], 1 - alpha)
@@ -666,5 +1084,7 @@ def bootstrap(
     out.attrs.update(
         method=method, confidence_level=level, n_resamples=n_resamples, resampled=resampled
     )
+    if windows_over is not None:
+        out.attrs["windows_over"] = windows_over
     return out
 

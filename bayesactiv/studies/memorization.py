@@ -301,7 +301,9 @@ class MemorizationStudy:
                              f"{' on test and train inputs' if self.plan.train_split else ''}"):
             net = zoo.load(name)
             self.cards.append(_card_row(name))
-            common = {"network": name, "progress": False, "topk": self.plan.topk}
+            # the study's convolutions count a channel once per input (its published numbers)
+            common = {"network": name, "progress": False, "topk": self.plan.topk,
+                      "spatial": "any"}
             x, y = zoo.dataset(name, "test")
             self.test[name] = record(net, x, layers, threshold=0.0, labels=y,
                                         window_size=self.plan.window_size, keep_events=True,
@@ -391,7 +393,7 @@ class MemorizationStudy:
                 for epoch in _pick_epochs(zoo.epochs(name), self.plan.max_epochs):
                     ds = record(zoo.load(name, epoch), x, [last], threshold=0.0, labels=y,
                                    window_size=self.plan.window_size, keep_events=False,
-                                   network=name, progress=False, topk=0)
+                                   network=name, progress=False, topk=0, spatial="any")
                     parts.append(set_epoch(ds, epoch))
             data = combine(parts)
             self.epoch_data[arch] = data

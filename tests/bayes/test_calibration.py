@@ -92,3 +92,87 @@ def test_simulate_refuses_unknown_scenarios_and_non_generators():
         calibration.simulate("nope", np.random.default_rng(0))
     with pytest.raises(ArgumentError, match="^rng"):
         calibration.simulate("prior", 0)
+
+
+# ----------------------------------------------------------------------------- clustered events
+
+
+@pytest.fixture(scope="module")
+def clustered_sbc():
+    # the strongly clustered design (32 tokens per input, phi = 1: design effect about 16)
+    return calibration.run(["tokens32_phi1"], 8, draws=300, tune=300, chains=2,
+                           n_resamples=199, seed=5)
+
+
+def test_every_clustered_scenario_runs_and_is_tabled():
+    res = calibration.run(list(calibration.CLUSTERED), 1, draws=100, tune=100, chains=1,
+                          n_ranks=19, n_resamples=49, seed=2)
+    for method in ("bayes", "naive", "bootstrap"):
+        for lv in (50, 90):
+            v = res[f"cover_{method}_{lv}"].values
+            assert np.isfinite(v).all() and ((v >= 0) & (v <= 1)).all(), (method, lv)
+    # Wald and Wilson are not scored on clustered events, so the table has no column for them
+    assert np.isnan(res["cover_wald_90"].values).all()
+    table = calibration.coverage_table(res)
+    assert "naive 90%" in table and "bootstrap 50%" in table and "wald" not in table
+    assert len(table.splitlines()) == 2 + len(calibration.CLUSTERED)
+
+
+def test_clustered_posterior_covers_where_the_token_level_one_does_not(clustered_sbc):
+    pooled = {m: float(np.nanmean(clustered_sbc[f"cover_{m}_90"].values))
+              for m in ("bayes", "naive", "bootstrap")}
+    assert 0.8 <= pooled["bayes"] <= 0.98, pooled
+    assert pooled["bayes"] > pooled["naive"] + 0.25, pooled
+    # the bootstrap resamples whole inputs: far wider than the token-level intervals
+    assert pooled["bootstrap"] > pooled["naive"] + 0.15, pooled
+    assert 0.3 <= float(np.nanmean(clustered_sbc["cover_bayes_50"].values)) <= 0.7
+
+
+def test_dense_tables_get_no_naive_column(sbc):
+    assert "naive" not in calibration.coverage_table(sbc) and "cover_naive_90" not in sbc
+
+
+@pytest.mark.parametrize("name", ["tokens32_phi1", "varlen_phi1", "tokens32_indep",
+                                  "tokens1_phi1", "few_inputs_tokens32_phi1"])
+def test_simulate_clustered_follows_the_design(name):
+    sc = calibration.SCENARIOS[name]
+    ds, truth = calibration.simulate(name, np.random.default_rng(3))
+    c, t = truth["input_count"], truth["input_events"]
+    assert c.shape == (sc.n_inputs, 40) and t.shape == (sc.n_inputs,)
+    assert ds["count"].values.tolist() == c.sum(0).tolist()
+    assert (ds["n"].values == t.sum()).all()
+    if sc.variable_lengths:
+        assert t.min() >= 1 and t.max() <= 64 and len(np.unique(t)) > 10
+    else:
+        assert (t == sc.tokens).all()
+    if sc.phi is None:
+        assert (truth["p"] == truth["theta"][None, :]).all()
+    else:
+        assert truth["p"].std(axis=0).max() > 0
+    # one token per input is a dense layer: no cluster of more than one event
+    assert bool((ds["cluster_n"] == ds["n"]).all()) == (sc.tokens == 1)
+
+
+def test_simulate_clustered_propensities_vary_around_theta():
+    # phi = 1: p_ui ~ Beta(theta, 1 - theta) has mean theta and variance theta (1 - theta) / 2
+    sc = calibration.Scenario("big", 4, 20000, 0, model=None, tokens=2, phi=1.0)
+    _, truth = calibration.simulate(sc, np.random.default_rng(0))
+    theta, p = truth["theta"], truth["p"]
+    ok = (theta > 0.05) & (theta < 0.95)
+    assert ok.any()
+    assert np.allclose(p.mean(0)[ok], theta[ok], atol=0.02)
+    assert np.allclose(p.var(0)[ok], (theta * (1 - theta) / 2)[ok], rtol=0.1)
+
+
+def test_token_dataset_holds_the_per_input_counts():
+    from bayesactiv.stats.resampling import cluster_counts, event_clusters
+
+    _, truth = calibration.simulate("varlen_phi1", np.random.default_rng(1))
+    tokens = calibration.token_dataset(truth["input_count"], truth["input_events"])
+    c, t = cluster_counts(tokens["fired"].values, event_clusters(tokens))
+    assert (c == truth["input_count"]).all() and (t == truth["input_events"]).all()
+    assert tokens.attrs["spatial"] == "token"
+    with pytest.raises(ArgumentError, match="^input_count"):
+        calibration.token_dataset(np.array([[3]]), np.array([2]))
+    with pytest.raises(ArgumentError, match="^input_events"):
+        calibration.token_dataset(np.array([[1]]), np.array([2, 2]))

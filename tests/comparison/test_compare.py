@@ -441,3 +441,30 @@ def test_verdict_wording_does_not_overreach():
     assert y == ("MFR of layer relu3: mem − gen = 0.00 (90% CrI −0.01 to 0.02; "
                  "P(>0) = 0.71): interval includes 0: no difference shown at this level.")
     assert z.endswith("= 30 (90% CrI 12 to 51; P(>0) = 1.00): higher in mem.")
+
+
+def _clustered_network(network, theta, rng, n_inputs=80, tokens=16):
+    """Tokens of an input fire given its propensity p ~ Beta(theta, 1 - theta) (phi = 1)."""
+    p = rng.beta(theta, 1 - theta, size=(n_inputs, theta.size))
+    input_index = np.repeat(np.arange(n_inputs), tokens)
+    fired = rng.random((input_index.size, theta.size)) < p[input_index]
+    ds = ba.make_dataset(fired.sum(0), input_index.size, network=network, layer="mlp",
+                         fired=fired, attrs={"spatial": "token"})
+    return ds.assign_coords(input=("sample", input_index))
+
+
+def test_bootstrap_of_clustered_events_resamples_whole_inputs():
+    """Tokens of one input are one cluster: the bootstrap draws inputs, not tokens."""
+    rng = np.random.default_rng(31)
+    theta = rng.uniform(0.1, 0.5, 40)
+    a, b = _clustered_network("A", theta, rng), _clustered_network("B", theta, rng)
+    cmp = ba.compare([a, b], quantities=("mfr",), seed=2, **FIT)
+    tok = ba.compare([a.drop_vars("input"), b.drop_vars("input")], quantities=("mfr",), seed=2,
+                     **FIT)
+    note = str(cmp.result["boot_note"].sel(quantity="mfr").values)
+    assert "whole inputs (clusters of 16 tokens on average)" in note
+    r, t = cmp.result.sel(quantity="mfr").isel(contrast=0), tok.result.sel(quantity="mfr").isel(contrast=0)
+    assert float(r["boot_estimate"]) == pytest.approx(float(t["boot_estimate"]))
+    assert float(r["boot_low"]) < 0.0 < float(r["boot_high"])  # the same thetas in A and B
+    width = float(r["boot_high"] - r["boot_low"])
+    assert width > 2.5 * float(t["boot_high"] - t["boot_low"])

@@ -288,8 +288,10 @@ def test_unit_activations_match_forward_pass() -> None:
     with torch.no_grad():
         conv = net[1](net[0](x))
         dense = net(x)
-    got = unit_activations(net, x, "1", 2, batch_size=4)
+    got = unit_activations(net, x, "1", 2, batch_size=4, spatial="any")
     np.testing.assert_allclose(got, conv[:, 2].amax(dim=(1, 2)).numpy(), rtol=1e-6)
+    got = unit_activations(net, x, "1", 2, batch_size=4)  # default: one event per position
+    np.testing.assert_allclose(got, conv[:, 2].reshape(-1).numpy(), rtol=1e-6)
     got = unit_activations(net, x.numpy(), "4", 3)
     np.testing.assert_allclose(got, dense[:, 3].numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="no module named"):

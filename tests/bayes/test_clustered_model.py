@@ -1,0 +1,108 @@
+"""The clustered beta-binomial: design effects, the default on clustered events, honest intervals."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import bayesactiv as ba
+from bayesactiv.bayes.fitting import ClusteredEventsWarning, default_model
+from bayesactiv.bayes.sufficient import design_effects
+
+FAST = {"draws": 400, "tune": 400, "chains": 2}
+
+
+def simulate(seed: int, units: int = 120, inputs: int = 100, tokens: int = 16,
+             phi: float | None = 1.0):
+    """Each input gives unit u a propensity p_ui ~ Beta(theta_u phi, (1 - theta_u) phi); tokens
+    fire independently given it (phi=None: p_ui = theta_u, independent tokens)."""
+    rng = np.random.default_rng(seed)
+    theta = rng.beta(0.5, 2.0, units)
+    if phi is None:
+        p = np.broadcast_to(theta, (inputs, units))
+    else:
+        p = rng.beta(np.maximum(theta * phi, 1e-12), np.maximum((1 - theta) * phi, 1e-12),
+                     (inputs, units))
+    c = rng.binomial(tokens, p)
+    return ba.data.from_input_counts(c, np.full(inputs, tokens), network="lm", layer="mlp"), theta
+
+
+def quiet_fit(ds, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ba.ConvergenceWarning)
+        warnings.simplefilter("ignore", ClusteredEventsWarning)
+        return ba.fit(ds, *args, seed=1, **FAST, **kwargs)
+
+
+def covers(units, theta) -> float:
+    return float(((units["low"] <= theta) & (theta <= units["high"])).mean())
+
+
+@pytest.fixture(scope="module")
+def clustered():
+    return simulate(0)
+
+
+def test_design_effect_matches_the_beta_binomial_over_inputs(clustered):
+    ds, _ = clustered
+    d = design_effects(ds, np.zeros(ds.sizes["unit"], dtype=int))
+    # p_ui ~ Beta(theta phi, (1 - theta) phi), t tokens: d = 1 + (t - 1) / (phi + 1) = 8.5
+    assert 7.0 < np.median(d) < 10.0
+    indep, _ = simulate(0, phi=None)
+    d0 = design_effects(indep, np.zeros(indep.sizes["unit"], dtype=int))
+    assert np.median(d0) < 1.3 and (d0 >= 1).all()
+
+
+def test_fit_uses_the_clustered_model_and_its_intervals_cover(clustered):
+    ds, theta = clustered
+    assert default_model(ds) == "clustered_beta_binomial"
+    f = quiet_fit(ds)
+    assert f.model == "clustered_beta_binomial"
+    units = f.units(0.9)
+    assert "design_effect" in units and (units["design_effect"] >= 1).all()
+    honest = covers(units, theta)
+    with pytest.warns(ClusteredEventsWarning, match="too narrow"):
+        naive_fit = ba.fit(ds, "beta_binomial", seed=1, **FAST)
+    naive = covers(naive_fit.units(0.9), theta)
+    assert 0.8 <= honest <= 0.99 and naive < 0.65, (honest, naive)
+    width = (units["high"] - units["low"]).median() / (
+        naive_fit.units(0.9)["high"] - naive_fit.units(0.9)["low"]).median()
+    assert width > 2.0  # about sqrt(8.5)
+
+
+def test_dense_events_give_the_beta_binomial_exactly():
+    ds = ba.make_dataset([0, 2, 3, 5, 6, 8, 9, 12], 20, network="net", layer="fc1")
+    a = quiet_fit(ds, "clustered_beta_binomial")
+    b = quiet_fit(ds, "beta_binomial")
+    for name in ("mean", "low", "high", "p_dead"):
+        np.testing.assert_array_equal(a.units()[name].values, b.units()[name].values)
+    np.testing.assert_array_equal(a.group_draws()["mfr"].values, b.group_draws()["mfr"].values)
+
+
+def test_model_implied_fano_agrees_with_the_plug_in(clustered):
+    """mean_u (1 - theta_u) d_u against the plug-in Fano factor of per-input counts, and the
+    sign of a difference between a strongly and a weakly clustered layer."""
+    strong, _ = clustered
+    weak, _ = simulate(1, phi=10.0)
+    both = ba.combine([strong, weak.assign_coords(
+        network=("unit", ["lm2"] * weak.sizes["unit"]),
+        unit=("unit", [u.replace("lm/", "lm2/") for u in weak["unit"].values]))])
+    f = quiet_fit(both)
+    mf = f.groups()["mf_mean"].values
+    c = both["count"].values.astype(float)
+    p = c / both["n"].values
+    plug = (both["cluster_count_sq"] - 2 * p * both["cluster_count_n"]
+            + p * p * both["cluster_n_sq"]).values / np.where(c > 0, c, np.nan)
+    plug_mf = [np.nanmean(plug[both["network"].values == net]) for net in ("lm", "lm2")]
+    assert np.sign(mf[0] - mf[1]) == np.sign(plug_mf[0] - plug_mf[1]) == 1
+    assert mf[0] == pytest.approx(plug_mf[0], rel=0.35)
+
+
+def test_full_method_agrees_with_marginal(clustered):
+    ds, _ = clustered
+    small = ds.isel(unit=slice(0, 30))
+    m = quiet_fit(small).units()
+    f = quiet_fit(small, method="full").units()
+    assert float(np.abs(m["mean"] - f["mean"]).max()) < 0.02
