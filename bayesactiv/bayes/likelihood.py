@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from bayesactiv.bayes.sufficient import CHUNK, Stats
+from bayesactiv.bayes.sufficient import CHUNK, EFFECTIVE_STEPS, Stats
 
 __all__ = ["LOG_RUN_MAX", "N_QUAD", "Terms", "beta_terms", "betaln", "nb_quad_logp",
            "nb_quad_numpy", "nb_window_terms", "observed_name", "pointwise_log_lik",
@@ -118,11 +118,38 @@ def beta_terms(st: Stats, n_groups: int) -> Terms:
     in tail-sum form over the slots ``P = [a_g, b_g, (a + b)_g]``:
 
     ``sum_u lgamma(a + x_u) - lgamma(a) + lgamma(b + m_u - x_u) - lgamma(b)
-    - [lgamma(a + b + m_u) - lgamma(a + b)]``."""
+    - [lgamma(a + b + m_u) - lgamma(a + b)]``.
+
+    Effective counts of clustered events are multiples of ``1 / EFFECTIVE_STEPS``
+    (:func:`bayesactiv.bayes.sufficient.unit_stats`): an offset ``x = k + f`` with integer ``k``
+    and fraction ``f`` splits exactly as ``[lgamma(P + f + k) - lgamma(P + f)] +
+    [lgamma(P + f) - lgamma(P)]``, the first a tail sum of logs over the shifted slot
+    ``P + f`` (:func:`tail_terms`), the second two lgamma terms; so the model is the same
+    compiled one, with fractional offsets in ``lk`` and ``gk``."""
     g, x, m, w = st.pair_group, st.pair_x, st.pair_m, st.pair_weight
-    return tail_terms(np.concatenate([g, n_groups + g, 2 * n_groups + g]),
-                      np.concatenate([x, m - x, m]), np.concatenate([w, w, -w]),
-                      3 * n_groups)
+    slot = np.concatenate([g, n_groups + g, 2 * n_groups + g])
+    weight = np.concatenate([w, w, -w])
+    if st.x.dtype.kind != "f":
+        return tail_terms(slot, np.concatenate([x, m - x, m]), weight, 3 * n_groups)
+    q = EFFECTIVE_STEPS
+    xq = np.rint(x * q).astype(np.int64)
+    mq = np.rint(m * q).astype(np.int64)
+    steps = np.concatenate([xq, mq - xq, mq])  # offsets in units of 1 / q
+    frac, whole = steps % q, steps // q
+    t = tail_terms(slot * q + frac, whole, weight, 3 * n_groups * q)
+    # back from the shifted slots (slot, fraction) to the slots, the fraction in the offset
+    log_slot, log_k = np.divmod(t.log_slot, q)
+    lg_slot, lg_k = np.divmod(t.lg_slot, q)
+    has = frac > 0
+    lg_slot = np.concatenate([lg_slot, slot[has], slot[has]])
+    lg_k = np.concatenate([lg_k / q + t.lg_k, frac[has] / q, np.zeros(int(has.sum()))])
+    lg_w = np.concatenate([t.lg_w, weight[has], -weight[has]])
+    key = np.stack([lg_slot.astype(float), lg_k], axis=1)
+    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    lg_w = np.bincount(inv.ravel(), weights=lg_w)
+    keep = lg_w != 0
+    return Terms(log_slot, log_k / q + t.log_k, t.log_w, uniq[keep, 0].astype(np.int64),
+                 uniq[keep, 1], lg_w[keep])
 
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from bayesactiv.bayes.likelihood import beta_terms, betaln, nb_quad_logp
+from bayesactiv.bayes.likelihood import beta_terms, nb_quad_logp
 from bayesactiv.bayes.specs import group_params
 from bayesactiv.bayes.sufficient import Groups, Stats
 
@@ -59,17 +59,11 @@ def build_model(structure: str, method: str, n_groups: int, n_networks: int, poo
         params = group_params(structure, n_groups, net_idx, n_networks, pool, mu_prior)
         g = d.get("g")
         if method == "marginal":
-            if structure == "beta" and "lk" in d:
+            if structure == "beta":
                 # tail-sum form (see tail_terms): logs and a few lgamma over slots [a, b, a + b]
                 slots = pt.concatenate([params["a"], params["b"], params["a"] + params["b"]])
                 pm.Potential("loglik", pt.sum(d["lw"] * pt.log(slots[d["li"]] + d["lk"]))
                              + pt.sum(d["gw"] * pt.gammaln(slots[d["gi"]] + d["gk"])))
-                return model
-            if structure == "beta":
-                # effective (non-integer) counts of clustered events: the marginal as lgamma
-                a, b = params["a"][g], params["b"][g]
-                ll = betaln(a + d["x"], b + d["m"] - d["x"]) - betaln(a, b)
-                pm.Potential("loglik", pt.sum(d["w"] * ll))
                 return model
             if structure == "gamma":
                 al, be = params["alpha"][g], params["beta"][g]
@@ -104,7 +98,7 @@ def build_model(structure: str, method: str, n_groups: int, n_networks: int, poo
 def model_data(structure: str, method: str, st: Stats, groups: Groups
                ) -> tuple[dict[str, np.ndarray], tuple]:
     """Data arrays for the model and the padded sizes that key the compile cache."""
-    if method == "marginal" and structure == "beta" and st.pair_x.dtype.kind != "f":
+    if method == "marginal" and structure == "beta":
         t = beta_terms(st, len(groups.labels))
         nlog, nlg = bucket(len(t.log_w)), bucket(len(t.lg_w))
         data = {
@@ -125,7 +119,7 @@ def model_data(structure: str, method: str, st: Stats, groups: Groups
             "w": np.pad(st.pair_weight, (0, pad)),
             "g": np.pad(st.pair_group.astype(np.int64), (0, pad)),
         }
-        sizes: tuple = ("lgamma", size) if structure == "beta" else (size,)
+        sizes: tuple = (size,)
         if structure != "beta":
             data["W"] = np.array(st.window)
         if structure == "nb":

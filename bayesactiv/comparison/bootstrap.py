@@ -22,6 +22,7 @@ from bayesactiv.stats.resampling import (
     cluster_counts,
     event_clusters,
     group_fano_replicates,
+    group_input_fano_replicates,
     group_rate_replicates,
     level_differences,
     percentile_interval,
@@ -177,7 +178,15 @@ def bootstrap_groups(
             else:
                 for q in rate_qs:
                     notes[q] = _NO_COUNTS
-        if "mf" in quantities:
+        clusters = event_clusters(ds) if "mf" in quantities else None
+        if clusters is not None:  # the Fano factor of per-input counts, as the model's
+            c, t = cluster_counts(ds["fired"].values, clusters)
+            o, r = group_input_fano_replicates(c, t, units, rng, n_resamples)
+            obs["mf"][cols] = o
+            reps["mf"][:, cols] = r
+            notes["mf"] = notes["mf"] or (f"Fano factor of per-input counts; resampled whole "
+                                          f"{resampled_statement(ds)}")
+        elif "mf" in quantities:
             wc, why = window_counts(ds, window_size)
             if wc is not None:
                 clusters, note = _fano_note(ds, wc, window_size)

@@ -65,6 +65,7 @@ from bayesactiv.data.checks import (
     check_prob,
     check_seed,
 )
+from bayesactiv.stats.resampling import resampled_statement
 
 __all__ = ["QUANTITIES", "Comparison", "compare", "threshold_mismatch"]
 
@@ -307,7 +308,7 @@ def compare(
     *,
     by: Literal["network", "layer", "epoch"] = "network",
     reference: Any = None,
-    model: str = "beta_binomial",
+    model: str | None = None,
     quantities: Sequence[str] = _DEFAULT_QUANTITIES,
     prob: float = 0.9,
     seed: int | None = None,
@@ -340,7 +341,11 @@ def compare(
     independent firing, ``1 - theta`` averaged over units, so its posterior difference
     mirrors the MFR difference; the bootstrap MF is the observed Fano factor of window
     counts, which also moves with clustering of firing in input order. A gap between the
-    two is a finding about the data, not a numerical error.
+    two is a finding about the data, not a numerical error. For clustered events (tokens,
+    positions) both are the Fano factor of each unit's per-input counts: the model's
+    ``(1 - theta_u) d_u`` (``d_u`` its design effect) and, in the bootstrap (with kept
+    events), the plug-in ``sum_i (c_i - p t_i)**2 / (p n)`` over resampled inputs, so the
+    two estimate the same quantity and agree in sign when the model is right.
 
     Parameters
     ----------
@@ -356,8 +361,9 @@ def compare(
     reference : str or int, optional
         The level the others are compared against; default the first network or layer
         (in input order) or the earliest epoch.
-    model : str
-        Firing model passed to :func:`bayesactiv.fit`.
+    model : str, optional
+        Firing model passed to :func:`bayesactiv.fit`; default (None) its default:
+        ``clustered_beta_binomial`` for tokens and positions, else ``beta_binomial``.
     quantities : sequence of str
         Any of ``"mfr", "mf", "frac_dead", "mu", "kappa"``. By default all five, less
         ``mu`` and ``kappa`` for the rate models that have no such parameters.
@@ -419,8 +425,13 @@ def compare(
         window_size = check_int(window_size, "window_size", minimum=1)
 
     names, dss, fits = collect(datasets_or_fits, by)
-    model = _check_inputs(names, dss, fits, by, model)
+    asked = model
+    model = _check_inputs(names, dss, fits, by, model or "beta_binomial")
     combined = combine(dss)
+    if asked is None and not fits:
+        from bayesactiv.bayes.fitting import default_model  # imported on use: PyMC is slow
+
+        model = default_model(combined)
     levels, reference = _levels_and_reference(combined, by, reference)
     group_by, keys, fit_ds, dss = _match_levels(combined, dss, by, match, reference)
 
@@ -444,7 +455,8 @@ def compare(
 
     epsilon = float(fit_kwargs.get("epsilon", getattr(fitted, "epsilon", 0.01)))
     rng = np.random.default_rng(None if seed is None else np.random.SeedSequence(seed).spawn(1)[0])
-    obs, reps, notes = bootstrap_groups([fitted.ds] if reuse else dss, groups, group_by,
+    sources = [fitted.ds] if reuse else dss
+    obs, reps, notes = bootstrap_groups(sources, groups, group_by,
                                         quantities, epsilon, window_size, max(n_resamples, 1), rng)
     boot = bootstrap_contrasts(obs, reps, notes, table, quantities, prob, n_resamples)
 
@@ -458,8 +470,7 @@ def compare(
         "match": match,
         "epsilon": epsilon,
         "n_resamples": n_resamples,
-        "bootstrap": "percentile interval; inputs (fired) or window blocks resampled within "
-                     "each dataset independently",
+        "bootstrap": _bootstrap_statement(sources),
     }
     boot_rep = boot[3]
     boot_diffs = xr.Dataset(
@@ -470,6 +481,24 @@ def compare(
 
 
 # ---------------------------------------------------------------- the steps of compare
+
+
+def _bootstrap_statement(sources: Sequence[xr.Dataset]) -> str:
+    """``attrs["bootstrap"]``: what the bootstrap resampled, in words, over the source datasets.
+
+    Datasets with ``fired`` resample inputs (whole inputs with their events when events are
+    clustered, :func:`~bayesactiv.stats.resampling.resampled_statement`); the others
+    resample window blocks.
+    """
+    what: list[str] = []
+    for ds in sources:
+        item = (resampled_statement(ds) if "fired" in ds.data_vars
+                else "window blocks (no fired events kept)")
+        if item not in what:
+            what.append(item)
+    return ("percentile interval; " + "; ".join(what or ["nothing to resample"])
+            + " resampled within each dataset independently")
+
 
 
 def _check_choices(

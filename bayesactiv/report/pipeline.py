@@ -124,8 +124,8 @@ def report_from_datasets(
     data = combine(datasets)
     group_by = ("network", "layer") + (("epoch",) if "epoch" in data.coords else ())
     say(f"fit: {data.sizes['unit']} units, groups by {', '.join(group_by)}")
-    fit = fit_model(data, "beta_binomial", group_by=group_by, draws=draws, chains=chains,
-                    seed=seed)
+    # the default model: clustered_beta_binomial for tokens and positions, else beta_binomial
+    fit = fit_model(data, group_by=group_by, draws=draws, chains=chains, seed=seed)
     rep = Report("Firing of hidden units", subtitle=rules_subtitle(names, datasets, mismatch))
     settings = {"prob": prob, "seed": seed, "n_resamples": n_resamples}
     _overview(rep, datasets, fit, group_by, mismatch, draws=draws, chains=chains, **settings)

@@ -31,9 +31,16 @@ bootstrap and its resampling engine) and :mod:`bayesactiv.stats.spikes`
 """
 
 from bayesactiv.stats.groups import group_layout, unit_frame
-from bayesactiv.stats.intervals import intervals, monte_carlo, monte_carlo_curve
+from bayesactiv.stats.intervals import (
+    cluster_sums,
+    design_effect,
+    intervals,
+    monte_carlo,
+    monte_carlo_curve,
+)
 from bayesactiv.stats.resampling import bootstrap
 from bayesactiv.stats.spikes import (
+    cluster_fano,
     fano,
     fano_factor,
     fano_null,
@@ -45,6 +52,9 @@ from bayesactiv.stats.spikes import (
 
 __all__ = [
     "bootstrap",
+    "cluster_fano",
+    "cluster_sums",
+    "design_effect",
     "fano",
     "fano_factor",
     "fano_null",

@@ -3,6 +3,16 @@
 :func:`monte_carlo` (count / n, with per-group means), :func:`monte_carlo_curve` (the
 estimate as inputs accumulate) and :func:`intervals` (Wald, Wilson, Jeffreys,
 Clopper-Pearson).
+
+Clustered events. When an input holds several events (the tokens of a sequence, the
+positions of a convolution counted per position) its events share context and are not
+independent trials: the binomial standard error and the binomial intervals, which treat
+the ``n`` events as independent, are too narrow. By default (``cluster_robust=True``)
+the standard errors and intervals of clustered units are widened by their design effect
+(:func:`design_effect`: the Rao-Scott ratio of the cluster-robust variance over inputs
+to the binomial variance), i.e. they are computed from the effective count
+``count / d`` out of the effective events ``n / d``. Dense units (one event per input)
+have ``d = 1`` and keep their numbers exactly.
 """
 
 from __future__ import annotations
@@ -11,11 +21,12 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from scipy import special
 
 from bayesactiv.data import DatasetError, validate
-from bayesactiv.data.checks import check_choice, check_int, check_prob
+from bayesactiv.data.checks import ArgumentError, check_choice, check_int, check_prob
 from bayesactiv.stats.groups import (
     BY_LAYER,
     KEEP_EVENTS,
@@ -25,33 +36,198 @@ from bayesactiv.stats.groups import (
     proportion,
     unit_frame,
 )
+from bayesactiv.stats.resampling import cluster_counts, event_clusters, event_word
 
-__all__ = ["intervals", "monte_carlo", "monte_carlo_curve"]
+__all__ = [
+    "cluster_sums",
+    "design_effect",
+    "intervals",
+    "monte_carlo",
+    "monte_carlo_curve",
+]
 
 _INTERVAL_METHODS = ("wald", "wilson", "jeffreys", "clopper-pearson")
+_SUM_NAMES = ("cluster_n", "cluster_count_sq", "cluster_count_n", "cluster_n_sq")
+
+
+def _check_bool(value: object, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ArgumentError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+# ----------------------------------------------------------------------------- clusters
+
+
+def cluster_sums(ds: xr.Dataset) -> dict[str, np.ndarray] | None:
+    """Per-unit sums over inputs of the per-input counts, or None when events are not clustered.
+
+    With ``c_i`` the events of input ``i`` in which the unit fired and ``t_i`` the events
+    of input ``i``: ``cluster_n`` (inputs ``I``), ``cluster_count_sq`` (``sum c_i**2``),
+    ``cluster_count_n`` (``sum c_i t_i``), ``cluster_n_sq`` (``sum t_i**2``), beside
+    ``count`` and ``n``, all as float64. They are read from the streamed ``cluster_*``
+    statistics of a recording, or else computed from ``fired`` and its ``input``
+    coordinate. None when the dataset has neither, or when every input holds one event.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray of shape (unit,), or None
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> ds = ba.data.from_input_counts(np.array([[3], [1]]), [4, 2], network="n", layer="l")
+    >>> {k: v.tolist() for k, v in cluster_sums(ds).items() if k != "count"}
+    {'cluster_n': [2.0], 'cluster_count_sq': [10.0], 'cluster_count_n': [14.0], 'cluster_n_sq': [20.0], 'n': [6.0]}
+    >>> cluster_sums(ba.make_dataset([1], 5, network="n", layer="l")) is None
+    True
+    """
+    count = ds["count"].values.astype(np.float64)
+    n = ds["n"].values.astype(np.float64)
+    if "cluster_n" in ds.data_vars:
+        sums = {name: ds[name].values.astype(np.float64) for name in _SUM_NAMES}
+    else:
+        clusters = event_clusters(ds)
+        if clusters is None:
+            return None
+        c, t = cluster_counts(ds["fired"].values, clusters)
+        c, t = c.astype(np.float64), t.astype(np.float64)
+        k = c.shape[1]
+        sums = {"cluster_n": np.full(k, float(t.size)), "cluster_count_sq": (c * c).sum(0),
+                "cluster_count_n": t @ c, "cluster_n_sq": np.full(k, float(t @ t))}
+    if not (sums["cluster_n"] < n).any():
+        return None
+    sums["count"], sums["n"] = count, n
+    return sums
+
+
+def _residual_sq(sums: dict[str, np.ndarray], p: np.ndarray) -> np.ndarray:
+    """``sum_i (c_i - p t_i)**2`` per unit from the cluster sums (clipped at 0 for rounding)."""
+    resid = sums["cluster_count_sq"] - 2 * p * sums["cluster_count_n"] + p * p * sums["cluster_n_sq"]
+    return np.maximum(resid, 0.0)
+
+
+def _layer_index(ds: xr.Dataset) -> np.ndarray:
+    """The (network, layer[, epoch]) group of each unit, as integer codes."""
+    keys = ds["network"].values.astype(str).astype(object) + "/" + ds["layer"].values.astype(str)
+    if "epoch" in ds.coords and ds["epoch"].dims == ("unit",):
+        keys = keys + "@" + ds["epoch"].values.astype(str)
+    return pd.factorize(keys, sort=False)[0].astype(np.int64)
+
+
+def design_effect(ds: xr.Dataset) -> np.ndarray:
+    r"""Per-unit design effect of clustered events: how much less an event tells than an input.
+
+    For unit ``u`` with per-input counts :math:`c_i` of :math:`t_i` events over
+    :math:`I` inputs and :math:`\hat p = ` ``count / n``, the cluster-robust
+    (sandwich) variance of the total count is
+    :math:`V = \frac{I}{I-1} \sum_i (c_i - \hat p t_i)^2`, computed from the cluster
+    sums (:func:`cluster_sums`), and the design effect is its ratio to the binomial
+    variance, :math:`d = V / (n \hat p (1 - \hat p))` (Rao and Scott 1992; for a
+    beta-binomial over inputs of ``t`` events each, :math:`d \approx 1 + (t-1)/(\phi+1)`).
+    It is the design effect of the clustered model's effective counts, here *unpooled*:
+    a unit's own :math:`d` is used whenever it is defined (:math:`I \ge 2` and
+    :math:`0 < \hat p < 1`); a unit that never or always fired takes its layer's
+    :math:`d` (ratio of the sums of :math:`V` and of the binomial variances over the
+    layer's units with a defined one, 1 if none). Values are floored at 1: clustered
+    events never count as more than independent ones. Units whose events are not
+    clustered (one event per input, or no cluster information) get exactly 1.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (unit,)
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> c = np.array([[8, 0], [0, 1], [8, 1], [0, 0]])  # unit 0 fires in bursts, unit 1 alone
+    >>> ds = ba.data.from_input_counts(c, [8, 8, 8, 8], network="lm", layer="mlp")
+    >>> design_effect(ds).round(2).tolist()
+    [10.67, 1.0]
+    """
+    k = ds.sizes["unit"]
+    d = np.ones(k)
+    sums = cluster_sums(ds)
+    if sums is None:
+        return d
+    n, inputs = sums["n"], sums["cluster_n"]
+    is_clustered = inputs < n
+    p = np.divide(sums["count"], n, out=np.zeros_like(n), where=n > 0)
+    var = np.where(inputs > 1, inputs / np.maximum(inputs - 1, 1) * _residual_sq(sums, p), 0.0)
+    binom = n * p * (1 - p)
+    informative = is_clustered & (binom > 0) & (inputs > 1)
+    layer = _layer_index(ds)
+    n_layers = int(layer.max(initial=-1)) + 1
+    v_g = np.bincount(layer[informative], weights=var[informative], minlength=n_layers)
+    b_g = np.bincount(layer[informative], weights=binom[informative], minlength=n_layers)
+    d_layer = np.divide(v_g, b_g, out=np.ones(n_layers), where=b_g > 0)[layer]
+    own = np.divide(var, binom, out=np.zeros_like(var), where=informative)
+    d[is_clustered] = np.maximum(np.where(informative, own, d_layer)[is_clustered], 1.0)
+    return d
+
+
+def _events_note(ds: xr.Dataset, d: np.ndarray, cluster_robust: bool, clustered: bool) -> str:
+    """``attrs["events"]``: how the events of ``ds`` were treated, in words."""
+    if not clustered:
+        return "one event per input: events are independent inputs"
+    word = event_word(ds)
+    if word == "inputs":
+        word = "events"
+    if cluster_robust:
+        return (f"{word} clustered by input: standard errors and intervals widened by each "
+                f"unit's design effect (effective events n / d; median d = {np.median(d):.3g})")
+    return (f"{word} clustered by input, treated as independent (cluster_robust=False): "
+            "the binomial standard errors and intervals are too narrow")
 
 
 # ----------------------------------------------------------------------------- Monte Carlo
 
 
-def monte_carlo(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = BY_LAYER) -> xr.Dataset:
+def monte_carlo(
+    ds: xr.Dataset,
+    *,
+    group_by: Sequence[str] | str | None = BY_LAYER,
+    cluster_robust: bool = True,
+) -> xr.Dataset:
     """Monte Carlo estimate of each unit's firing probability, with its standard error.
 
     ``estimate = count / n`` estimates P(activation > threshold) over the input
-    distribution; ``standard_error = sqrt(p (1 - p) / n)`` is its binomial standard
-    error evaluated at the estimate (so it is 0 for a unit that never or always fired).
+    distribution; ``standard_error = sqrt(d p (1 - p) / n)`` is its binomial standard
+    error evaluated at the estimate (so it is 0 for a unit that never or always fired),
+    times the square root of the design effect ``d`` (:func:`design_effect`).
+
+    For dense units (one event per input) ``d = 1``. For clustered events (tokens,
+    positions: several events per input) the binomial error, which treats the events
+    as independent, is too small; with ``cluster_robust`` (default) ``d`` is the unit's
+    design effect, and the standard error is then the cluster-robust (sandwich) one of
+    the ratio estimator over inputs, ``sqrt(V) / n`` (floored at the binomial one).
+    ``attrs["events"]`` says which was done.
 
     Parameters
     ----------
     ds : xarray.Dataset
-        An activation dataset (needs only ``count`` and ``n``).
+        An activation dataset (needs only ``count`` and ``n``, and for clustered events
+        the ``cluster_*`` statistics or ``fired`` with its ``input`` coordinate).
     group_by : sequence of str or str
         Keys of the aggregate groups (see :func:`group_layout`).
+    cluster_robust : bool
+        Widen the standard errors of clustered units by their design effect.
 
     Returns
     -------
     xarray.Dataset
-        ``estimate``, ``standard_error``, ``count``, ``n`` over ``unit``, and
+        ``estimate``, ``standard_error``, ``count``, ``n`` over ``unit`` (and
+        ``design_effect`` when some unit's events are clustered), and
         ``group_estimate`` (pooled ``sum count / sum n``) over ``group``.
 
     Examples
@@ -62,12 +238,15 @@ def monte_carlo(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = BY_LAY
     [0.0, 0.25, 1.0]
     """
     validate(ds)
+    cluster_robust = _check_bool(cluster_robust, "cluster_robust")
     count = ds["count"].values.astype(np.float64)
     n = ds["n"].values.astype(np.float64)
     member, gcoords = group_layout(ds, group_by=group_by)
     p = proportion(count, n)
+    clustered = cluster_sums(ds) is not None
+    d = design_effect(ds) if clustered and cluster_robust else np.ones(ds.sizes["unit"])
     with np.errstate(invalid="ignore", divide="ignore"):
-        se = np.sqrt(p * (1.0 - p) / n)
+        se = np.sqrt(p * (1.0 - p) / n) if not clustered else np.sqrt(d * p * (1.0 - p) / n)
     with np.errstate(invalid="ignore", divide="ignore"):
         gest = (member * count).sum(axis=1) / (member * n).sum(axis=1)
     out = group_frame(ds, gcoords)
@@ -75,8 +254,11 @@ def monte_carlo(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = BY_LAY
     out["standard_error"] = ("unit", se)
     out["count"] = ds["count"]
     out["n"] = ds["n"]
+    if clustered:
+        out["design_effect"] = ("unit", d)
     out["group_estimate"] = ("group", gest)
-    out.attrs.update(method="monte carlo", threshold_rule=ds.attrs.get("threshold_rule", ""))
+    out.attrs.update(method="monte carlo", threshold_rule=ds.attrs.get("threshold_rule", ""),
+                     events=_events_note(ds, d, cluster_robust, clustered))
     return out
 
 
@@ -86,8 +268,41 @@ def _grid(total: int, n_points: int) -> np.ndarray:
     return grid[(grid >= 1) & (grid <= total)]
 
 
+def _cluster_curve(
+    ds: xr.Dataset, clusters: np.ndarray, n_points: int, cluster_robust: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The curve over the first ``j`` inputs: events, inputs, estimates and standard errors.
+
+    With ``cluster_robust`` the standard error of the ratio estimator ``C_j / T_j`` over
+    the ``j`` inputs is the cluster-robust one, ``sqrt(j / (j - 1) sum_i (c_i - p t_i)**2)
+    / T_j``, floored at the binomial ``sqrt(p (1 - p) / T_j)``; NaN at ``j = 1``.
+    """
+    c, t = cluster_counts(ds["fired"].values, clusters)
+    j = _grid(t.size, n_points)
+    c = c.astype(np.float64)
+    t = t.astype(np.float64)
+    big_c = np.cumsum(c, axis=0)[j - 1]
+    big_t = np.cumsum(t)[j - 1][:, None]
+    p = big_c / big_t
+    binom = p * (1.0 - p) / big_t
+    if not cluster_robust:
+        return big_t[:, 0].astype(np.int64), j, p, np.sqrt(binom)
+    sums = {"cluster_count_sq": np.cumsum(c * c, axis=0)[j - 1],
+            "cluster_count_n": np.cumsum(c * t[:, None], axis=0)[j - 1],
+            "cluster_n_sq": np.cumsum(t * t)[j - 1][:, None]}
+    jj = j[:, None].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        robust = jj / (jj - 1.0) * _residual_sq(sums, p) / big_t**2
+    se = np.where(jj > 1, np.sqrt(np.maximum(robust, binom)), np.nan)
+    return big_t[:, 0].astype(np.int64), j, p, se
+
+
 def monte_carlo_curve(
-    ds: xr.Dataset, n_points: int = 40, *, group_by: Sequence[str] | str | None = BY_LAYER
+    ds: xr.Dataset,
+    n_points: int = 40,
+    *,
+    group_by: Sequence[str] | str | None = BY_LAYER,
+    cluster_robust: bool = True,
 ) -> xr.Dataset:
     """How the Monte Carlo estimate behaves as the number of samples grows.
 
@@ -101,6 +316,19 @@ def monte_carlo_curve(
     Needs ``fired``; without it, ``window_count`` is used and the grid is made of
     window boundaries (``m = k * window_size``).
 
+    Clustered events (several events per input: tokens, positions). The binomial
+    error treats the events as independent, which they are not. When ``fired`` has an
+    ``input`` coordinate, the grid is made of input boundaries: the estimate from the
+    first ``j`` inputs (``n_samples`` their events, coordinate ``n_inputs``), and with
+    ``cluster_robust`` (default) the standard error is the cluster-robust one of the
+    ratio estimator over those inputs,
+    ``sqrt(j / (j - 1) sum_i (c_i - p t_i)**2) / sum_i t_i``, floored at the binomial
+    one (NaN at one input: the spread between inputs is not estimable from one).
+    Without the inputs of the events (only ``window_count`` and the ``cluster_*``
+    statistics), every point's binomial error is widened by the design effect of all
+    events (:func:`design_effect`), an approximation. ``attrs["standard_error"]``
+    says which error was computed.
+
     Parameters
     ----------
     ds : xarray.Dataset
@@ -109,12 +337,16 @@ def monte_carlo_curve(
         Approximate number of grid points (>= 2).
     group_by : sequence of str or str
         Keys of the aggregate groups (see :func:`group_layout`).
+    cluster_robust : bool
+        For clustered events, compute cluster-robust standard errors (False: the
+        binomial ones, treating events as independent).
 
     Returns
     -------
     xarray.Dataset
         ``estimate``, ``standard_error`` over (``n_samples``, ``unit``);
-        ``group_estimate``, ``group_standard_error`` over (``n_samples``, ``group``).
+        ``group_estimate``, ``group_standard_error`` over (``n_samples``, ``group``);
+        attrs ``source`` and ``standard_error``.
 
     Examples
     --------
@@ -124,40 +356,66 @@ def monte_carlo_curve(
     >>> curve = ba.baselines.monte_carlo_curve(ds, n_points=10)
     >>> int(curve["n_samples"][-1])
     500
+    >>> tokens = ds.assign_coords(input=("sample", np.repeat(np.arange(50), 10)))
+    >>> curve = ba.baselines.monte_carlo_curve(tokens, n_points=10)
+    >>> int(curve["n_inputs"][-1]), curve.attrs["standard_error"][:14]
+    (50, 'cluster-robust')
     """
     validate(ds)
     n_points = check_int(n_points, "n_points", minimum=2)
+    cluster_robust = _check_bool(cluster_robust, "cluster_robust")
     member, gcoords = group_layout(ds, group_by=group_by)
-    if "fired" in ds.data_vars:
-        fired = ds["fired"].values
-        grid = _grid(fired.shape[0], n_points)
-        starts = np.concatenate([[0], grid[:-1]])
-        seg = np.add.reduceat(fired.view(np.uint8), starts, axis=0, dtype=np.int64)
-        counts = np.cumsum(seg, axis=0)
-        source = "fired"
-    elif "window_count" in ds.data_vars:
-        wc = ds["window_count"].values
-        size = int(ds.attrs["window_size"])
-        k = _grid(wc.shape[0], n_points)
-        counts = np.cumsum(wc, axis=0)[k - 1]
-        grid = k * size
-        source = "window_count"
+    clusters = event_clusters(ds)
+    inputs = None
+    note = "binomial sqrt(p (1 - p) / m): events are independent inputs"
+    if clusters is not None:
+        grid, inputs, p, se = _cluster_curve(ds, clusters, n_points, cluster_robust)
+        source = "fired (whole inputs)"
+        note = ("cluster-robust over the first inputs (variance of the ratio estimator over "
+                "inputs)" if cluster_robust else
+                "binomial sqrt(p (1 - p) / m): treats clustered events as independent "
+                "(cluster_robust=False), too small")
     else:
-        raise DatasetError(
-            "fired: the Monte Carlo curve needs 'fired' or 'window_count', which this dataset "
-            f"lacks; record it with {KEEP_EVENTS} or {WINDOWS}"
-        )
-    m = grid[:, None].astype(np.float64)
-    p = counts / m
-    se = np.sqrt(p * (1.0 - p) / m)
+        if "fired" in ds.data_vars:
+            fired = ds["fired"].values
+            grid = _grid(fired.shape[0], n_points)
+            starts = np.concatenate([[0], grid[:-1]])
+            seg = np.add.reduceat(fired.view(np.uint8), starts, axis=0, dtype=np.int64)
+            counts = np.cumsum(seg, axis=0)
+            source = "fired"
+        elif "window_count" in ds.data_vars:
+            wc = ds["window_count"].values
+            size = int(ds.attrs["window_size"])
+            k = _grid(wc.shape[0], n_points)
+            counts = np.cumsum(wc, axis=0)[k - 1]
+            grid = k * size
+            source = "window_count"
+        else:
+            raise DatasetError(
+                "fired: the Monte Carlo curve needs 'fired' or 'window_count', which this dataset "
+                f"lacks; record it with {KEEP_EVENTS} or {WINDOWS}"
+            )
+        m = grid[:, None].astype(np.float64)
+        p = counts / m
+        se = np.sqrt(p * (1.0 - p) / m)
+        if cluster_sums(ds) is not None:
+            if cluster_robust:
+                se = se * np.sqrt(design_effect(ds))[None, :]
+                note = ("binomial times the square root of each unit's design effect over all "
+                        "events (the inputs of the events are not kept; approximate)")
+            else:
+                note = ("binomial sqrt(p (1 - p) / m): treats clustered events as independent "
+                        "(cluster_robust=False), too small")
     out = group_frame(ds, gcoords)
     out = out.assign_coords(n_samples=("n_samples", grid))
+    if inputs is not None:
+        out = out.assign_coords(n_inputs=("n_samples", inputs))
     out["estimate"] = (("n_samples", "unit"), p)
     out["standard_error"] = (("n_samples", "unit"), se)
     k = member.sum(axis=1)
     out["group_estimate"] = (("n_samples", "group"), (p @ member.T) / k)
     out["group_standard_error"] = (("n_samples", "group"), np.sqrt((se**2 @ member.T) / k))
-    out.attrs.update(method="monte carlo curve", source=source)
+    out.attrs.update(method="monte carlo curve", source=source, standard_error=note)
     return out
 
 
@@ -168,6 +426,8 @@ def intervals(
     ds: xr.Dataset,
     method: Literal["wald", "wilson", "jeffreys", "clopper-pearson"] = "wilson",
     confidence_level: float = 0.95,
+    *,
+    cluster_robust: bool = True,
 ) -> xr.Dataset:
     r"""Analytic confidence intervals for each unit's firing probability.
 
@@ -184,34 +444,59 @@ def intervals(
     - ``"clopper-pearson"``: the exact interval from Beta quantiles, lower bound 0 at
       ``c = 0`` and upper bound 1 at ``c = n`` (as ``proportion_ci("exact")``).
 
+    All four are binomial intervals: they treat the ``n`` events as independent
+    trials. That holds for dense units (one event per input). For clustered events
+    (tokens of a sequence, positions of a convolution: several events per input) it
+    does not, and the plain intervals are too narrow. With ``cluster_robust``
+    (default) the intervals of clustered units are computed from the effective count
+    :math:`c/d` of the effective events :math:`n/d`, :math:`d` the unit's design
+    effect (:func:`design_effect`; Rao and Scott's adjustment, the one the clustered
+    model uses); the estimate :math:`\hat p` is unchanged. Dense units have
+    :math:`d = 1` and keep their intervals exactly. ``attrs["events"]`` says which
+    was done.
+
     Parameters
     ----------
     ds : xarray.Dataset
         An activation dataset.
     method : {"wald", "wilson", "jeffreys", "clopper-pearson"}
     confidence_level : float
+    cluster_robust : bool
+        Adjust clustered units by their design effect (False: the naive intervals,
+        treating events as independent).
 
     Returns
     -------
     xarray.Dataset
-        ``estimate``, ``low``, ``high``, ``width`` over ``unit``; attrs ``method``,
-        ``confidence_level``.
+        ``estimate``, ``low``, ``high``, ``width`` over ``unit`` (and ``design_effect``,
+        ``n_effective`` when some unit's events are clustered); attrs ``method``,
+        ``confidence_level``, ``events``.
 
     Examples
     --------
-    >>> import bayesactiv as ba
+    >>> import numpy as np, bayesactiv as ba
     >>> ds = ba.make_dataset([0, 10], 20, network="n", layer="l")
     >>> ci = ba.baselines.intervals(ds, "wald")
     >>> ci["width"].values.round(3).tolist()
     [0.0, 0.438]
+    >>> c = np.array([[8], [0], [8], [0], [4], [4]])  # bursts of tokens: 6 inputs of 8
+    >>> tokens = ba.data.from_input_counts(c, [8] * 6, network="n", layer="l")
+    >>> ci = ba.baselines.intervals(tokens, "wald")
+    >>> round(float(ci["design_effect"][0]), 2), ci["width"].values.round(3).tolist()
+    (6.4, [0.716])
     """
     validate(ds)
     method = check_choice(method, "method", _INTERVAL_METHODS)
     level = check_prob(confidence_level, "confidence_level")
+    cluster_robust = _check_bool(cluster_robust, "cluster_robust")
     alpha = 1.0 - level
     c = ds["count"].values.astype(np.float64)
     n = ds["n"].values.astype(np.float64)
     p = proportion(c, n)
+    clustered = cluster_sums(ds) is not None
+    d = design_effect(ds) if clustered and cluster_robust else np.ones(ds.sizes["unit"])
+    if clustered:
+        c, n = c / d, n / d
     z = special.ndtri(1.0 - alpha / 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         if method == "wald":
@@ -226,9 +511,10 @@ def intervals(
             low = special.betaincinv(c + 0.5, n - c + 0.5, alpha / 2)
             high = special.betaincinv(c + 0.5, n - c + 0.5, 1 - alpha / 2)
         else:  # clopper-pearson
-            low = np.where(c > 0, special.betaincinv(np.maximum(c, 1), n - c + 1, alpha / 2), 0.0)
+            low = np.where(c > 0, special.betaincinv(np.where(c > 0, c, 1.0), n - c + 1,
+                                                     alpha / 2), 0.0)
             high = np.where(
-                c < n, special.betaincinv(c + 1, np.maximum(n - c, 1), 1 - alpha / 2), 1.0
+                c < n, special.betaincinv(c + 1, np.where(c < n, n - c, 1.0), 1 - alpha / 2), 1.0
             )
     low = np.where(n > 0, low, np.nan)
     high = np.where(n > 0, high, np.nan)
@@ -237,6 +523,9 @@ def intervals(
     out["low"] = ("unit", low)
     out["high"] = ("unit", high)
     out["width"] = ("unit", high - low)
-    out.attrs.update(method=method, confidence_level=level)
+    if clustered:
+        out["design_effect"] = ("unit", d)
+        out["n_effective"] = ("unit", n)
+    out.attrs.update(method=method, confidence_level=level,
+                     events=_events_note(ds, d, cluster_robust, clustered))
     return out
-

@@ -59,6 +59,7 @@ __all__ = [
     "event_clusters",
     "event_word",
     "group_fano_replicates",
+    "group_input_fano_replicates",
     "group_means",
     "group_rate_replicates",
     "level_differences",
@@ -666,6 +667,66 @@ def group_rate_replicates(
         mfr_parts.append(m)
         dead_parts.append(d)
     return obs_mfr[0], obs_dead[0], np.concatenate(mfr_parts), np.concatenate(dead_parts)
+
+
+def group_input_fano_replicates(
+    counts: np.ndarray,
+    events: np.ndarray,
+    units: Sequence[np.ndarray],
+    rng: np.random.Generator,
+    n_resamples: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Observed and resampled mean per-input Fano factor per group, resampling whole inputs.
+
+    The Fano factor of a unit's per-input counts, ``F_u = sum_i (c_i - p t_i)**2 / (p n)``
+    with ``p = sum c_i / sum t_i`` and ``n = sum t_i`` (``Var(c_i) / mean(c_i)``, ddof 0, for
+    inputs of equal length), is the plug-in counterpart of the clustered model's
+    ``(1 - theta_u) d_u``. Each resample draws the inputs with multinomial counts ``w``; the
+    sums are weighted (``w @ c``, ``w @ c**2``, ``w @ (c t)``, ``w @ t``, ``w @ t**2``). Units
+    that never fire in a resample are left out of its mean.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray, shape (input, unit)
+        Fired events per input.
+    events : numpy.ndarray, shape (input,)
+        Events per input.
+    units : sequence of integer arrays
+        The unit columns of each group.
+    rng : numpy.random.Generator
+    n_resamples : int
+
+    Returns
+    -------
+    obs : numpy.ndarray, shape (group,)
+    reps : numpy.ndarray, shape (n_resamples, group)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c = np.array([[4.0, 1.0], [0.0, 1.0], [2.0, 1.0]])  # 3 inputs of 4 tokens, 2 units
+    >>> obs, reps = group_input_fano_replicates(c, np.full(3, 4.0), [np.arange(2)],
+    ...                                         np.random.default_rng(0), 20)
+    >>> round(float(obs[0]), 4), reps.shape  # unit 0: var 2.667 / mean 2; unit 1: 0
+    (0.6667, (20, 1))
+    """
+    c = counts.astype(np.float64)
+    t = events.astype(np.float64)
+    cols = [c, c * c, c * t[:, None]]
+
+    def mean_fano(w: np.ndarray) -> np.ndarray:
+        s1, s2, sct = (w @ x for x in cols)
+        st, stt = w @ t, w @ (t * t)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = s1 / st[:, None]
+            f = (s2 - 2 * p * sct + p * p * stt[:, None]) / s1
+        f = np.where(s1 > 0, np.maximum(f, 0.0), np.nan)
+        return np.stack([nanmean(f[:, u]) for u in units], axis=1)
+
+    obs = mean_fano(np.ones((1, c.shape[0])))[0]
+    per = default_chunk(c.shape[0], c.shape[1])
+    reps = [mean_fano(w) for w in resample_counts(rng, c.shape[0], chunk_sizes(n_resamples, per))]
+    return obs, np.concatenate(reps) if reps else np.empty((0, len(units)))
 
 
 def group_fano_replicates(

@@ -3,17 +3,26 @@
 Definitions follow Elephant (``elephant.statistics``: ``isi``, ``cv``, ``cv2``, ``lv``,
 ``fanofactor``). :func:`order_permutation_test` tests whether the order of the inputs
 carries structure (bursty or regular firing) by permuting it.
+
+Clustered events (the tokens of a sequence, the positions of a convolution: several
+events per input) share their input's context. Windows then run over the events
+input-major (``attrs["windows_over"]``), and the null of "no order structure" is that
+whole *inputs* come in random order, each keeping its events together:
+:func:`order_permutation_test` permutes whole inputs and :func:`fano_factor` reports the
+null of random input order. :func:`cluster_fano` is the Fano factor of the per-input
+counts themselves, the plug-in of the clustered model's MF.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
 import xarray as xr
 
-from bayesactiv.data import require, validate
+from bayesactiv.data import dense_cluster_stats, require, validate
 from bayesactiv.data.checks import ArgumentError, check_choice, check_int
 from bayesactiv.stats.groups import (
     BY_LAYER,
@@ -26,8 +35,11 @@ from bayesactiv.stats.groups import (
     group_var,
     proportion,
 )
+from bayesactiv.stats.intervals import cluster_sums
+from bayesactiv.stats.resampling import event_clusters, event_word, windows_statement
 
 __all__ = [
+    "cluster_fano",
     "fano",
     "fano_factor",
     "fano_null",
@@ -38,6 +50,7 @@ __all__ = [
 ]
 
 _ALTERNATIVES = ("two-sided", "greater", "less")
+_PERMUTE = ("auto", "inputs", "events")
 _SPIKE_STATS = ("rate", "fano", "cv")
 
 
@@ -159,6 +172,34 @@ def fano_null(p: np.ndarray, n: np.ndarray, window_size: int, n_windows: int) ->
     return (1.0 - p) * ((n - window_size) - (n - covered) / n_windows) / (n - 1.0)
 
 
+def _input_null(
+    ds: xr.Dataset, size: int, n_windows: int, factor_in: np.ndarray
+) -> np.ndarray:
+    r"""Expected Fano factor of window counts when whole inputs come in random order.
+
+    Closed form for a unit whose inputs all hold ``t`` events (``cluster_n_sq *
+    cluster_n == n**2``) when a window holds ``r = size / t`` whole inputs: a window
+    count is then a sum of ``r`` per-input counts drawn without replacement from the
+    ``I`` inputs, and as in :func:`fano_null`
+    :math:`F_0 = F_c \, ((I - r) - (I - N')/m) / (I - 1)`, with :math:`F_c` the Fano
+    factor of the per-input counts (:func:`cluster_fano`) and :math:`N' = m r` the
+    inputs covered. NaN where the form does not apply.
+    """
+    sums = cluster_sums(ds)
+    k = ds.sizes["unit"]
+    if sums is None:
+        return np.full(k, np.nan)
+    inputs, n = sums["cluster_n"], sums["n"]
+    equal = (inputs > 1) & (sums["cluster_n_sq"] * inputs == n * n)
+    t = np.divide(n, inputs, out=np.ones_like(n), where=inputs > 0)
+    r = size / t
+    covered = n_windows * r
+    ok = equal & (np.abs(r - np.round(r)) < 1e-9) & (r >= 1) & (covered <= inputs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        null = factor_in * ((inputs - r) - (inputs - covered) / n_windows) / (inputs - 1)
+    return np.where(ok, null, np.nan)
+
+
 def fano_factor(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = BY_LAYER) -> xr.Dataset:
     r"""Fano factor of each unit's window counts, beside its random-order null.
 
@@ -173,6 +214,23 @@ def fano_factor(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = BY_LAY
     factor over the units with a defined Fano factor), ``fano_var`` (variance
     over those units, ddof 1), ``mf_null`` (mean of their nulls), ``n_fano`` (how
     many units).
+
+    Windows are consecutive blocks of ``window_size`` events; ``attrs["windows_over"]``
+    says what they run over (:func:`~bayesactiv.stats.resampling.windows_statement`):
+    inputs in order, or, for tokens and positions, the events input-major.
+
+    Clustered events (several events per input). Random order of single events
+    (:func:`fano_null`) would break each input's events apart, so its null rises
+    above 1 by the clustering alone, whatever the order of the inputs. For units
+    whose events are clustered, ``fano_null`` is instead the null of *whole inputs
+    in random order*, each keeping its events: in closed form when the unit's inputs
+    all hold ``t`` events and a window holds ``r = window_size / t`` whole inputs,
+    :math:`F_c ((I - r) - (I - N')/m) / (I - 1)` (:math:`F_c` the Fano factor of the
+    per-input counts, :func:`cluster_fano`; :math:`I` inputs, :math:`N'` of them
+    covered by the :math:`m` windows); NaN otherwise (windows that span or split
+    inputs, inputs of unequal length: :func:`order_permutation_test`, which permutes
+    whole inputs, gives its null as ``fano_perm_mean``). The single-event null is kept
+    beside it as ``fano_null_events``. ``attrs["null"]`` says which null was used.
 
     Parameters
     ----------
@@ -192,6 +250,8 @@ def fano_factor(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = BY_LAY
     >>> ds = ba.make_dataset([10, 0], 20, network="n", layer="l", window_count=wc, window_size=5)
     >>> ba.baselines.fano_factor(ds)["fano"].values.tolist()
     [2.5, nan]
+    >>> ba.baselines.fano_factor(ds).attrs["windows_over"]
+    'inputs in order'
     """
     validate(ds)
     require(ds, "window_count", "the Fano factor", WINDOWS)
@@ -201,6 +261,13 @@ def fano_factor(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = BY_LAY
     factor = fano(wc)
     p = proportion(ds["count"].values.astype(np.float64), ds["n"].values.astype(np.float64))
     null = fano_null(p, ds["n"].values, size, wc.shape[0])
+    sums = cluster_sums(ds)
+    is_clustered = sums is not None and bool((sums["cluster_n"] < sums["n"]).any())
+    events_null = null
+    if is_clustered:
+        unit_clustered = sums["cluster_n"] < sums["n"]
+        input_null = _input_null(ds, size, wc.shape[0], _plug_in_fano(ds))
+        null = np.where(unit_clustered, input_null, events_null)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(null > 0, factor / null, np.nan)
     defined = np.where(np.isfinite(factor), null, np.nan)
@@ -208,11 +275,109 @@ def fano_factor(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = BY_LAY
     out["fano"] = ("unit", factor)
     out["fano_null"] = ("unit", null)
     out["fano_ratio"] = ("unit", ratio)
+    if is_clustered:
+        out["fano_null_events"] = ("unit", events_null)
     out["mf"] = ("group", group_mean(member, factor))
     out["fano_var"] = ("group", group_var(member, factor))
     out["mf_null"] = ("group", group_mean(member, defined))
     out["n_fano"] = ("group", (member & np.isfinite(factor)).sum(axis=1))
-    out.attrs.update(window_size=size, fano_ddof=0)
+    if is_clustered:
+        word = event_word(ds)
+        word = "events" if word == "inputs" else word
+        null_note = (f"whole inputs in random order, each keeping its {word} (closed form for "
+                     "inputs of equal length when a window holds whole inputs, NaN otherwise: "
+                     f"see order_permutation_test); fano_null_events: single {word} in random "
+                     "order, which breaks inputs apart")
+    else:
+        null_note = "inputs in random order (hypergeometric window counts)"
+    out.attrs.update(window_size=size, fano_ddof=0, windows_over=windows_statement(ds, size),
+                     null=null_note)
+    return out
+
+
+def _plug_in_fano(ds: xr.Dataset) -> np.ndarray:
+    """Per-unit ``sum_i (c_i - p t_i)**2 / (p n)`` (see :func:`cluster_fano`); NaN if never fired."""
+    count = ds["count"].values.astype(np.float64)
+    n = ds["n"].values.astype(np.float64)
+    sums = cluster_sums(ds)
+    if sums is None:
+        sums = {k: v.astype(np.float64) for k, v in dense_cluster_stats(
+            ds["count"].values, ds["n"].values).items()}
+    p = np.divide(count, n, out=np.zeros_like(n), where=n > 0)
+    resid = sums["cluster_count_sq"] - 2 * p * sums["cluster_count_n"] + p * p * sums["cluster_n_sq"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, np.maximum(resid, 0.0) / count, np.nan)
+
+
+def cluster_fano(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = BY_LAYER) -> xr.Dataset:
+    r"""Plug-in Fano factor of each unit's per-input counts, and its per-group means.
+
+    With :math:`c_i` the events of input :math:`i` in which the unit fired,
+    :math:`t_i` the events of input :math:`i` (tokens, positions) and
+    :math:`\hat p = ` ``count / n``:
+
+    .. math:: F_u = \frac{\sum_i (c_i - \hat p t_i)^2}{\sum_i \hat p t_i},
+
+    the residual variance of the per-input counts over their expectation; for inputs
+    of equal length it is :math:`\mathrm{Var}(c_i) / \mathrm{mean}(c_i)` with ddof 0
+    (:func:`fano` with the inputs as trials). It is computed from the streamed cluster
+    sums, :math:`F_u = (\sum c_i^2 - 2\hat p \sum c_i t_i + \hat p^2 \sum t_i^2) /`
+    ``count`` (the ``cluster_*`` variables; else from ``fired`` and its ``input``
+    coordinate), in O(units). NaN for a unit that never fired.
+
+    Exactly :math:`F_u = (1 - \hat p)\, d_u (I - 1)/I` over the unit's :math:`I`
+    inputs, :math:`d_u` its design effect before flooring
+    (:func:`bayesactiv.stats.intervals.design_effect`): the per-group mean ``mf`` is
+    the plug-in of the ``clustered_beta_binomial`` model's MF,
+    :math:`\mathrm{mean}_u (1 - \theta_u) d_u`, up to the factor :math:`(I-1)/I`. For dense units (one event per
+    input, :math:`c_i \in \{0, 1\}`) :math:`F_u = 1 - \hat p`, the Fano factor of
+    Bernoulli events; independent tokens in inputs of ``t`` give about
+    :math:`1 - \hat p` too, and clustering raises it up to :math:`t (1 - \hat p)`.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset (with the ``cluster_*`` statistics, or ``fired`` with an
+        ``input`` coordinate, for clustered events).
+    group_by : sequence of str or str
+        Keys of the aggregate groups (see :func:`group_layout`).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``cluster_fano`` over ``unit``; per group ``mf`` (mean over the units with a
+        defined value), ``fano_var`` (their variance, ddof 1) and ``n_fano`` (how
+        many); attrs ``statistic``, ``fano_ddof``, ``events``.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> c = np.array([[4, 0, 1], [0, 0, 1], [2, 0, 1]])  # 3 inputs of 4 tokens, 3 units
+    >>> ds = ba.data.from_input_counts(c, [4, 4, 4], network="lm", layer="mlp")
+    >>> from bayesactiv.stats.spikes import cluster_fano
+    >>> cf = cluster_fano(ds)
+    >>> cf["cluster_fano"].values.round(3).tolist()  # var([4, 0, 2]) / 2; never fired; even
+    [1.333, nan, 0.0]
+    >>> round(float(cf["mf"][0]), 3)
+    0.667
+    """
+    validate(ds)
+    member, gcoords = group_layout(ds, group_by=group_by)
+    factor = _plug_in_fano(ds)
+    out = group_frame(ds, gcoords)
+    out["cluster_fano"] = ("unit", factor)
+    out["mf"] = ("group", group_mean(member, factor))
+    out["fano_var"] = ("group", group_var(member, factor))
+    out["n_fano"] = ("group", (member & np.isfinite(factor)).sum(axis=1))
+    word = event_word(ds)
+    if cluster_sums(ds) is None:
+        events = "one event per input: the Fano factor of Bernoulli events, 1 - p"
+    else:
+        events = f"{'events' if word == 'inputs' else word} clustered by input"
+    out.attrs.update(
+        statistic="sum_i (c_i - p t_i)**2 / (p n): Fano factor of the per-input counts",
+        fano_ddof=0, events=events,
+    )
     return out
 
 
@@ -399,15 +564,50 @@ class _WindowBinner:
 
     def counts(self, lab: np.ndarray) -> np.ndarray:
         """lab: (b, n) window label of each sample -> (b, m, k) window counts."""
-        b, k, m = lab.shape[0], self.k, self.m
-        keys = lab[:, self.sample_idx] + self.offset[None, :] + (np.arange(b) * k * (m + 1))[:, None]
+        return self.spike_counts(lab[:, self.sample_idx])
+
+    def spike_counts(self, spike_lab: np.ndarray) -> np.ndarray:
+        """spike_lab: (b, spikes) window label of each spike -> (b, m, k) window counts."""
+        b, k, m = spike_lab.shape[0], self.k, self.m
+        keys = spike_lab + self.offset[None, :] + (np.arange(b) * k * (m + 1))[:, None]
         wc = np.bincount(keys.ravel(), minlength=b * k * (m + 1)).reshape(b, k, m + 1)
         return np.swapaxes(wc[:, :, :m], 1, 2).astype(np.float64)
 
 
+class _InputShuffler:
+    """Window labels of the spikes when whole inputs are put in random order.
+
+    Each input keeps its events together, in their order; a permutation of the ``I``
+    inputs lays them end to end, and an event at offset ``o`` of an input starting at
+    event ``s`` lands in window ``(s + o) // window_size`` (label ``m``: the uncovered
+    tail).
+    """
+
+    def __init__(self, clusters: np.ndarray, sample_idx: np.ndarray, window_size: int, m: int):
+        self.k = int(clusters.max()) + 1
+        self.lengths = np.bincount(clusters, minlength=self.k).astype(np.int64)
+        order = np.argsort(clusters, kind="stable")
+        starts = np.cumsum(self.lengths) - self.lengths
+        offset = np.empty(clusters.size, dtype=np.int64)
+        offset[order] = np.arange(clusters.size) - starts[clusters[order]]
+        self.spike_input = clusters[sample_idx]
+        self.spike_offset = offset[sample_idx]
+        self.window_size = window_size
+        self.m = m
+
+    def labels(self, rng: np.random.Generator, b: int) -> np.ndarray:
+        """(b, spikes) window labels of the spikes under ``b`` random orders of the inputs."""
+        order = rng.permuted(np.broadcast_to(np.arange(self.k), (b, self.k)), axis=1)
+        lengths = self.lengths[order]
+        start_sorted = np.cumsum(lengths, axis=1) - lengths
+        start = np.empty_like(order)
+        np.put_along_axis(start, order, start_sorted, axis=1)
+        pos = start[:, self.spike_input] + self.spike_offset[None, :]
+        return np.minimum(pos // self.window_size, self.m)
+
+
 def _permutation_tallies(
-    rng: np.random.Generator,
-    labels: np.ndarray,
+    draw: Callable[[int], np.ndarray],
     binner: _WindowBinner,
     member: np.ndarray,
     observed: np.ndarray,
@@ -417,9 +617,9 @@ def _permutation_tallies(
 ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     """Counts of permuted statistics >= and <= the observed ones, and their sums.
 
+    ``draw(b)`` gives the window labels of the spikes under ``b`` permutations.
     Returns ``(ge, le, total)`` per unit and per group.
     """
-    n = labels.shape[0]
     k = binner.k
     ge, le, total = np.zeros(k), np.zeros(k), np.zeros(k)
     g = len(mf_obs)
@@ -427,8 +627,7 @@ def _permutation_tallies(
     tol = 1e-12
     for start in range(0, n_permutations, batch):
         b = min(batch, n_permutations - start)
-        lab = rng.permuted(np.broadcast_to(labels, (b, n)), axis=1)
-        perm = fano(binner.counts(lab))  # (b, k)
+        perm = fano(binner.spike_counts(draw(b)))  # (b, k)
         ge += (perm >= observed - tol).sum(axis=0)
         le += (perm <= observed + tol).sum(axis=0)
         total += perm.sum(axis=0)
@@ -463,6 +662,7 @@ def order_permutation_test(
     *,
     window_size: int | None = None,
     alternative: Literal["two-sided", "greater", "less"] = "two-sided",
+    permute: Literal["auto", "inputs", "events"] = "auto",
     seed: int | np.random.Generator | None = None,
     batch: int | None = None,
     group_by: Sequence[str] | str | None = BY_LAYER,
@@ -478,6 +678,20 @@ def order_permutation_test(
     random relabelling of samples to windows, and the window counts of all units
     are one ``bincount`` of the spikes' new window labels.
 
+    Clustered events (``fired`` has an ``input`` coordinate and some input holds
+    several events: the tokens of a sequence, the positions of a convolution). The
+    events of one input share its context, so shuffling single events breaks every
+    input apart and makes almost every unit look bursty, whatever the order of the
+    inputs. With ``permute="auto"`` (default) the null is then that the *inputs* are
+    exchangeable: each permutation puts whole inputs in random order, each keeping
+    its events together and in order, laid end to end (inputs of unequal length
+    shift the windows accordingly). When every window lies within one input of
+    equal length the window counts do not depend on the order of the inputs and the
+    test cannot reject (a warning says so); windows must hold or span several inputs.
+    ``permute="events"`` shuffles single events anyway (a test of the clustering
+    itself, not of the order of the inputs). ``attrs["permuted"]`` says what was
+    permuted and ``attrs["windows_over"]`` what the windows run over.
+
     p-values are ``(1 + #{T* >= T}) / (1 + B)`` (``"greater"``: bursty, clustered
     firing), the mirror for ``"less"`` (regular firing), and twice the smaller,
     capped at 1, for ``"two-sided"``. Units without a defined Fano factor get NaN.
@@ -491,6 +705,10 @@ def order_permutation_test(
     window_size : int, optional
         Default: ``ds.attrs["window_size"]``.
     alternative : {"two-sided", "greater", "less"}
+    permute : {"auto", "inputs", "events"}
+        What is put in random order: ``"inputs"`` (whole inputs with their events),
+        ``"events"`` (single events), or ``"auto"``: inputs (for dense data the two
+        are the same and give the same numbers).
     seed : int or numpy.random.Generator, optional
         A non-negative integer, a generator, or None (fresh entropy).
     batch : int, optional
@@ -502,7 +720,9 @@ def order_permutation_test(
     -------
     xarray.Dataset
         ``fano``, ``fano_perm_mean``, ``p_value`` over ``unit``; ``mf``,
-        ``mf_perm_mean``, ``mf_p_value`` over ``group``.
+        ``mf_perm_mean``, ``mf_p_value`` over ``group``; attrs ``permuted``,
+        ``windows_over``, ``n_permutations``, ``window_size``, ``alternative``,
+        ``statistic``.
 
     Examples
     --------
@@ -512,10 +732,15 @@ def order_permutation_test(
     >>> t = ba.baselines.order_permutation_test(ds, 199, window_size=20, seed=0)
     >>> float(t["p_value"][0])
     0.01
+    >>> tokens = ds.assign_coords(input=("sample", np.repeat(np.arange(50), 8)))
+    >>> t = ba.baselines.order_permutation_test(tokens, 199, window_size=20, seed=0)
+    >>> t.attrs["permuted"], float(t["p_value"][0])  # still the first inputs: a burst
+    ('whole inputs (50, each keeping its 8 events in order)', 0.01)
     """
     validate(ds)
     n_permutations = check_int(n_permutations, "n_permutations", minimum=1)
     alternative = check_choice(alternative, "alternative", _ALTERNATIVES)
+    permute = check_choice(permute, "permute", _PERMUTE)
     if batch is not None:
         batch = check_int(batch, "batch", minimum=1)
     rng = as_generator(seed)
@@ -540,8 +765,36 @@ def order_permutation_test(
     mf_obs = group_mean(member, observed)
     if batch is None:
         batch = max(1, min(n_permutations, 2**22 // max(binner.spikes + k * (m + 1), 1)))
+    clusters = event_clusters(ds)
+    over = windows_statement(ds, window_size)
+    word = event_word(ds)
+    word = "events" if word == "inputs" else word
+    if clusters is not None and permute != "events":
+        shuffler = _InputShuffler(clusters, binner.sample_idx, window_size, m)
+        lengths = shuffler.lengths
+        per = (f"{lengths[0]}" if (lengths == lengths[0]).all()
+               else f"{lengths.min()} to {lengths.max()}")
+        permuted = f"whole inputs ({shuffler.k}, each keeping its {per} {word} in order)"
+        within = "within one input" in over or "is one whole input" in over
+        if within and (lengths == lengths[0]).all():
+            warnings.warn(
+                f"window_size: each window of {window_size} {word} lies within one input, "
+                "so the window counts do not depend on the order of the inputs and the "
+                "test cannot reject; use windows that hold several inputs",
+                UserWarning, stacklevel=2,
+            )
+
+        def draw(b: int) -> np.ndarray:
+            return shuffler.labels(rng, b)
+    else:
+        permuted = "inputs" if clusters is None else (
+            f"single {word} (permute='events': each input's {word} are broken apart)")
+
+        def draw(b: int) -> np.ndarray:
+            return rng.permuted(np.broadcast_to(labels, (b, n)), axis=1)[:, binner.sample_idx]
+
     unit_t, group_t = _permutation_tallies(
-        rng, labels, binner, member, observed, mf_obs, n_permutations, batch
+        draw, binner, member, observed, mf_obs, n_permutations, batch
     )
     ge, le, total = unit_t
     gge, gle, gtotal = group_t
@@ -558,7 +811,6 @@ def order_permutation_test(
     out["mf_p_value"] = ("group", pvalue(mf_obs, gge, gle))
     out.attrs.update(
         n_permutations=n_permutations, window_size=window_size, alternative=alternative,
-        statistic="Fano factor of window counts (ddof 0)",
+        statistic="Fano factor of window counts (ddof 0)", permuted=permuted, windows_over=over,
     )
     return out
-

@@ -106,3 +106,24 @@ def test_full_method_agrees_with_marginal(clustered):
     m = quiet_fit(small).units()
     f = quiet_fit(small, method="full").units()
     assert float(np.abs(m["mean"] - f["mean"]).max()) < 0.02
+
+
+def test_fractional_tail_terms_equal_the_beta_marginal(clustered):
+    """The tail-sum form with fractional offsets is the lgamma form of the effective counts."""
+    from scipy import special
+
+    from bayesactiv.bayes.likelihood import beta_terms
+    from bayesactiv.bayes.sufficient import make_groups, unit_stats
+
+    ds, _ = clustered
+    groups = make_groups(ds, ("network", "layer"), False)
+    st = unit_stats(ds, "clustered_beta_binomial", groups)
+    assert st.x.dtype.kind == "f" and np.all(st.x * 32 == np.rint(st.x * 32))
+    t = beta_terms(st, 1)
+    for a, b in [(0.3, 2.0), (4.0, 11.0), (0.01, 0.05)]:
+        slots = np.array([a, b, a + b])
+        tail = (np.sum(t.log_w * np.log(slots[t.log_slot] + t.log_k))
+                + np.sum(t.lg_w * special.gammaln(slots[t.lg_slot] + t.lg_k)))
+        direct = np.sum(st.pair_weight * (special.betaln(a + st.pair_x, b + st.pair_m - st.pair_x)
+                                          - special.betaln(a, b)))
+        assert tail == pytest.approx(direct, rel=1e-10, abs=1e-8)

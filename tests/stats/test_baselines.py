@@ -521,3 +521,40 @@ def test_missing_fields_are_named(func, field, how):
     with pytest.raises(DatasetError, match=field) as err:
         func(bare)
     assert how in str(err.value)
+
+
+# ----------------------------------------------------------------- clustered events
+
+
+def test_dense_intervals_and_errors_do_not_move_with_cluster_robust(iid):
+    for method in ("wald", "wilson", "jeffreys", "clopper-pearson"):
+        a = bl.intervals(iid, method)
+        b = bl.intervals(iid, method, cluster_robust=False)
+        np.testing.assert_array_equal(a["low"].values, b["low"].values)
+        np.testing.assert_array_equal(a["high"].values, b["high"].values)
+        assert "design_effect" not in a and a.attrs["events"].startswith("one event per input")
+    c = iid["count"].values.astype(float)
+    np.testing.assert_array_equal(bl.monte_carlo(iid)["standard_error"].values,
+                                  np.sqrt(c / 2000 * (1 - c / 2000) / 2000))
+    one = iid.assign_coords(input=("sample", np.arange(2000)))  # one event per input: dense
+    np.testing.assert_array_equal(bl.monte_carlo_curve(one)["standard_error"].values,
+                                  bl.monte_carlo_curve(iid)["standard_error"].values)
+    assert "n_inputs" not in bl.monte_carlo_curve(one).coords
+
+
+def test_clustered_intervals_widen_by_the_design_effect():
+    c = np.array([[8], [0], [8], [0], [4], [4]])
+    ds = ba.data.from_input_counts(c, [8] * 6, network="n", layer="l")
+    naive = bl.intervals(ds, "wilson", cluster_robust=False)
+    robust = bl.intervals(ds, "wilson")
+    d = robust["design_effect"].item()
+    assert d == pytest.approx(6 / 5 * 64 / 12)
+    # the adjusted interval is the Wilson interval of p = 1/2 over 48 / d events
+    n_eff, z = 48 / d, stats.norm.ppf(0.975)
+    half = z * np.sqrt(0.25 / n_eff + z**2 / (4 * n_eff**2)) / (1 + z**2 / n_eff)
+    np.testing.assert_allclose([robust["low"].item(), robust["high"].item()],
+                               [0.5 - half, 0.5 + half])
+    assert robust["width"].item() > 2 * naive["width"].item()
+    assert "treated as independent" in naive.attrs["events"]
+    with pytest.raises(ArgumentError, match="cluster_robust"):
+        bl.intervals(ds, cluster_robust="yes")

@@ -181,8 +181,8 @@ def test_comparison_and_report_bootstraps_resample_whole_inputs():
                                                     np.random.default_rng(0))
     assert obs["mfr"] == pytest.approx(tok_obs["mfr"])
     assert "whole inputs (clusters of 32 tokens on average)" in notes["mfr"]
-    assert "input-major (each window lies within one input)" in notes["mf"]
-    assert "whole inputs resampled" in notes["mf"]
+    # MF of clustered events: the Fano factor of per-input counts (the clustered model's MF)
+    assert notes["mf"].startswith("Fano factor of per-input counts; resampled whole inputs")
     assert tok_notes["mfr"] == ""
     # between-input variability makes the input-level spread several times the token-level one
     assert reps["mfr"].std() > 2.5 * tok_reps["mfr"].std()
@@ -191,6 +191,10 @@ def test_comparison_and_report_bootstraps_resample_whole_inputs():
     c, t = rs.cluster_counts(ds["fired"].values, rs.event_clusters(ds))
     w = next(rs.resample_counts(np.random.default_rng(0), 60, [400]))
     np.testing.assert_allclose(reps["mfr"][:, 0], ((w @ c) / (w @ t)[:, None]).mean(1), rtol=1e-10)
+    # and the observed MF: per unit sum_i (c_i - p t_i)^2 / (p n), averaged over fired units
+    p = c.sum(0) / t.sum()
+    f = ((c - p * t[:, None]) ** 2).sum(0) / c.sum(0)
+    assert obs["mf"][0] == pytest.approx(np.nanmean(np.where(c.sum(0) > 0, f, np.nan)))
 
     with_windows = ba.make_dataset(ds["count"].values, ds["n"].values, network="net",
                                    layer="mlp", fired=ds["fired"].values,
