@@ -396,7 +396,8 @@ def _event_coords(results: dict[str, dict[str, Any]], recs: dict[str, LayerReduc
     sizes = {name: results[name]["n"] for name in names}
     if len(set(sizes.values())) > 1:
         raise ValueError(f"keep_events: the layers see different numbers of events {sizes}; "
-                         f"the fired matrix needs one event axis; record them separately")
+                         f"the fired matrix needs one event axis; record them separately, or "
+                         f"pass spatial='any' (one event per input for convolutions)")
     fired = np.concatenate([results[name]["fired"] for name in names], axis=1)
     per_batch = [recs[name].events_per_batch for name in names]
     if any(len(p) != len(per_batch[0]) or not all(np.array_equal(a, b) for a, b in

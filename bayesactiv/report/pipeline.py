@@ -166,10 +166,15 @@ def _overview(rep: Report, datasets: Sequence[xr.Dataset], fit: Any, group_by: t
     rep.section("Overview")
     if mismatch is not None:
         rep.warning(mismatch[0].upper() + mismatch[1:] + ".")
+    clustered = fit.model == "clustered_beta_binomial"
+    model = ("Hierarchical beta-binomial model of clustered events (tokens or positions: each "
+             "unit's counts divided by its design effect, the events of one input being no "
+             "independent trials)" if clustered else "Hierarchical beta-binomial model")
     rep.text(
-        f"Hierarchical beta-binomial model per {' × '.join(group_by)} ({chains} chains × "
+        f"{model} per {' × '.join(group_by)} ({chains} chains × "
         f"{draws} draws); intervals are **{pct} equal-tailed** posterior intervals, beside Wald "
-        f"and percentile-bootstrap intervals ({n_resamples} resamples) at **{pct}**."
+        f"and percentile-bootstrap intervals ({n_resamples} resamples"
+        f"{' of whole inputs' if clustered else ''}) at **{pct}**."
     )
     gf = group_frame(fit, prob, group_by)
     boot = pd.concat([layer_bootstrap(ds, n_resamples=n_resamples, prob=prob, seed=seed)

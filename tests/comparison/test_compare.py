@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import warnings
 
 import numpy as np
 import pytest
@@ -468,3 +469,29 @@ def test_bootstrap_of_clustered_events_resamples_whole_inputs():
     assert float(r["boot_low"]) < 0.0 < float(r["boot_high"])  # the same thetas in A and B
     width = float(r["boot_high"] - r["boot_low"])
     assert width > 2.5 * float(t["boot_high"] - t["boot_low"])
+
+
+def test_clustered_mf_posterior_and_bootstrap_agree_in_sign():
+    """Token events of two networks, one firing in bursts per input (phi=1) and one nearly
+    independently (phi=30): the model's MF and the bootstrap's per-input Fano factor both
+    say the first is higher."""
+    import torch
+
+    rng = np.random.default_rng(3)
+
+    def tokens(phi: float, name: str):
+        theta = rng.uniform(0.05, 0.4, 30)
+        p = rng.beta(theta * phi, (1 - theta) * phi, (80, 30))
+        fired = rng.random((80, 16, 30)) < p[:, None, :]
+        acts = torch.from_numpy(np.where(fired, 1.0, -1.0).astype(np.float32))
+        return ba.record(torch.nn.Sequential(torch.nn.Identity()), acts, "0", keep_events=True,
+                         progress=False, summaries=False, network=name)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ba.ConvergenceWarning)
+        cmp = ba.compare([tokens(1.0, "bursty"), tokens(30.0, "even")], reference="even",
+                         quantities=("mfr", "mf"), draws=300, chains=2, n_resamples=300, seed=0)
+    assert cmp.result.attrs["model"] == "clustered_beta_binomial"
+    mf = cmp.result.sel(quantity="mf").isel(contrast=0)
+    assert float(mf["mean"]) > 0 and float(mf["boot_estimate"]) > 0
+    assert float(mf["low"]) > 0 and float(mf["boot_low"]) > 0
