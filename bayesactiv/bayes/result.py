@@ -15,7 +15,7 @@ from bayesactiv.bayes.arviz_groups import add_data_groups, flat_draws
 from bayesactiv.bayes.diagnostics import diagnose
 from bayesactiv.bayes.likelihood import observed_name
 from bayesactiv.bayes.specs import RATE_MODELS
-from bayesactiv.bayes.sufficient import Groups, Stats
+from bayesactiv.bayes.sufficient import Groups, Stats, layer_design_effects
 from bayesactiv.bayes.summaries import (
     clustered_fano_draws,
     draw_unit_parameters,
@@ -140,7 +140,10 @@ class FiringFit:
               average is drawn from the Beta (rate models: Gamma) matching its exact
               conditional mean and variance (the units are independent given the group
               parameters; exact for a group of one unit, and close to the exact, nearly
-              normal, sum of many units).
+              normal, sum of many units). For ``clustered_beta_binomial`` the draws are
+              then spread about their mean by ``sqrt(R_g)``, the layer design effect
+              (:func:`bayesactiv.bayes.sufficient.layer_design_effects`): one input moves
+              many units of a layer together, which the units' own posteriors do not see.
             * ``mf`` - mean over units of the model-implied Fano factor of window counts:
               ``1 - theta_u`` for the binomial models, ``1`` for the Poisson,
               ``1 + lambda_u W / phi`` for the negative binomial; for
@@ -183,6 +186,11 @@ class FiringFit:
                                             self.epsilon)
         mf = None
         if self.model == "clustered_beta_binomial":
+            # units of a layer move together from input to input: widen the layer's MFR
+            # around its posterior mean by the layer design effect (1 without layer sums)
+            spread = np.sqrt(layer_design_effects(self.ds, self._groups.index))
+            center = mfr.mean(axis=(0, 1), keepdims=True)
+            mfr = center + spread * (mfr - center)
             if self.method == "marginal":
                 mf = clustered_fano_draws(self._stats, self._draw_params(), self._groups.index,
                                           n_groups, self._rng(3), post.sizes["chain"],

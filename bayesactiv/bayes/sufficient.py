@@ -27,7 +27,7 @@ from bayesactiv.data import DatasetError, require
 from bayesactiv.data.checks import ArgumentError
 from bayesactiv.data.grouping import group_units
 
-__all__ = ["CHUNK", "DEFF_PRIOR_INPUTS", "EFFECTIVE_STEPS", "Groups", "Stats", "design_effects", "make_groups",
+__all__ = ["CHUNK", "DEFF_PRIOR_INPUTS", "EFFECTIVE_STEPS", "Groups", "Stats", "design_effects", "layer_design_effects", "make_groups",
            "unit_stats"]
 
 CHUNK = 2_000_000  # elements per (pairs x draws) block in summaries: memory stays bounded
@@ -133,6 +133,59 @@ def design_effects(ds: xr.Dataset, group_index: np.ndarray,
     d[is_clustered] = np.maximum(pooled[is_clustered], 1.0)
     step = math.log(DEFF_GRID)
     return np.exp(np.rint(np.log(d) / step) * step)
+
+
+def layer_design_effects(ds: xr.Dataset, group_index: np.ndarray) -> np.ndarray:
+    """Per group, how much more a layer's mean firing varies from input to input than its
+    units would if they varied independently: ``R_g = V_layer / sum_u V_u``.
+
+    One input moves many units of a layer together (a sentence's topic, an image's
+    contrast), so the estimation errors of the units' firing probabilities are correlated
+    and the variance of the layer's mean is ``R_g`` times the sum of its units' own.
+    ``V_layer = I / (I - 1) sum_i (C_i - S t_i)**2`` is the cluster-robust variance of the
+    layer's total count (``C_i``: the layer's fired events in input ``i``, from the streamed
+    ``layer_count_*`` sums; ``S = sum_u count_u / n_u``) and ``V_u`` the units' own
+    (:func:`design_effects`). Floored at 1; exactly 1 for a group that is not one whole
+    layer of one recording (its units' count does not add up to ``layer_count``), for layers
+    without the layer sums (dense layers) and for datasets without clusters.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> c = np.array([[4, 4], [0, 0], [4, 4], [0, 1]])  # both units fire on inputs 0 and 2
+    >>> ds = ba.data.from_input_counts(c, [4, 4, 4, 4], network="lm", layer="mlp")
+    >>> layer_design_effects(ds, np.zeros(2, dtype=int)).round(2).tolist()
+    [1.97]
+    """
+    n_groups = int(group_index.max(initial=0)) + 1
+    out = np.ones(n_groups)
+    if "layer_count" not in ds.data_vars or "cluster_n" not in ds.data_vars:
+        return out
+    n = ds["n"].values.astype(float)
+    count = ds["count"].values.astype(float)
+    inputs = ds["cluster_n"].values.astype(float)
+    p = np.divide(count, n, out=np.zeros_like(n), where=n > 0)
+    scale = np.where(inputs > 1, inputs / np.maximum(inputs - 1, 1), 0.0)
+    own = scale * np.maximum(ds["cluster_count_sq"].values - 2 * p * ds["cluster_count_n"].values
+                             + p * p * ds["cluster_n_sq"].values, 0.0)
+    layer_sq = ds["layer_count_sq"].values
+    layer_n = ds["layer_count_n"].values
+    layer_total = ds["layer_count"].values
+    for g in range(n_groups):
+        units = np.flatnonzero(group_index == g)
+        first = units[0] if units.size else None
+        whole = (first is not None and layer_total[first] >= 0
+                 and np.all(layer_total[units] == layer_total[first])
+                 and count[units].sum() == layer_total[first]
+                 and np.all(ds["cluster_n_sq"].values[units] == ds["cluster_n_sq"].values[first])
+                 and np.all(n[units] == n[first]))
+        if not whole or own[units].sum() <= 0:
+            continue
+        s_sum = p[units].sum()
+        v_layer = scale[first] * max(layer_sq[first] - 2 * s_sum * layer_n[first]
+                                     + s_sum ** 2 * ds["cluster_n_sq"].values[first], 0.0)
+        out[g] = max(v_layer / own[units].sum(), 1.0)
+    return out
 
 
 @dataclass

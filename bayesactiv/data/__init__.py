@@ -17,6 +17,7 @@ from bayesactiv.data.checks import (
 from bayesactiv.data.combine import combine
 from bayesactiv.data.contract import (
     CLUSTER_VARS,
+    LAYER_CLUSTER_VARS,
     DatasetError,
     clustered,
     dense_cluster_stats,
@@ -33,6 +34,7 @@ from bayesactiv.data.grouping import GROUP_KEYS, Grouping, group_units, normaliz
 __all__ = [
     "CLUSTER_VARS",
     "GROUP_KEYS",
+    "LAYER_CLUSTER_VARS",
     "ArgumentError",
     "DatasetError",
     "Grouping",

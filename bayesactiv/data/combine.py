@@ -10,7 +10,12 @@ import numpy as np
 import xarray as xr
 
 from bayesactiv.data.checks import check_choice
-from bayesactiv.data.contract import DatasetError, dense_cluster_stats, validate
+from bayesactiv.data.contract import (
+    LAYER_CLUSTER_VARS,
+    DatasetError,
+    dense_cluster_stats,
+    validate,
+)
 from bayesactiv.data.files import digest
 
 __all__ = ["combine"]
@@ -93,6 +98,10 @@ def combine(datasets: Iterable[xr.Dataset], *, mismatch: str = "warn") -> xr.Dat
             {k: ("unit", v) for k, v in dense_cluster_stats(ds["count"].values,
                                                             ds["n"].values).items()})
             for ds in datasets]
+    if any("layer_count" in ds.data_vars for ds in datasets):  # -1: not streamed
+        datasets = [ds if "layer_count" in ds.data_vars else ds.assign(
+            {k: ("unit", np.full(ds.sizes["unit"], -1, dtype=np.int64))
+             for k in LAYER_CLUSTER_VARS}) for ds in datasets]
     kept = {"window_count": keep_windows, "fired": keep_fired, "topk_sample": keep_topk, "topk_value": keep_topk}
     parts = []
     for ds in datasets:

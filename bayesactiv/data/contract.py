@@ -48,7 +48,13 @@ one event (O(units) memory, whatever the number of inputs):
 ``cluster_n_sq``      ``sum_i t_i**2``
 ====================  ===============================================================
 
-(``count = sum_i c_i`` and ``n = sum_i t_i`` as always.) They are what the clustered
+(``count = sum_i c_i`` and ``n = sum_i t_i`` as always.) One input also moves many units of
+a layer together, so ``record`` streams the per-input sums of the layer's total count
+``C_i = sum_u c_ui`` too, stored on each unit of the layer (optional):
+``layer_count_sq`` (``sum_i C_i**2``), ``layer_count_n`` (``sum_i C_i t_i``) and
+``layer_count`` (``sum_i C_i``, the layer's total when recorded: a dataset holding only some
+of a layer's units is recognised by it); -1 in all three marks a layer whose sums were not
+streamed (a dense layer recorded beside clustered ones). They are what the clustered
 models (:mod:`bayesactiv.bayes.specs`) and cluster-robust variances need. A dense layer
 (one event per input) has ``cluster_n == n`` and the sums reduce to ``count`` and ``n``;
 a dataset of dense layers only carries none of them. :func:`clustered` tells, per unit,
@@ -82,6 +88,7 @@ import xarray as xr
 
 __all__ = [
     "CLUSTER_VARS",
+    "LAYER_CLUSTER_VARS",
     "DatasetError",
     "clustered",
     "dense_cluster_stats",
@@ -97,6 +104,7 @@ _UNIT_STATS = ("act_min", "act_max", "act_mean", "act_var", "act_skewness", "act
 _INT64_MAX = int(np.iinfo(np.int64).max)
 CLUSTER_VARS = ("cluster_n", "cluster_fired", "cluster_count_sq", "cluster_count_n",
                 "cluster_n_sq")
+LAYER_CLUSTER_VARS = ("layer_count_sq", "layer_count_n", "layer_count")
 
 
 class DatasetError(ValueError):
@@ -404,6 +412,20 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
         _check_windows(ds, count, n)
     if any(name in ds.data_vars for name in CLUSTER_VARS):
         _check_clusters(ds, count, n)
+    present = [name for name in LAYER_CLUSTER_VARS if name in ds.data_vars]
+    if present and len(present) < len(LAYER_CLUSTER_VARS):
+        missing = sorted(set(LAYER_CLUSTER_VARS) - set(present))
+        raise DatasetError(f"{missing[0]}: missing variable (the layer sums "
+                           f"{list(LAYER_CLUSTER_VARS)} come together)")
+    if present:
+        vals = np.stack([ds[name].values for name in LAYER_CLUSTER_VARS])
+        for name in present:
+            _check_dims(ds, name, ("unit",))
+        unknown = (vals == -1).all(axis=0)
+        bad = ~unknown & (vals < 0).any(axis=0)
+        if bad.any() or not np.isin(vals.dtype.kind, list("iu")):
+            raise DatasetError("layer_count: the layer sums must be non-negative integers "
+                               "(-1 in all three: not streamed)")
     if "fired" in ds.data_vars:
         _check_dims(ds, "fired", ("sample", "unit"))
         if ds["fired"].dtype != bool:
@@ -570,6 +592,17 @@ def from_input_counts(
     stats = {"cluster_n": has.sum(0), "cluster_fired": (c > 0).sum(0),
              "cluster_count_sq": (c * c).sum(0), "cluster_count_n": (c * t).sum(0),
              "cluster_n_sq": (t * t).sum(0)}
+    layer_of = np.char.add(np.char.add(ds["network"].values.astype(str), "/"),
+                           ds["layer"].values.astype(str))
+    for key in dict.fromkeys(layer_of.tolist()):
+        cols = layer_of == key
+        total = c[:, cols].sum(1)
+        tl = t[:, cols][:, 0]
+        stats.setdefault("layer_count_sq", np.zeros(c.shape[1], dtype=np.int64))[cols] = \
+            (total * total).sum()
+        stats.setdefault("layer_count_n", np.zeros(c.shape[1], dtype=np.int64))[cols] = \
+            (total * tl).sum()
+        stats.setdefault("layer_count", np.zeros(c.shape[1], dtype=np.int64))[cols] = total.sum()
     for name, values in stats.items():
         ds[name] = ("unit", values.astype(np.int64))
     return validate(ds)

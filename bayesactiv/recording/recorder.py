@@ -60,7 +60,13 @@ import numpy as np
 import torch
 import xarray as xr
 
-from bayesactiv.data.contract import CLUSTER_VARS, dense_cluster_stats, make_dataset, validate
+from bayesactiv.data.contract import (
+    CLUSTER_VARS,
+    LAYER_CLUSTER_VARS,
+    dense_cluster_stats,
+    make_dataset,
+    validate,
+)
 from bayesactiv.recording.hooks import inference, run_pass
 from bayesactiv.recording.inputs import (
     Batches,
@@ -457,6 +463,10 @@ def _assemble(results: dict[str, dict[str, Any]], recs: dict[str, LayerReducer],
         for var in CLUSTER_VARS:
             ds[var] = ("unit", np.concatenate([np.broadcast_to(p[var], (u,)) for p, u in
                                                zip(parts, units, strict=True)]).astype(np.int64))
+        for var in LAYER_CLUSTER_VARS:  # -1: not streamed (a dense layer)
+            ds[var] = ("unit", np.concatenate([p[var] if var in p else np.full(u, -1)
+                                               for p, u in zip(parts, units, strict=True)]
+                                              ).astype(np.int64))
     if summaries:
         ds["topk_sample"] = (("unit", "rank"),
                              np.concatenate([results[name]["topk_sample"] for name in names]))

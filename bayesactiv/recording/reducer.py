@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bayesactiv.data.contract import CLUSTER_VARS
+from bayesactiv.data.contract import CLUSTER_VARS, LAYER_CLUSTER_VARS
 from bayesactiv.recording import kernels
 from bayesactiv.recording.rules import round_down
 from bayesactiv.recording.summaries import (
@@ -58,7 +58,7 @@ class LayerReducer:
     >>> tokens.first(a, 0.0)
     >>> tokens.kind = "token"
     >>> tokens.update(a, 2)
-    >>> {k: v.tolist() for k, v in tokens.result(1).items() if k.startswith("cluster")}
+    >>> {k: v.tolist() for k, v in tokens.result(1).items() if k.startswith("cluster_")}
     {'cluster_n': [3], 'cluster_fired': [2], 'cluster_count_sq': [5], 'cluster_count_n': [6], 'cluster_n_sq': [12]}
     """
 
@@ -165,6 +165,7 @@ class LayerReducer:
         if not hasattr(self, "cluster"):
             zeros = torch.zeros(u, dtype=torch.int64, device=a.device)
             self.cluster = {name: zeros.clone() for name in CLUSTER_VARS}
+            self.layer_sums = torch.zeros(3, dtype=torch.int64, device=a.device)
         has = t > 0
         if not bool(has.all()):
             c, t = c[has], t[has]
@@ -174,6 +175,8 @@ class LayerReducer:
         cl["cluster_count_sq"] += (c * c).sum(0)
         cl["cluster_count_n"] += (c * t[:, None]).sum(0)
         cl["cluster_n_sq"] += int((t * t).sum())
+        total = c.sum(1)  # the layer's fired events per input: units move together
+        self.layer_sums += torch.stack([(total * total).sum(), (total * t).sum(), total.sum()])
 
     def _update_fast(self, a: torch.Tensor) -> None:
         """One fused pass of the numba kernel over the batch (CPU, float32/float64)."""
@@ -311,6 +314,9 @@ class LayerReducer:
             out["fired"] = torch.cat(self.fired, 0).numpy()
         if hasattr(self, "cluster"):
             out.update({name: v.cpu().numpy() for name, v in self.cluster.items()})
+            sums = self.layer_sums.cpu().numpy()
+            out.update({name: np.full(units, sums[j], dtype=np.int64)
+                        for j, name in enumerate(LAYER_CLUSTER_VARS)})
         if self.summaries:
             out.update(self._summaries(units))
         return out

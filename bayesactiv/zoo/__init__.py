@@ -29,7 +29,10 @@ One module per idea: :mod:`~bayesactiv.zoo.recipes` (recipes and names),
 :mod:`~bayesactiv.zoo.data` (data sets and splits), :mod:`~bayesactiv.zoo.loading`
 (where the networks live; cards, epochs, weights), :mod:`~bayesactiv.zoo.cards`
 (model-card contents and Markdown), :mod:`~bayesactiv.zoo.training` (deterministic
-retraining) and :mod:`~bayesactiv.zoo.architectures` (the network classes).
+retraining), :mod:`~bayesactiv.zoo.architectures` (the network classes) and
+:mod:`~bayesactiv.zoo.text` (real sentences shipped with CPython, and the pretrained
+MiniLM-L6 transformer of the ``transformer`` extra: :func:`sentences`,
+:func:`load_minilm`, :data:`MINILM_LAYERS`).
 
 Examples
 --------
@@ -67,9 +70,11 @@ from bayesactiv.zoo.recipes import (  # noqa: F401 - module constants, as before
     UnknownError,
     names,
 )
+from bayesactiv.zoo.text import MINILM_LAYERS, load_minilm, sentences
 from bayesactiv.zoo.training import default_train_dir, train, train_all, train_folder
 
 __all__ = [
+    "MINILM_LAYERS",
     "RECIPES",
     "Recipe",
     "UnknownError",
@@ -83,9 +88,11 @@ __all__ = [
     "hidden_layers",
     "last_hidden_layer",
     "load",
+    "load_minilm",
     "models_dir",
     "names",
     "render_card",
+    "sentences",
     "split_indices",
     "torchvision_dataset",
     "train",
