@@ -127,3 +127,33 @@ def test_fractional_tail_terms_equal_the_beta_marginal(clustered):
         direct = np.sum(st.pair_weight * (special.betaln(a + st.pair_x, b + st.pair_m - st.pair_x)
                                           - special.betaln(a, b)))
         assert tail == pytest.approx(direct, rel=1e-10, abs=1e-8)
+
+
+def test_layer_mfr_is_widened_when_inputs_move_units_together():
+    """Units that share a per-input effect: the layer design effect R (streamed layer sums)
+    is well above 1 and widens the layer's MFR interval by about sqrt(R); independent
+    units keep R near 1."""
+    from bayesactiv.bayes.sufficient import layer_design_effects
+
+    rng = np.random.default_rng(5)
+    theta = rng.uniform(0.1, 0.4, 80)
+    shift = rng.normal(0, 1.0, 120)  # one input moves every unit the same way
+    logit = np.log(theta / (1 - theta))[None, :] + shift[:, None]
+    c = rng.binomial(8, 1 / (1 + np.exp(-logit)))
+    shared = ba.data.from_input_counts(c, np.full(120, 8), network="lm", layer="mlp")
+    r = layer_design_effects(shared, np.zeros(80, dtype=int))[0]
+    indep, _ = simulate(2, units=80, inputs=120, tokens=8, phi=3.0)
+    r0 = layer_design_effects(indep, np.zeros(80, dtype=int))[0]
+    assert r > 20 and r0 < 2, (r, r0)
+    # the widening: the layer's MFR interval against the spread of the plug-in MFR over a
+    # bootstrap of inputs
+    g = quiet_fit(shared).groups(0.9)
+    width = float(g["mfr_high"][0] - g["mfr_low"][0])
+    boot = []
+    for _ in range(300):
+        w = rng.multinomial(120, np.full(120, 1 / 120))
+        boot.append(((w @ c) / (8 * 120)).mean())
+    boot_width = np.subtract(*np.quantile(boot, [0.95, 0.05]))
+    assert 0.7 < width / boot_width < 1.4, (width, boot_width)
+    # a subset of the layer's units is not the layer: no widening
+    assert layer_design_effects(shared.isel(unit=slice(0, 40)), np.zeros(40, dtype=int))[0] == 1

@@ -148,3 +148,17 @@ def test_dense_layers_keep_todays_dataset_and_mix_with_tokens():
     assert ba.data.clustered(both).tolist() == [False] * 4 + [True] * 4
     np.testing.assert_array_equal(both["cluster_n"].values[:4], dense["n"].values)
     np.testing.assert_array_equal(both["cluster_count_sq"].values[:4], dense["count"].values)
+
+
+def test_layer_sums_are_streamed_by_hand(padded):
+    net = TinyLM()
+    ds = ba.record(net, padded, "mlp.1", batch_size=4, labels="labels", progress=False)
+    c, t = hand_counts(net, padded)
+    total = c.sum(1)
+    np.testing.assert_array_equal(ds["layer_count_sq"].values, np.full(6, (total ** 2).sum()))
+    np.testing.assert_array_equal(ds["layer_count_n"].values, np.full(6, (total * t).sum()))
+    np.testing.assert_array_equal(ds["layer_count"].values, np.full(6, total.sum()))
+    dense = ba.record(nn.Sequential(nn.Linear(3, 2), nn.ReLU()), torch.randn(5, 3), "1",
+                      progress=False)
+    both = ba.combine([ds, dense])  # a dense layer: its layer sums were not streamed
+    assert both["layer_count"].values.tolist()[-2:] == [-1, -1]
