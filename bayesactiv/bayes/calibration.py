@@ -52,8 +52,7 @@ import numpy as np
 import xarray as xr
 
 from bayesactiv.bayes.diagnostics import ConvergenceWarning
-from bayesactiv.bayes.fitting import fit
-from bayesactiv.bayes.fitting import ClusteredEventsWarning
+from bayesactiv.bayes.fitting import ClusteredEventsWarning, fit
 from bayesactiv.data import from_input_counts, make_dataset
 from bayesactiv.data.checks import ArgumentError, check_choice, check_int
 from bayesactiv.stats import baselines as frequentist
