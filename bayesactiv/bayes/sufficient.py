@@ -109,20 +109,14 @@ def design_effects(ds: xr.Dataset, group_index: np.ndarray,
     [9.43, 6.39]
     """
     from bayesactiv.data import clustered
+    from bayesactiv.stats.intervals import cluster_variances
 
     is_clustered = clustered(ds)
     d = np.ones(ds.sizes["unit"])
     if not is_clustered.any():
         return d
-    n = ds["n"].values.astype(float)
-    count = ds["count"].values.astype(float)
-    inputs = ds["cluster_n"].values.astype(float)
-    p = np.divide(count, n, out=np.zeros_like(n), where=n > 0)
-    resid = (ds["cluster_count_sq"].values - 2 * p * ds["cluster_count_n"].values
-             + p * p * ds["cluster_n_sq"].values)
-    var = np.where(inputs > 1, inputs / np.maximum(inputs - 1, 1) * np.maximum(resid, 0.0), 0.0)
-    binom = n * p * (1 - p)
-    informative = is_clustered & (binom > 0) & (inputs > 1)
+    cv = cluster_variances(ds)
+    var, binom, informative = cv["var"], cv["binom"], cv["informative"] & is_clustered
     n_groups = int(group_index.max(initial=0)) + 1
     v_g = np.bincount(group_index[informative], weights=var[informative], minlength=n_groups)
     b_g = np.bincount(group_index[informative], weights=binom[informative], minlength=n_groups)
@@ -161,13 +155,16 @@ def layer_design_effects(ds: xr.Dataset, group_index: np.ndarray) -> np.ndarray:
     out = np.ones(n_groups)
     if "layer_count" not in ds.data_vars or "cluster_n" not in ds.data_vars:
         return out
+    from bayesactiv.stats.intervals import cluster_variances
+
     n = ds["n"].values.astype(float)
     count = ds["count"].values.astype(float)
     inputs = ds["cluster_n"].values.astype(float)
-    p = np.divide(count, n, out=np.zeros_like(n), where=n > 0)
     scale = np.where(inputs > 1, inputs / np.maximum(inputs - 1, 1), 0.0)
-    own = scale * np.maximum(ds["cluster_count_sq"].values - 2 * p * ds["cluster_count_n"].values
-                             + p * p * ds["cluster_n_sq"].values, 0.0)
+    cv = cluster_variances(ds)
+    if cv is None:
+        return out
+    p, own = cv["p"], cv["var"]
     layer_sq = ds["layer_count_sq"].values
     layer_n = ds["layer_count_n"].values
     layer_total = ds["layer_count"].values

@@ -40,6 +40,7 @@ from bayesactiv.stats.resampling import cluster_counts, event_clusters, event_wo
 
 __all__ = [
     "cluster_sums",
+    "cluster_variances",
     "design_effect",
     "intervals",
     "monte_carlo",
@@ -120,6 +121,35 @@ def _layer_index(ds: xr.Dataset) -> np.ndarray:
     return pd.factorize(keys, sort=False)[0].astype(np.int64)
 
 
+def cluster_variances(ds: xr.Dataset) -> dict[str, np.ndarray] | None:
+    """Per unit, the cluster-robust and the binomial variance of the count, or None.
+
+    ``var = I / (I - 1) sum_i (c_i - p t_i)**2`` (0 with one input) and ``binom = n p (1 - p)``
+    with ``p = count / n``, from :func:`cluster_sums`; also ``p``, ``clustered`` (some input
+    holds several of the unit's events) and ``informative`` (clustered, ``I >= 2`` and
+    ``0 < p < 1``: the unit's own ratio ``var / binom`` is defined). The design effects of
+    :func:`design_effect` and of the clustered model
+    (:func:`bayesactiv.bayes.sufficient.design_effects`) are ratios of these.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> ds = ba.data.from_input_counts(np.array([[4], [0]]), [4, 4], network="n", layer="l")
+    >>> {k: v.tolist() for k, v in cluster_variances(ds).items() if k in ("var", "binom")}
+    {'var': [16.0], 'binom': [2.0]}
+    """
+    sums = cluster_sums(ds)
+    if sums is None:
+        return None
+    n, inputs = sums["n"], sums["cluster_n"]
+    p = np.divide(sums["count"], n, out=np.zeros_like(n), where=n > 0)
+    var = np.where(inputs > 1, inputs / np.maximum(inputs - 1, 1) * _residual_sq(sums, p), 0.0)
+    binom = n * p * (1 - p)
+    clustered = inputs < n
+    return {"var": var, "binom": binom, "p": p, "clustered": clustered,
+            "informative": clustered & (binom > 0) & (inputs > 1)}
+
+
 def design_effect(ds: xr.Dataset) -> np.ndarray:
     r"""Per-unit design effect of clustered events: how much less an event tells than an input.
 
@@ -157,15 +187,11 @@ def design_effect(ds: xr.Dataset) -> np.ndarray:
     """
     k = ds.sizes["unit"]
     d = np.ones(k)
-    sums = cluster_sums(ds)
-    if sums is None:
+    cv = cluster_variances(ds)
+    if cv is None:
         return d
-    n, inputs = sums["n"], sums["cluster_n"]
-    is_clustered = inputs < n
-    p = np.divide(sums["count"], n, out=np.zeros_like(n), where=n > 0)
-    var = np.where(inputs > 1, inputs / np.maximum(inputs - 1, 1) * _residual_sq(sums, p), 0.0)
-    binom = n * p * (1 - p)
-    informative = is_clustered & (binom > 0) & (inputs > 1)
+    var, binom, is_clustered, informative = (cv[k] for k in ("var", "binom", "clustered",
+                                                             "informative"))
     layer = _layer_index(ds)
     n_layers = int(layer.max(initial=-1)) + 1
     v_g = np.bincount(layer[informative], weights=var[informative], minlength=n_layers)
