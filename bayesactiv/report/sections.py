@@ -300,9 +300,9 @@ def _add_unit_view(rep: Report, ds: xr.Dataset, u: pd.DataFrame, status: LayerSt
         intervals[f"bootstrap {pct}"] = (row["rate"], row["bootstrap_low"], row["bootstrap_high"])
     acts = None
     if module is not None and inputs is not None:
-        from bayesactiv.recording.unit import unit_activations  # imported on use: it brings torch
-
         import json
+
+        from bayesactiv.recording.unit import unit_activations  # imported on use: it brings torch
 
         recorded = json.loads(ds.attrs.get("layer_spatial", "{}")).get(layer)
         spatial = recorded if recorded in ("any", "per_position") else "per_position"
