@@ -155,6 +155,7 @@ def layer_design_effects(ds: xr.Dataset, group_index: np.ndarray) -> np.ndarray:
     out = np.ones(n_groups)
     if "layer_count" not in ds.data_vars or "cluster_n" not in ds.data_vars:
         return out
+    from bayesactiv.stats.groups import cluster_residual_sq
     from bayesactiv.stats.intervals import cluster_variances
 
     n = ds["n"].values.astype(float)
@@ -178,9 +179,9 @@ def layer_design_effects(ds: xr.Dataset, group_index: np.ndarray) -> np.ndarray:
                  and np.all(n[units] == n[first]))
         if not whole or own[units].sum() <= 0:
             continue
-        s_sum = p[units].sum()
-        v_layer = scale[first] * max(layer_sq[first] - 2 * s_sum * layer_n[first]
-                                     + s_sum ** 2 * ds["cluster_n_sq"].values[first], 0.0)
+        v_layer = scale[first] * cluster_residual_sq(layer_sq[first], layer_n[first],
+                                                     ds["cluster_n_sq"].values[first],
+                                                     p[units].sum())
         out[g] = max(v_layer / own[units].sum(), 1.0)
     return out
 

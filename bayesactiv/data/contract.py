@@ -93,6 +93,7 @@ __all__ = [
     "clustered",
     "dense_cluster_stats",
     "from_input_counts",
+    "input_count_sums",
     "make_dataset",
     "require",
     "set_epoch",
@@ -525,6 +526,36 @@ def dense_cluster_stats(count: np.ndarray, n: np.ndarray) -> dict[str, np.ndarra
             "cluster_count_n": count.copy(), "cluster_n_sq": n.copy()}
 
 
+def input_count_sums(input_count: np.ndarray, input_events: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``cluster_*`` statistics of per-input counts: sums over the inputs with events.
+
+    Parameters
+    ----------
+    input_count : numpy.ndarray of int, shape (input, unit)
+        Events in which each unit fired, per input.
+    input_events : numpy.ndarray of int, shape (input, unit) or (input,)
+        Events per input.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray of shape (unit,)
+        One entry per name of :data:`CLUSTER_VARS`.
+
+    Examples
+    --------
+    >>> sums = input_count_sums(np.array([[3], [1]]), np.array([4, 2]))
+    >>> {k: v.tolist() for k, v in sums.items()}
+    {'cluster_n': [2], 'cluster_fired': [2], 'cluster_count_sq': [10], 'cluster_count_n': [14], 'cluster_n_sq': [20]}
+    """
+    c = np.asarray(input_count)
+    t = np.asarray(input_events)
+    if t.ndim == 1:
+        t = t[:, None]
+    return {"cluster_n": np.broadcast_to(t > 0, c.shape).sum(0), "cluster_fired": (c > 0).sum(0),
+            "cluster_count_sq": (c * c).sum(0), "cluster_count_n": (c * t).sum(0),
+            "cluster_n_sq": np.broadcast_to(t * t, c.shape).sum(0)}
+
+
 def from_input_counts(
     input_count: Any,
     input_events: Any,
@@ -586,12 +617,9 @@ def from_input_counts(
         i, u = np.argwhere(c > t)[0]
         raise DatasetError(f"input_count: unit {int(u)} fired {int(c[i, u])} times in input "
                            f"{int(i)}, which has {int(t[i, u])} events")
-    has = t > 0
     attrs = {"spatial": "token", "source": "from_input_counts", **kwargs.pop("attrs", {})}
     ds = make_dataset(c.sum(0), t.sum(0), network=network, layer=layer, attrs=attrs, **kwargs)
-    stats = {"cluster_n": has.sum(0), "cluster_fired": (c > 0).sum(0),
-             "cluster_count_sq": (c * c).sum(0), "cluster_count_n": (c * t).sum(0),
-             "cluster_n_sq": (t * t).sum(0)}
+    stats = input_count_sums(c, t)
     layer_of = np.char.add(np.char.add(ds["network"].values.astype(str), "/"),
                            ds["layer"].values.astype(str))
     for key in dict.fromkeys(layer_of.tolist()):

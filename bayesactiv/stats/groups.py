@@ -21,6 +21,7 @@ __all__ = [
     "KEEP_EVENTS",
     "WINDOWS",
     "as_generator",
+    "cluster_residual_sq",
     "group_frame",
     "group_layout",
     "group_mean",
@@ -180,3 +181,19 @@ def proportion(count: np.ndarray, n: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n > 0, count / np.maximum(n, 1), np.nan)
 
+
+def cluster_residual_sq(count_sq: np.ndarray, count_n: np.ndarray, n_sq: np.ndarray,
+                        p: np.ndarray) -> np.ndarray:
+    """``sum_i (c_i - p t_i)**2`` from the sums over inputs ``sum c_i**2``, ``sum c_i t_i`` and
+    ``sum t_i**2`` (clipped at 0 against rounding): the residual sum of squares of per-input
+    counts ``c_i`` of ``t_i`` events around ``p t_i``, behind every cluster-robust variance
+    and per-input Fano factor of bayesactiv.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c, t = np.array([3.0, 1.0]), np.array([4.0, 2.0])  # two inputs, p = 4 / 6: (3 - 8/3)**2 + (1 - 4/3)**2
+    >>> round(float(cluster_residual_sq((c * c).sum(), (c * t).sum(), (t * t).sum(), 4 / 6)), 6)
+    0.222222
+    """
+    return np.maximum(count_sq - 2 * p * count_n + p * p * n_sq, 0.0)

@@ -25,12 +25,13 @@ import pandas as pd
 import xarray as xr
 from scipy import special
 
-from bayesactiv.data import DatasetError, validate
+from bayesactiv.data import DatasetError, input_count_sums, validate
 from bayesactiv.data.checks import ArgumentError, check_choice, check_int, check_prob
 from bayesactiv.stats.groups import (
     BY_LAYER,
     KEEP_EVENTS,
     WINDOWS,
+    cluster_residual_sq,
     group_frame,
     group_layout,
     proportion,
@@ -97,10 +98,8 @@ def cluster_sums(ds: xr.Dataset) -> dict[str, np.ndarray] | None:
         if clusters is None:
             return None
         c, t = cluster_counts(ds["fired"].values, clusters)
-        c, t = c.astype(np.float64), t.astype(np.float64)
-        k = c.shape[1]
-        sums = {"cluster_n": np.full(k, float(t.size)), "cluster_count_sq": (c * c).sum(0),
-                "cluster_count_n": t @ c, "cluster_n_sq": np.full(k, float(t @ t))}
+        sums = {name: v.astype(np.float64) for name, v in input_count_sums(c, t).items()
+                if name in _SUM_NAMES}
     if not (sums["cluster_n"] < n).any():
         return None
     sums["count"], sums["n"] = count, n
@@ -108,9 +107,9 @@ def cluster_sums(ds: xr.Dataset) -> dict[str, np.ndarray] | None:
 
 
 def _residual_sq(sums: dict[str, np.ndarray], p: np.ndarray) -> np.ndarray:
-    """``sum_i (c_i - p t_i)**2`` per unit from the cluster sums (clipped at 0 for rounding)."""
-    resid = sums["cluster_count_sq"] - 2 * p * sums["cluster_count_n"] + p * p * sums["cluster_n_sq"]
-    return np.maximum(resid, 0.0)
+    """``sum_i (c_i - p t_i)**2`` per unit from the cluster sums (:func:`cluster_residual_sq`)."""
+    return cluster_residual_sq(sums["cluster_count_sq"], sums["cluster_count_n"],
+                               sums["cluster_n_sq"], p)
 
 
 def _layer_index(ds: xr.Dataset) -> np.ndarray:

@@ -48,7 +48,13 @@ from scipy import special
 
 from bayesactiv.data import DatasetError, validate
 from bayesactiv.data.checks import check_choice, check_int, check_prob
-from bayesactiv.stats.groups import KEEP_EVENTS, WINDOWS, as_generator, unit_frame
+from bayesactiv.stats.groups import (
+    KEEP_EVENTS,
+    WINDOWS,
+    as_generator,
+    cluster_residual_sq,
+    unit_frame,
+)
 
 __all__ = [
     "bootstrap",
@@ -719,8 +725,8 @@ def group_input_fano_replicates(
         st, stt = w @ t, w @ (t * t)
         with np.errstate(invalid="ignore", divide="ignore"):
             p = s1 / st[:, None]
-            f = (s2 - 2 * p * sct + p * p * stt[:, None]) / s1
-        f = np.where(s1 > 0, np.maximum(f, 0.0), np.nan)
+            f = cluster_residual_sq(s2, sct, stt[:, None], p) / s1
+        f = np.where(s1 > 0, f, np.nan)
         return np.stack([nanmean(f[:, u]) for u in units], axis=1)
 
     obs = mean_fano(np.ones((1, c.shape[0])))[0]

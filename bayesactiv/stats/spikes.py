@@ -29,6 +29,7 @@ from bayesactiv.stats.groups import (
     KEEP_EVENTS,
     WINDOWS,
     as_generator,
+    cluster_residual_sq,
     group_frame,
     group_layout,
     group_mean,
@@ -304,9 +305,10 @@ def _plug_in_fano(ds: xr.Dataset) -> np.ndarray:
         sums = {k: v.astype(np.float64) for k, v in dense_cluster_stats(
             ds["count"].values, ds["n"].values).items()}
     p = np.divide(count, n, out=np.zeros_like(n), where=n > 0)
-    resid = sums["cluster_count_sq"] - 2 * p * sums["cluster_count_n"] + p * p * sums["cluster_n_sq"]
+    resid = cluster_residual_sq(sums["cluster_count_sq"], sums["cluster_count_n"],
+                                sums["cluster_n_sq"], p)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, np.maximum(resid, 0.0) / count, np.nan)
+        return np.where(count > 0, resid / count, np.nan)
 
 
 def cluster_fano(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = BY_LAYER) -> xr.Dataset:
