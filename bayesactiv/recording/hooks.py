@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch
 from bayesactiv.recording import kernels
 from bayesactiv.recording.inputs import Batches, batch_length, to_device
 
-__all__ = ["batch_mask", "events", "inference", "run_pass", "select_output"]
+__all__ = ["TokenMask", "batch_mask", "events", "inference", "run_pass", "select_output"]
 
 
 def select_output(out: Any, output: Any, layer: str) -> torch.Tensor:
@@ -63,13 +64,23 @@ def _check_tensor(value: Any, layer: str, key: Any) -> torch.Tensor:
     return value
 
 
+@dataclass(frozen=True)
+class TokenMask:
+    """The real tokens of a batch: ``mask`` ``[batch, sequence]`` (bool) and, when some token
+    is masked, ``lengths`` (each input's real tokens; None when every token is real).
+    Read once per batch by :func:`batch_mask`, shared by every hooked layer."""
+
+    mask: torch.Tensor
+    lengths: torch.Tensor | None
+
+
 def events(t: torch.Tensor, spatial: str, layer: str, batch: int,
-           mask: torch.Tensor | None = None) -> tuple[torch.Tensor, str, int | torch.Tensor]:
+           mask: TokenMask | None = None) -> tuple[torch.Tensor, str, int | torch.Tensor]:
     """Reshape a layer output to ``[events, units]``; return it, its kind and events per input.
 
-    Events per input is an int, or (a sequence output with a ``mask`` of real tokens,
-    ``[batch, sequence]``, that leaves some out) an int64 tensor of each input's real
-    tokens; masked tokens are not events."""
+    Events per input is an int, or (a sequence output with a ``mask`` of real tokens that
+    leaves some out) an int64 tensor of each input's real tokens; masked tokens are not
+    events."""
     if t.ndim < 2:
         raise ValueError(f"layer {layer!r}: output of shape {tuple(t.shape)}; expected "
                          f"[batch, features], [batch, sequence, features] or [batch, channels, ...]")
@@ -83,13 +94,11 @@ def events(t: torch.Tensor, spatial: str, layer: str, batch: int,
     if t.ndim == 2:
         return t, "dense", 1
     if t.ndim == 3:
-        if mask is None or bool(mask.all()):
-            if mask is not None and mask.shape[1] != t.shape[1]:
-                raise _mask_error(layer, t, mask)
+        if mask is not None and mask.mask.shape[1] != t.shape[1]:
+            raise _mask_error(layer, t, mask.mask)
+        if mask is None or mask.lengths is None:
             return t.reshape(-1, t.shape[2]), "token", t.shape[1]
-        if mask.shape[1] != t.shape[1]:
-            raise _mask_error(layer, t, mask)
-        return t[mask], "token", mask.sum(1)
+        return t[mask.mask], "token", mask.lengths
     flat = t.flatten(2)
     if spatial == "any":
         return kernels.spatial_max(flat), "any", 1
@@ -104,8 +113,8 @@ def _mask_error(layer: str, t: torch.Tensor, mask: torch.Tensor) -> ValueError:
                       f"count every position as an event")
 
 
-def batch_mask(x: Any, mask_key: str | None) -> torch.Tensor | None:
-    """The real-token mask ``[batch, sequence]`` (bool) of a mapping batch, or None."""
+def batch_mask(x: Any, mask_key: str | None) -> TokenMask | None:
+    """The real tokens of a mapping batch (its ``mask_key`` entry), or None."""
     if mask_key is None or not isinstance(x, dict) or mask_key not in x:
         return None
     mask = x[mask_key]
@@ -116,7 +125,7 @@ def batch_mask(x: Any, mask_key: str | None) -> torch.Tensor | None:
         if not bool(((mask == 0) | (mask == 1)).all()):
             raise ValueError(f"attention_mask: {mask_key!r} must hold 0/1 or booleans")
         mask = mask != 0
-    return mask
+    return TokenMask(mask, None if bool(mask.all()) else mask.sum(1))
 
 
 @contextmanager
