@@ -79,6 +79,10 @@ class LayerReducer:
         self.kind = ""
         self.per_input = 0
         self.events_per_batch: list[int] = []
+        # per-input (cluster) sums and the layer's, from the first batch of a token or
+        # per-position layer on (None: one event per input)
+        self.cluster: dict[str, torch.Tensor] | None = None
+        self.layer_sums: torch.Tensor | None = None
 
     def first(self, a: torch.Tensor, fixed: float | None) -> None:
         """Set up the state from the first batch ``a`` (``fixed``: the Fixed rule's value)."""
@@ -162,7 +166,7 @@ class LayerReducer:
             owner = torch.repeat_interleave(torch.arange(t.shape[0], device=a.device), t)
             c = torch.zeros(t.shape[0], u, dtype=torch.int64, device=a.device)
             c.index_add_(0, owner, fired.to(torch.int64))
-        if not hasattr(self, "cluster"):
+        if self.cluster is None:
             zeros = torch.zeros(u, dtype=torch.int64, device=a.device)
             self.cluster = {name: zeros.clone() for name in CLUSTER_VARS}
             self.layer_sums = torch.zeros(3, dtype=torch.int64, device=a.device)
@@ -312,7 +316,7 @@ class LayerReducer:
                 out["window_count"] = np.zeros((0, units), dtype=np.int64)
         if self.keep_events:
             out["fired"] = torch.cat(self.fired, 0).numpy()
-        if hasattr(self, "cluster"):
+        if self.cluster is not None:
             out.update({name: v.cpu().numpy() for name, v in self.cluster.items()})
             sums = self.layer_sums.cpu().numpy()
             out.update({name: np.full(units, sums[j], dtype=np.int64)
