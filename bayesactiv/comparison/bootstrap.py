@@ -17,7 +17,6 @@ import pandas as pd
 import xarray as xr
 
 from bayesactiv.comparison.levels import match_rows
-from bayesactiv.data import DatasetError
 from bayesactiv.stats.resampling import (
     cluster_counts,
     event_clusters,
@@ -27,7 +26,6 @@ from bayesactiv.stats.resampling import (
     level_differences,
     percentile_interval,
     resampled_statement,
-    window_clusters,
     window_counts,
     windows_statement,
 )
@@ -45,15 +43,16 @@ _NO_COUNTS = ("needs fired events (record with keep_events=True) or window "
               "counts (window_size=...) to resample inputs")
 
 
-def _rate_counts(ds: xr.Dataset) -> tuple[np.ndarray | None, float | np.ndarray, str]:
+def _rate_counts(ds: xr.Dataset, per_input: tuple[np.ndarray, np.ndarray] | None
+                 ) -> tuple[np.ndarray | None, float | np.ndarray, str]:
     """The items to resample for rates: fired events per input, or counts per window.
 
-    For clustered events the items are whole inputs: their fired events per unit, and
-    (in place of the total) the events of each input.
+    For clustered events (``per_input``: the fired events per input and unit and the
+    events per input, :func:`~bayesactiv.stats.resampling.cluster_counts`) the items are
+    whole inputs, the events of each input in place of the total.
     """
-    clusters = event_clusters(ds)
-    if clusters is not None:
-        counts, events = cluster_counts(ds["fired"].values, clusters)
+    if per_input is not None:
+        counts, events = per_input
         return counts.astype(np.float64), events.astype(np.float64), "clusters"
     if "fired" in ds.data_vars:
         return ds["fired"].values.astype(np.float64), float(ds.sizes["sample"]), "inputs"
@@ -63,32 +62,20 @@ def _rate_counts(ds: xr.Dataset) -> tuple[np.ndarray | None, float | np.ndarray,
     return None, 0.0, ""
 
 
-def _fano_note(
-    ds: xr.Dataset, wc: np.ndarray, window_size: int | None
-) -> tuple[np.ndarray | None, str]:
-    """How the Fano factor's windows are resampled: the input each starts in, and the note.
-
-    Dense events: ``None, ""`` (windows resampled one by one, as always). Clustered
-    events: the input each window starts in (whole inputs are resampled) and a note
-    saying what the windows run over; without kept events, a note that windows are
-    resampled one by one.
-    """
+def _fano_note(ds: xr.Dataset, window_size: int | None) -> str:
+    """What the window Fano factor's resampling means: ``""`` for windows over inputs in
+    order; for windows of tokens or positions whose inputs are not known (clustered events
+    with kept inputs take the per-input Fano factor instead), that the windows are
+    resampled one by one."""
     if window_size is not None and "fired" in ds.data_vars:
         size = int(window_size)  # windows built from the kept events
     else:
         size = int(ds.attrs["window_size"])  # the recorded windows
     over = windows_statement(ds, size)
     if over == "inputs in order":
-        return None, ""
-    try:
-        clusters = window_clusters(ds, wc.shape[0], size)
-    except DatasetError:
-        clusters = None
-    if clusters is not None:
-        return clusters, (f"windows of {size} {over}; whole inputs resampled, each with the "
-                          "windows that start in it")
-    return None, (f"windows of {size} {over}; windows resampled one by one (the inputs of "
-                  "the windows' events are not known)")
+        return ""
+    return (f"windows of {size} {over}; windows resampled one by one (the inputs of the "
+            "windows' events are not known)")
 
 
 def _present_groups(
@@ -162,8 +149,10 @@ def bootstrap_groups(
         units, cols = _present_groups(ds, key_tuples, group_by)
         if not units:
             continue
+        clusters = event_clusters(ds)
+        per_input = None if clusters is None else cluster_counts(ds["fired"].values, clusters)
         if rate_qs:
-            counts, total, how = _rate_counts(ds)
+            counts, total, how = _rate_counts(ds, per_input)
             if counts is not None and counts.shape[0] >= 2:
                 o_m, o_d, r_m, r_d = group_rate_replicates(counts, total, units, epsilon, rng,
                                                            n_resamples)
@@ -178,10 +167,9 @@ def bootstrap_groups(
             else:
                 for q in rate_qs:
                     notes[q] = _NO_COUNTS
-        clusters = event_clusters(ds) if "mf" in quantities else None
-        if clusters is not None:  # the Fano factor of per-input counts, as the model's
-            c, t = cluster_counts(ds["fired"].values, clusters)
-            o, r = group_input_fano_replicates(c, t, units, rng, n_resamples)
+        if "mf" in quantities and per_input is not None:
+            # the Fano factor of per-input counts, as the clustered model's
+            o, r = group_input_fano_replicates(*per_input, units, rng, n_resamples)
             obs["mf"][cols] = o
             reps["mf"][:, cols] = r
             notes["mf"] = notes["mf"] or (f"Fano factor of per-input counts; resampled whole "
@@ -189,11 +177,10 @@ def bootstrap_groups(
         elif "mf" in quantities:
             wc, why = window_counts(ds, window_size)
             if wc is not None:
-                clusters, note = _fano_note(ds, wc, window_size)
-                o, r = group_fano_replicates(wc, units, rng, n_resamples, clusters=clusters)
+                o, r = group_fano_replicates(wc, units, rng, n_resamples)
                 obs["mf"][cols] = o
                 reps["mf"][:, cols] = r
-                notes["mf"] = notes["mf"] or note
+                notes["mf"] = notes["mf"] or _fano_note(ds, window_size)
             else:
                 notes["mf"] = why
     for q in quantities:
