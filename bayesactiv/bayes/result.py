@@ -175,26 +175,29 @@ class FiringFit:
         post = self._posterior()
         n_groups = len(self._groups.labels)
         rng = self._rng(1)
+        clustered = self.model == "clustered_beta_binomial"
+        n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
         if self.method == "marginal":
             n_units = np.bincount(self._groups.index, minlength=n_groups).astype(float)
+            # the clustered model's MF needs d-weighted sums of the same conditional moments
+            weighted = ((np.zeros((n_groups, n_chain * n_draw)),
+                         np.zeros((n_groups, n_chain * n_draw))) if clustered else None)
             mfr, frac = marginal_group_averages(self._stats, self._draw_params(), n_units,
-                                                self.epsilon, rng, post.sizes["chain"],
-                                                post.sizes["draw"])
+                                                self.epsilon, rng, n_chain, n_draw, weighted)
         else:
             unit_draws = post[self._unit_name].transpose("chain", "draw", "unit").values
             mfr, frac = full_group_averages(unit_draws, self._groups.index, n_groups,
                                             self.epsilon)
         mf = None
-        if self.model == "clustered_beta_binomial":
+        if clustered:
             # units of a layer move together from input to input: widen the layer's MFR
             # around its posterior mean by the layer design effect (1 without layer sums)
             spread = np.sqrt(layer_design_effects(self.ds, self._groups.index))
             center = mfr.mean(axis=(0, 1), keepdims=True)
             mfr = center + spread * (mfr - center)
             if self.method == "marginal":
-                mf = clustered_fano_draws(self._stats, self._draw_params(), self._groups.index,
-                                          n_groups, self._rng(3), post.sizes["chain"],
-                                          post.sizes["draw"])
+                mf = clustered_fano_draws(self._stats, weighted, self._groups.index, n_groups,
+                                          self._rng(3), n_chain, n_draw)
             else:
                 d = self._stats.design_effect
                 mf, _ = full_group_averages((1 - unit_draws) * d, self._groups.index, n_groups,

@@ -36,10 +36,12 @@ __all__ = ["clustered_fano_draws", "draw_unit_parameters", "full_group_averages"
 
 
 def _add_pair_chunk(st: Stats, params: dict[str, np.ndarray], chunk: np.ndarray, eps: float,
-                    rng: np.random.Generator, sums: tuple[np.ndarray, np.ndarray, np.ndarray]
-                    ) -> None:
+                    rng: np.random.Generator, sums: tuple[np.ndarray, np.ndarray, np.ndarray],
+                    weighted: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Add one chunk of pairs to the per-group sums of the conditional means and variances of
-    the unit parameter and to the number of dead units (all arrays (group, S))."""
+    the unit parameter and to the number of dead units (all arrays (group, S)); with
+    ``weighted``, also to the sums of ``d_u theta_u``'s conditional means and variances
+    (``d_u``: the design effects of the clustered model)."""
     mean_sum, var_sum, dead = sums
     s = mean_sum.shape[1]
     chunk = chunk[np.argsort(st.pair_group[chunk], kind="stable")]
@@ -50,6 +52,10 @@ def _add_pair_chunk(st: Stats, params: dict[str, np.ndarray], chunk: np.ndarray,
     comp_mean, comp_var = moments(st.kind, p1, p2)
     mean_sum[gi[starts]] += np.add.reduceat(w * comp_mean, starts, axis=0)
     var_sum[gi[starts]] += np.add.reduceat(w * comp_var, starts, axis=0)
+    if weighted is not None:
+        d = st.pair_design_effect[chunk][:, None]
+        weighted[0][gi[starts]] += np.add.reduceat(w * d * comp_mean, starts, axis=0)
+        weighted[1][gi[starts]] += np.add.reduceat(w * d * d * comp_var, starts, axis=0)
     # dead units: a binomial draw per pair and draw, skipping pairs whose
     # P(theta < epsilon) is below 1e-12 (or above 1 - 1e-12) in every draw
     lo, hi = cdf_bounds(st.kind, p1, p2, eps)
@@ -63,19 +69,22 @@ def _add_pair_chunk(st: Stats, params: dict[str, np.ndarray], chunk: np.ndarray,
 
 
 def marginal_group_averages(st: Stats, params: dict[str, np.ndarray], n_units: np.ndarray,
-                            eps: float, rng: np.random.Generator, n_chain: int, n_draw: int
+                            eps: float, rng: np.random.Generator, n_chain: int, n_draw: int,
+                            weighted: tuple[np.ndarray, np.ndarray] | None = None
                             ) -> tuple[np.ndarray, np.ndarray]:
     """Draws (chain, draw, group) of the group mean of the unit parameter and of the fraction
     of dead units, in the marginal method (``params``: group parameters as (group, S)).
 
     The group average given a draw's parameters has an exact mean and variance (independent
     units); it is drawn from the Beta (Gamma) with those two moments. Dead units sharing a
-    statistic are one binomial draw."""
+    statistic are one binomial draw. ``weighted`` (two zero arrays (group, S)) receives, in
+    the same pass, the conditional mean and variance of ``sum_u d_u theta_u`` per group, for
+    :func:`clustered_fano_draws`."""
     n_groups, s = len(n_units), n_chain * n_draw
     sums = (np.zeros((n_groups, s)), np.zeros((n_groups, s)), np.zeros((n_groups, s)))
     for chunk in np.array_split(np.arange(len(st.pair_x)), max(1, len(st.pair_x) * s // CHUNK)):
         if chunk.size:
-            _add_pair_chunk(st, params, chunk, eps, rng, sums)
+            _add_pair_chunk(st, params, chunk, eps, rng, sums, weighted)
     mean_sum, var_sum, dead = sums
     size = np.maximum(n_units, 1)[:, None]
     a1, a2 = matched(st.kind, mean_sum / size, var_sum / size**2)
@@ -85,32 +94,21 @@ def marginal_group_averages(st: Stats, params: dict[str, np.ndarray], n_units: n
     return np.moveaxis(mfr, 0, -1), np.moveaxis(frac, 0, -1)
 
 
-def clustered_fano_draws(st: Stats, params: dict[str, np.ndarray], group_index: np.ndarray,
-                         n_groups: int, rng: np.random.Generator, n_chain: int, n_draw: int
-                         ) -> np.ndarray:
+def clustered_fano_draws(st: Stats, weighted: tuple[np.ndarray, np.ndarray],
+                         group_index: np.ndarray, n_groups: int, rng: np.random.Generator,
+                         n_chain: int, n_draw: int) -> np.ndarray:
     """Draws (chain, draw, group) of the mean model-implied Fano factor of per-input counts,
     ``mean_u (1 - theta_u) d_u``, for the clustered model (``d_u``: design effects).
 
     Given a draw's group parameters the units are independent, so the sum over units of
-    ``d_u theta_u`` has an exact conditional mean and variance; it is drawn from the normal
-    with those moments (close to exact for the many units of a layer)."""
-    s = n_chain * n_draw
-    d = st.pair_design_effect
-    w = st.pair_weight
-    total = np.zeros((n_groups, s))
-    var = np.zeros((n_groups, s))
-    pairs = np.arange(len(st.pair_x))
-    for chunk in np.array_split(pairs, max(1, len(pairs) * s // CHUNK)):
-        if not chunk.size:
-            continue
-        p1, p2 = component_params(st, params, chunk)
-        mean, v = moments(st.kind, p1, p2)
-        np.add.at(total, st.pair_group[chunk], (w[chunk] * d[chunk])[:, None] * mean)
-        np.add.at(var, st.pair_group[chunk], (w[chunk] * d[chunk] ** 2)[:, None] * v)
+    ``d_u theta_u`` has an exact conditional mean and variance (``weighted``, as
+    :func:`marginal_group_averages` gathers them); it is drawn from the normal with those
+    moments (close to exact for the many units of a layer)."""
+    total, var = weighted
     n_units = np.maximum(np.bincount(group_index, minlength=n_groups), 1).astype(float)
     d_sum = np.bincount(group_index, weights=st.design_effect, minlength=n_groups)
-    weighted = total + np.sqrt(var) * rng.standard_normal(total.shape)
-    mf = (d_sum[:, None] - weighted) / n_units[:, None]
+    drawn = total + np.sqrt(var) * rng.standard_normal(total.shape)
+    mf = (d_sum[:, None] - drawn) / n_units[:, None]
     return np.moveaxis(mf.reshape(n_groups, n_chain, n_draw), 0, -1)
 
 
