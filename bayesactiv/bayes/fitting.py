@@ -15,7 +15,7 @@ import xarray as xr
 
 from bayesactiv.bayes.arviz_groups import add_data_groups
 from bayesactiv.bayes.result import FiringFit
-from bayesactiv.bayes.sampling import SAMPLERS, model_data, rename_group_dims, sample
+from bayesactiv.bayes.sampling import SAMPLERS, rename_group_dims, sample
 from bayesactiv.bayes.specs import GROUP_PARAMS, MODELS, RATE_MODELS, structure_of
 from bayesactiv.bayes.sufficient import make_groups, unit_stats
 from bayesactiv.data import validate
@@ -298,9 +298,8 @@ def fit(
     groups = make_groups(ds, group_by, pool_layers)
     st = unit_stats(ds, model, groups)
     structure = structure_of(model)
-    data, sizes = model_data(structure, method, st, groups)
     loc_prior = args["mu_prior"] if structure.startswith("beta") else args["rate_prior"]
-    idata = sample(structure, method, groups, data, sizes, pool_layers, args["sampler"],
+    idata = sample(structure, method, groups, st, pool_layers, args["sampler"],
                    args["draws"], args["tune"], args["chains"], seed, args["progress"],
                    args["sampler_kwargs"], loc_prior)
     idata = rename_group_dims(idata, groups, GROUP_PARAMS, ds)

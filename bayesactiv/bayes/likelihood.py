@@ -113,7 +113,7 @@ def tail_terms(slot: np.ndarray, c: np.ndarray, w: np.ndarray, n_slots: int,
     return Terms(log_slot, log_k, log_w, lg_slot, lg_k, lg_w)
 
 
-def beta_terms(st: Stats, n_groups: int) -> Terms:
+def beta_terms(st: Stats, n_groups: int, log_run_max: int = LOG_RUN_MAX) -> Terms:
     """Beta-binomial marginal log-likelihood of all units (without the binomial coefficients)
     in tail-sum form over the slots ``P = [a_g, b_g, (a + b)_g]``:
 
@@ -130,13 +130,14 @@ def beta_terms(st: Stats, n_groups: int) -> Terms:
     slot = np.concatenate([g, n_groups + g, 2 * n_groups + g])
     weight = np.concatenate([w, w, -w])
     if st.x.dtype.kind != "f":
-        return tail_terms(slot, np.concatenate([x, m - x, m]), weight, 3 * n_groups)
+        return tail_terms(slot, np.concatenate([x, m - x, m]), weight, 3 * n_groups,
+                          log_run_max)
     q = EFFECTIVE_STEPS
     xq = np.rint(x * q).astype(np.int64)
     mq = np.rint(m * q).astype(np.int64)
     steps = np.concatenate([xq, mq - xq, mq])  # offsets in units of 1 / q
     frac, whole = steps % q, steps // q
-    t = tail_terms(slot * q + frac, whole, weight, 3 * n_groups * q)
+    t = tail_terms(slot * q + frac, whole, weight, 3 * n_groups * q, log_run_max)
     # back from the shifted slots (slot, fraction) to the slots, the fraction in the offset
     log_slot, log_k = np.divmod(t.log_slot, q)
     lg_slot, lg_k = np.divmod(t.lg_slot, q)

@@ -18,6 +18,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from numba import njit
 from scipy import special
 
 from bayesactiv.bayes.sufficient import CHUNK, Stats
@@ -28,7 +29,7 @@ __all__ = ["QUANTILE_SE", "TINY", "adaptive_quantiles", "cdf", "cdf_bounds", "co
 
 TINY = 1e-300
 _QUANTILE_BUDGET = 250_000  # components (pairs x draws) per pass of the quantile solver
-_QUANTILE_MIN_DRAWS = 256  # at least this many (evenly thinned) draws in per-unit quantiles
+_QUANTILE_MIN_DRAWS = 64  # at least this many (evenly thinned) draws in per-unit quantiles
 QUANTILE_SE = 1e-3  # thinning error allowed in per-unit quantiles (standard error of the
 # mixture CDF at the quantile, i.e. on the probability scale: scale-free, so a quantile of a
 # near-dead unit at 1e-9 is held to the same standard as one at 0.5)
@@ -229,11 +230,19 @@ def adaptive_quantiles(kind: str, p1: np.ndarray, p2: np.ndarray, qs: Sequence[f
     The thinning error of ``k`` of ``n`` components is estimated as the Monte Carlo standard
     error of the ``k``-component mixture CDF at the quantile times ``sqrt(1 - k / n)``; rows above the limit are
     solved again with the number of components the estimate asks for (at least twice as many)."""
-    n_all = p1.shape[1]
+    return _adaptive(kind, lambda rows, cols: (p1[rows][:, cols], p2[rows][:, cols]),
+                     p1.shape[0], p1.shape[1], qs, mean, var, n_draws)
+
+
+def _adaptive(kind: str, components, n_rows: int, n_all: int, qs: Sequence[float],
+              mean: np.ndarray, var: np.ndarray, n_draws: int) -> np.ndarray:
+    """:func:`adaptive_quantiles` with the components built on demand: ``components(rows,
+    cols)`` gives ``(p1, p2)`` of those rows and draws, so only the thinned draws are ever
+    materialized."""
     keep = thin(n_all, n_draws)
-    out, se = mixture_quantiles(kind, p1[:, keep], p2[:, keep], qs, mean=mean, var=var,
+    rows = np.arange(n_rows)
+    out, se = mixture_quantiles(kind, *components(rows, keep), qs, mean=mean, var=var,
                                 return_se=True)
-    rows = np.arange(p1.shape[0])
     while keep.size < n_all:
         k = keep.size
         ratio = (se[rows].max(axis=1) / QUANTILE_SE) ** 2 * k * (1.0 / k - 1.0 / n_all)
@@ -243,8 +252,43 @@ def adaptive_quantiles(kind: str, p1: np.ndarray, p2: np.ndarray, qs: Sequence[f
         need = int(min(n_all, max(2 * k, k * float(np.median(ratio[ratio > 1.0])))))
         keep = thin(n_all, need)
         out[rows], se[rows] = mixture_quantiles(
-            kind, p1[rows][:, keep], p2[rows][:, keep], qs, mean=mean[rows], var=var[rows],
+            kind, *components(rows, keep), qs, mean=mean[rows], var=var[rows],
             return_se=True)
+    return out
+
+
+@njit(cache=True)
+def _pair_moments(beta: bool, p1_base: np.ndarray, p2_base: np.ndarray, group: np.ndarray,
+                  add1: np.ndarray, add2: np.ndarray) -> np.ndarray:
+    """Per pair, over the draws of its components ``(p1_base[g] + add1, p2_base[g] + add2)``:
+    the mixture's mean and variance and the extremes of p1 and p2 (for :func:`cdf_bounds`),
+    in one pass without the (pairs x draws) arrays. Returns (pairs, 6)."""
+    n_pairs, n_draws = group.size, p1_base.shape[1]
+    out = np.empty((n_pairs, 6))
+    for i in range(n_pairs):
+        g = group[i]
+        s_mean = 0.0
+        s_sq = 0.0
+        s_var = 0.0
+        lo1, hi1, lo2, hi2 = np.inf, -np.inf, np.inf, -np.inf
+        for s in range(n_draws):
+            p1 = p1_base[g, s] + add1[i]
+            p2 = p2_base[g, s] + add2[i]
+            if beta:
+                mean = p1 / (p1 + p2)
+                var = mean * (1.0 - mean) / (p1 + p2 + 1.0)
+            else:
+                mean = p1 / p2
+                var = mean / p2
+            s_mean += mean
+            s_sq += mean * mean
+            s_var += var
+            lo1, hi1 = min(lo1, p1), max(hi1, p1)
+            lo2, hi2 = min(lo2, p2), max(hi2, p2)
+        mixture_mean = s_mean / n_draws
+        out[i, 0] = mixture_mean
+        out[i, 1] = s_var / n_draws + max(s_sq / n_draws - mixture_mean * mixture_mean, 0.0)
+        out[i, 2], out[i, 3], out[i, 4], out[i, 5] = lo1, hi1, lo2, hi2
     return out
 
 
@@ -258,15 +302,33 @@ def unit_summaries(st: Stats, params: dict[str, np.ndarray], qs: Sequence[float]
     n_pairs = len(st.pair_x)
     s_all = next(iter(params.values())).shape[1]
     s_q = quantile_draws(n_pairs, s_all) if n_quantile_draws is None else n_quantile_draws
+    x, m = st.pair_x.astype(float), st.pair_m.astype(float)
+    if st.kind == "beta":
+        base1, base2, add1, add2 = params["a"], params["b"], x, m - x
+    else:
+        base1, base2, add1, add2 = params["alpha"], params["beta"], x, m * st.window
+    mom = _pair_moments(st.kind == "beta", np.ascontiguousarray(base1, dtype=float),
+                        np.ascontiguousarray(base2, dtype=float),
+                        st.pair_group.astype(np.int64), add1, add2)
     res = np.empty((n_pairs, 2 + len(qs)))
-    for chunk in np.array_split(np.arange(n_pairs), max(1, n_pairs * s_all // CHUNK)):
+    res[:, 0] = mom[:, 0]
+    # p_dead: the CDF at epsilon; rows whose components all lie beyond it are 0 or 1
+    lo = cdf(st.kind, mom[:, 3], mom[:, 4], np.asarray(epsilon))  # bounds of cdf_bounds
+    hi = cdf(st.kind, mom[:, 2], mom[:, 5], np.asarray(epsilon))
+    res[:, -1] = np.where(lo > 1.0 - 1e-12, 1.0, 0.0)
+    todo = np.flatnonzero((hi >= 1e-12) & (lo <= 1.0 - 1e-12))
+    for chunk in np.array_split(todo, max(1, todo.size * s_all // CHUNK)):
+        if chunk.size:
+            p1, p2 = component_params(st, params, chunk)
+            res[chunk, -1] = cdf(st.kind, p1, p2, np.full((chunk.size, 1), epsilon)).mean(axis=1)
+    for chunk in np.array_split(np.arange(n_pairs), max(1, n_pairs * s_q // CHUNK)):
         if chunk.size == 0:
             continue
-        p1, p2 = component_params(st, params, chunk)
-        comp_mean, comp_var = moments(st.kind, p1, p2)
-        mean = comp_mean.mean(axis=1)
-        var = comp_var.mean(axis=1) + comp_mean.var(axis=1)
-        res[chunk, 0] = mean
-        res[chunk, 1:-1] = adaptive_quantiles(st.kind, p1, p2, qs, mean, var, s_q)
-        res[chunk, -1] = mixture_cdf_at(st.kind, p1, p2, epsilon)
+
+        def components(rows, cols, chunk=chunk):
+            return component_params(st, {k: v[:, cols] for k, v in params.items()},
+                                    chunk[rows])
+
+        res[chunk, 1:-1] = _adaptive(st.kind, components, chunk.size, s_all, qs,
+                                     mom[chunk, 0], mom[chunk, 1], s_q)
     return res

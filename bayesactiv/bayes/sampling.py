@@ -1,7 +1,10 @@
-"""Building the PyMC model of a fit, the compiled-model cache, and sampling (nutpie or PyMC).
+"""Building the model of a fit, the compiled-model cache, and sampling (nutpie or PyMC).
 
-nutpie models are compiled once per process per structure and padded data size
-(:func:`bucket`) and reused through ``with_data``; :data:`COMPILE_COUNT` counts the compiles.
+The marginal models with a native log density (every beta-binomial structure, pooled or not,
+and the gamma-Poisson marginal: :mod:`bayesactiv.bayes.native`) hand nutpie numba callbacks
+cached on disk, so no process compiles them; the others (negative binomial, ``method="full"``)
+are PyMC models compiled by nutpie once per process per structure and padded data size
+(:func:`bucket`) and reused through ``with_data``; :data:`COMPILE_COUNT` counts those compiles.
 
 Examples
 --------
@@ -18,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from bayesactiv.bayes.likelihood import beta_terms, nb_quad_logp
+from bayesactiv.bayes.native import NativeModel, compile_native, log_runs, native_kind
 from bayesactiv.bayes.specs import group_params
 from bayesactiv.bayes.sufficient import Groups, Stats
 
@@ -25,10 +29,12 @@ __all__ = [
     "COMPILED",
     "COMPILE_COUNT",
     "DRAW_GROUPS",
+    "NATIVE_MODELS",
     "SAMPLERS",
     "bucket",
     "build_model",
     "model_data",
+    "native_model",
     "rename_group_dims",
     "sample",
 ]
@@ -39,6 +45,11 @@ COMPILED: dict[tuple, Any] = {}
 # how often each key was compiled in this process (benchmarks and tests read it)
 COMPILE_COUNT: dict[tuple, int] = {}
 DRAW_GROUPS = ("posterior", "warmup_posterior")  # groups of draws of the model's variables
+# sample marginal models through their native log densities (False: through PyMC's graph,
+# compiled by nutpie in every process; benchmarks and tests compare the two)
+NATIVE_MODELS = True
+# longest run of log terms in the native beta models (a run costs one log of a product)
+NATIVE_RUN_MAX = 16
 
 
 def bucket(size: int, minimum: int = 64) -> int:
@@ -141,13 +152,57 @@ def model_data(structure: str, method: str, st: Stats, groups: Groups
 
 
 
-def sample(structure: str, method: str, groups: Groups, data: dict[str, np.ndarray],
-           sizes: tuple, pool: bool, sampler: str, draws: int, tune: int, chains: int,
-           seed: int | None, progress: bool, sampler_kwargs: dict,
-           mu_prior: tuple[float, float] = (1.0, 1.0)) -> xr.DataTree:
+def native_model(structure: str, method: str, st: Stats, groups: Groups, pool: bool,
+                 loc_prior: tuple[float, float]) -> NativeModel | None:
+    """The model's data in the buffer of its native log density, or None when it has none.
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> from bayesactiv.bayes.sufficient import make_groups, unit_stats
+    >>> ds = ba.make_dataset([0, 3, 3, 9], 10, network="n", layer="l")
+    >>> groups = make_groups(ds, ("network", "layer"), False)
+    >>> m = native_model("beta", "marginal", unit_stats(ds, "beta_binomial", groups), groups,
+    ...                  False, (1.0, 1.0))
+    >>> m.names, m.n_dim
+    (('mu', 'log_kappa', 'kappa'), 2)
+    """
+    if native_kind(structure, method, pool) is None:
+        return None
     n_groups, n_networks = len(groups.labels), len(groups.networks)
-    if pool:
-        data = {**data}
+    if structure == "beta":
+        t = beta_terms(st, n_groups, log_run_max=NATIVE_RUN_MAX)
+        runs = log_runs(t.log_slot, t.log_k, t.log_w)
+        arrays = [*runs, t.lg_slot, t.lg_k, t.lg_w]
+        n_a, n_b, window = len(runs[0]), len(t.lg_w), 1.0
+    else:
+        arrays = [st.pair_x, st.pair_m, st.pair_weight, st.pair_group]
+        n_a, n_b, window = len(st.pair_x), 0, float(st.window)
+    return NativeModel.build(structure, pool, n_groups, n_networks,
+                             groups.network_index if pool else None, arrays, n_a, n_b,
+                             loc_prior, window)
+
+
+def sample(structure: str, method: str, groups: Groups, st: Stats, pool: bool, sampler: str,
+           draws: int, tune: int, chains: int, seed: int | None, progress: bool,
+           sampler_kwargs: dict, mu_prior: tuple[float, float] = (1.0, 1.0)) -> xr.DataTree:
+    """Draw from the posterior of the group parameters (or, ``method="full"``, of all).
+
+    nutpie samples the native log density when the model has one (:func:`native_model`),
+    otherwise the PyMC model compiled once per process and padded size; ``sampler="pymc"``
+    runs PyMC's own NUTS on the PyMC model.
+    """
+    n_groups, n_networks = len(groups.labels), len(groups.networks)
+    if seed is None:
+        seed = int(np.random.default_rng().integers(2**31))
+    native = (native_model(structure, method, st, groups, pool, mu_prior)
+              if sampler == "nutpie" and NATIVE_MODELS else None)
+    if native is not None:
+        import nutpie
+
+        return nutpie.sample(compile_native(native), draws=draws, tune=tune, chains=chains,
+                             seed=int(seed), progress_bar=progress, **sampler_kwargs)
+    data, sizes = model_data(structure, method, st, groups)
     if sampler == "pymc":
         import pymc as pm
 
@@ -171,11 +226,8 @@ def sample(structure: str, method: str, groups: Groups, data: dict[str, np.ndarr
     if pool:
         updates["net_idx"] = groups.network_index
     compiled = compiled.with_data(**updates)
-    if seed is None:
-        seed = int(np.random.default_rng().integers(2**31))
     return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=int(seed),
                          progress_bar=progress, **sampler_kwargs)
-
 
 
 def _with_group_dims(draws: xr.Dataset, groups: Groups, names: Sequence[str],
