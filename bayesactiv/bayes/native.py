@@ -5,8 +5,9 @@
 numba in every process: 7-10 s before the first draw, because the callbacks close over the
 graph's compiled function and so cannot be cached. The marginal models of this package
 have log densities small enough to write out by hand, with their gradients: the
-beta-binomial tail sums (``beta_binomial``, ``clustered_beta_binomial``, ``binomial_window``,
-with or without ``pool_layers``) and the gamma-Poisson marginal. Here they are numba
+beta-binomial tail sums (``beta_binomial``, ``clustered_beta_binomial``, ``binomial_window``),
+the gamma-Poisson marginal and the negative binomial's Gauss-Hermite quadrature, each with
+or without ``pool_layers``. Here they are numba
 ``cfunc`` s with ``cache=True`` that take all sizes and data from one float64 buffer (the
 callbacks' ``user_data`` pointer), so one compiled callback serves every data size and is
 compiled once per machine (numba's cache: next to this file, or in the user's cache folder
@@ -42,18 +43,24 @@ from dataclasses import dataclass
 import numpy as np
 from numba import carray, cfunc, njit, types
 
+from bayesactiv.bayes.likelihood import N_QUAD
+
 __all__ = ["HEADER", "KINDS", "NativeModel", "compile_native", "digamma", "log_runs",
            "native_kind", "native_logp"]
 
 HEADER = 16
 # structure, pooled -> kind code of the buffer
-KINDS = {("beta", False): 0, ("beta", True): 1, ("gamma", False): 2, ("gamma", True): 3}
+KINDS = {("beta", False): 0, ("beta", True): 1, ("gamma", False): 2, ("gamma", True): 3,
+         ("nb", False): 4, ("nb", True): 5}
+_NODES, _WEIGHTS = np.polynomial.hermite.hermgauss(N_QUAD)
+_LOG_WEIGHTS = np.log(_WEIGHTS)
 _LOG_2PI = math.log(2.0 * math.pi)
 _LOG_HALFNORMAL = 0.5 * math.log(2.0 / math.pi)
 # PyMC's pooled location priors: Normal(0, 1.5) (probability models), Normal(log 0.1, 2.5)
-_POOL_LOC = {"beta": (0.0, 1.5), "gamma": (math.log(0.1), 2.5)}
+_POOL_LOC = {"beta": (0.0, 1.5), "gamma": (math.log(0.1), 2.5), "nb": (math.log(0.1), 2.5)}
 _LOG_KAPPA = (math.log(10.0), 2.5)
 _LOG_ALPHA = (0.0, 2.5)
+_LOG_PHI = (math.log(10.0), 2.5)
 
 _LOGP_SIG = types.int64(types.uint64, types.CPointer(types.double),
                         types.CPointer(types.double), types.CPointer(types.double),
@@ -135,6 +142,110 @@ def _pool_backward(buf, x, grad, dloc, n_groups, n_networks, off_pool):
 
 
 @njit(cache=True, error_model="numpy")
+def _rate_priors(buf, x, grad, loc, dloc, dalpha, dlogbeta, alpha, first, n_groups, pooled):
+    """Priors of log alpha (and of log m unpooled) and the chain rule from (alpha, log beta)
+    to (log alpha, log m) of the rate kinds; returns the priors' log density."""
+    logp = 0.0
+    for g in range(n_groups):
+        # log_alpha: through alpha and log beta; log m: through log beta (d/d loc = -1)
+        grad[first + g] = dalpha[g] * alpha[g] + dlogbeta[g]
+        dloc[g] = -dlogbeta[g]
+        lp, dlp = _normal(x[first + g], buf[7], buf[8])  # log alpha ~ Normal
+        logp += lp
+        grad[first + g] += dlp
+        if not pooled:  # log m ~ Normal(prior)
+            lp, dlp = _normal(loc[g], buf[5], buf[6])
+            logp += lp
+            dloc[g] += dlp
+    return logp
+
+
+@njit(cache=True, error_model="numpy")
+def _nb_loglik(buf, x, grad, loc, dloc, first, n_groups, n_a, n_b, off, pooled):
+    """The negative binomial's marginal: :func:`bayesactiv.bayes.likelihood.nb_quad_logp`
+    per pair (Gauss-Hermite over t = log lambda, centred on the Poisson-posterior mode, its
+    centre and scale moving with the parameters) and the histogram terms
+    ``w [lgamma(y + phi) - lgamma(phi)]``, with the gradient by the chain rule through the
+    nodes; then the priors. Returns the log density; adds the gradient to ``grad``/``dloc``."""
+    window = buf[9]
+    nodes, log_weights = _NODES, _LOG_WEIGHTS
+    n_q = nodes.size
+    alpha = np.empty(n_groups)
+    beta = np.empty(n_groups)
+    phi = np.empty(n_groups)
+    for g in range(n_groups):
+        alpha[g] = math.exp(x[first + g])
+        beta[g] = math.exp(x[first + g] - loc[g])
+        phi[g] = math.exp(x[first + n_groups + g])
+    d_al = np.zeros(n_groups)
+    d_be = np.zeros(n_groups)
+    d_ph = np.zeros(n_groups)
+    f = np.empty(n_q)
+    logp = 0.0
+    for j in range(n_a):
+        s = buf[off + j]
+        k = buf[off + n_a + j]
+        w = buf[off + 2 * n_a + j]
+        g = int(buf[off + 3 * n_a + j])
+        al, be, ph = alpha[g], beta[g], phi[g]
+        a_post = al + s
+        rate = be + k * window
+        center = math.log(a_post) - math.log(rate)
+        u = 1.0 / a_post + 1.0 / (k * ph + 1.0)
+        scale = math.sqrt(2.0 * u)
+        const = k * ph * math.log(ph) + al * math.log(be) - math.lgamma(al)
+        top = -np.inf
+        for q in range(n_q):
+            t = center + scale * nodes[q]
+            lam_w = math.exp(t) * window
+            f[q] = (s * math.log(lam_w) - (s + k * ph) * math.log(lam_w + ph) + al * t
+                    - be * math.exp(t) + log_weights[q] + nodes[q] * nodes[q])
+            top = max(top, f[q])
+        total = 0.0
+        for q in range(n_q):
+            total += math.exp(f[q] - top)
+        logp += w * (top + math.log(total) + const + math.log(scale))
+        # gradient: sum over nodes of softmax weight x df/dtheta, t moving with theta
+        dc_al, dc_be = 1.0 / a_post, -1.0 / rate
+        du_al, du_ph = -1.0 / (a_post * a_post), -k / ((k * ph + 1.0) ** 2)
+        g_al = math.log(be) - digamma(al) + du_al / (2.0 * u)
+        g_be = al / be
+        g_ph = k * math.log(ph) + k + du_ph / (2.0 * u)
+        for q in range(n_q):
+            p = math.exp(f[q] - top) / total
+            t = center + scale * nodes[q]
+            et = math.exp(t)
+            lam_w = et * window
+            df_dt = s - (s + k * ph) * lam_w / (lam_w + ph) + al - be * et
+            dscale = scale / (2.0 * u) * nodes[q]  # d t / d u through the scale
+            g_al += p * (t + df_dt * (dc_al + dscale * du_al))
+            g_be += p * (-et + df_dt * dc_be)
+            g_ph += p * (-k * math.log(lam_w + ph) - (s + k * ph) / (lam_w + ph)
+                         + df_dt * dscale * du_ph)
+        d_al[g] += w * g_al
+        d_be[g] += w * g_be
+        d_ph[g] += w * g_ph
+    off += 4 * n_a
+    for j in range(n_b):  # histogram of window counts: w [lgamma(y + phi) - lgamma(phi)]
+        y = buf[off + j]
+        w = buf[off + n_b + j]
+        g = int(buf[off + 2 * n_b + j])
+        ph = phi[g]
+        logp += w * (math.lgamma(y + ph) - math.lgamma(ph))
+        d_ph[g] += w * (digamma(y + ph) - digamma(ph))
+    # to (log alpha, log beta = log alpha - log m, log phi), then the priors
+    dlogbeta = np.empty(n_groups)
+    for g in range(n_groups):
+        dlogbeta[g] = d_be[g] * beta[g]
+        lp, dlp = _normal(x[first + n_groups + g], buf[10], buf[11])  # log phi ~ Normal
+        logp += lp
+        grad[first + n_groups + g] = d_ph[g] * phi[g] + dlp
+    logp += _rate_priors(buf, x, grad, loc, dloc, d_al, dlogbeta, alpha, first, n_groups,
+                         pooled)
+    return logp
+
+
+@njit(cache=True, error_model="numpy")
 def native_logp(buf, x, grad):
     """Log density and its gradient (written into ``grad``) at the unconstrained point ``x``.
 
@@ -153,7 +264,7 @@ def native_logp(buf, x, grad):
     n_networks = int(buf[2])
     n_a = int(buf[3])
     n_b = int(buf[4])
-    pooled = kind == 1 or kind == 3
+    pooled = kind % 2 == 1
     off = HEADER
     off_pool = off
     if pooled:
@@ -220,7 +331,7 @@ def native_logp(buf, x, grad):
                 logp += (a0 * _log_sigmoid(loc[g]) + b0 * _log_sigmoid(-loc[g])
                          - _betaln(a0, b0))
                 dloc[g] += a0 * (1.0 - mu[g]) - b0 * mu[g]
-    else:  # gamma: pairs (x, m, w, g), alpha = exp(log_alpha), beta = exp(log_alpha - log_m)
+    elif kind <= 3:  # gamma: pairs (x, m, w, g), alpha = exp(log_alpha), beta = exp(log_alpha - log_m)
         window = buf[9]
         alpha = np.empty(n_groups)
         logbeta = np.empty(n_groups)
@@ -241,17 +352,10 @@ def native_logp(buf, x, grad):
                          - (al + c) * math.log(den))
             dalpha[g] += w * (digamma(al + c) - digamma(al) + logbeta[g] - math.log(den))
             dlogbeta[g] += w * (al - (al + c) * be / den)
-        for g in range(n_groups):
-            # log_alpha: through alpha and log beta; log m: through log beta (d/d loc = -1)
-            grad[first + g] = dalpha[g] * alpha[g] + dlogbeta[g]
-            dloc[g] = -dlogbeta[g]
-            lp, dlp = _normal(x[first + g], buf[7], buf[8])  # log alpha ~ Normal
-            logp += lp
-            grad[first + g] += dlp
-            if not pooled:  # log m ~ Normal(prior)
-                lp, dlp = _normal(loc[g], buf[5], buf[6])
-                logp += lp
-                dloc[g] += dlp
+        logp += _rate_priors(buf, x, grad, loc, dloc, dalpha, dlogbeta, alpha, first,
+                             n_groups, pooled)
+    else:  # negative binomial: quadrature per pair, plus the histogram of window counts
+        logp += _nb_loglik(buf, x, grad, loc, dloc, first, n_groups, n_a, n_b, off, pooled)
     if pooled:
         _pool_backward(buf, x, grad, dloc, n_groups, n_networks, off_pool)
     else:
@@ -266,7 +370,7 @@ def _expand(buf, x, out):
     kind = int(buf[0])
     n_groups = int(buf[1])
     n_networks = int(buf[2])
-    pooled = kind == 1 or kind == 3
+    pooled = kind % 2 == 1
     i = 0
     if pooled:
         for k in range(n_networks):
@@ -291,11 +395,14 @@ def _expand(buf, x, out):
             out[i + g] = math.exp(_log_sigmoid(loc))
             out[i + n_groups + g] = scale
             out[i + 2 * n_groups + g] = math.exp(scale)
-        else:  # log_m, log_alpha, alpha, beta
+        else:  # log_m, log_alpha, alpha, beta (and log_phi, phi)
             out[i + g] = loc
             out[i + n_groups + g] = scale
             out[i + 2 * n_groups + g] = math.exp(scale)
             out[i + 3 * n_groups + g] = math.exp(scale - loc)
+            if kind >= 4:
+                out[i + 4 * n_groups + g] = x[first + n_groups + g]
+                out[i + 5 * n_groups + g] = math.exp(x[first + n_groups + g])
 
 
 @cfunc(_LOGP_SIG, cache=True, error_model="numpy")
@@ -352,13 +459,15 @@ def log_runs(slot: np.ndarray, k: np.ndarray, w: np.ndarray
 
 
 def native_kind(structure: str, method: str, pool: bool) -> int | None:
-    """The buffer kind of a model, or None when it has no native log density (the negative
-    binomial, and every ``method="full"`` model, go through PyMC).
+    """The buffer kind of a model, or None when it has no native log density (every
+    ``method="full"`` model goes through PyMC).
 
     Examples
     --------
-    >>> native_kind("beta", "marginal", False), native_kind("nb", "marginal", False)
-    (0, None)
+    >>> native_kind("beta", "marginal", False), native_kind("nb", "marginal", True)
+    (0, 5)
+    >>> native_kind("beta", "full", False) is None
+    True
     """
     if method != "marginal":
         return None
@@ -393,35 +502,44 @@ class NativeModel:
     def build(cls, structure: str, pool: bool, n_groups: int, n_networks: int,
               network_index: np.ndarray | None, arrays: list[np.ndarray], n_a: int, n_b: int,
               loc_prior: tuple[float, float], window: float = 1.0) -> NativeModel:
+        """The buffer of a model from its data arrays (as
+        :func:`bayesactiv.bayes.sampling.native_model` gathers them), centred for the initial
+        points on PyMC's support points (the prior means)."""
         kind = KINDS[(structure, bool(pool))]
         header = np.zeros(HEADER)
         header[:5] = kind, n_groups, n_networks, n_a, n_b
         header[5:7] = _POOL_LOC[structure] if pool else loc_prior
         header[7:9] = _LOG_KAPPA if structure == "beta" else _LOG_ALPHA
         header[9] = window
+        header[10:12] = _LOG_PHI
         parts = [header]
         if pool:
             parts.append(np.asarray(network_index, dtype=float))
         parts += [np.asarray(a, dtype=float) for a in arrays]
         buffer = np.ascontiguousarray(np.concatenate(parts))
+        blocks = 3 if structure == "nb" else 2  # location, log kappa / log alpha, log phi
         if pool:
             names = ("M_network", "S_network", "z_group")
             sizes: tuple[int, ...] = (n_networks, n_networks, n_groups)
-            n_dim = 2 * n_networks + 2 * n_groups
-            center = np.zeros(n_dim)  # M = 0 = log 1 ... S = 1 (log 0), z = 0
+            first = 2 * n_networks + n_groups
+            center = np.zeros(first + (blocks - 1) * n_groups)  # S = 1 (log 0), z = 0
             center[:n_networks] = header[5]
         else:
-            names, sizes, n_dim = (), (), 2 * n_groups
-            center = np.zeros(n_dim)
+            names, sizes, first = (), (), n_groups
+            center = np.zeros(blocks * n_groups)
             a0, b0 = loc_prior
             center[:n_groups] = math.log(a0 / b0) if structure == "beta" else a0
-        center[n_dim - n_groups:] = header[7]
+        n_dim = center.size
+        center[first:first + n_groups] = header[7]  # the prior means (PyMC's support points)
+        if structure == "nb":
+            center[first + n_groups:] = header[10]
         if structure == "beta":
             names += ("mu", "log_kappa", "kappa")
-            sizes += (n_groups,) * 3
         else:
             names += ("log_m", "log_alpha", "alpha", "beta")
-            sizes += (n_groups,) * 4
+        if structure == "nb":
+            names += ("log_phi", "phi")
+        sizes += (n_groups,) * (len(names) - len(sizes))
         header_view = buffer[:HEADER]
         header_view[13] = sum(sizes)
         header_view[14] = n_dim

@@ -1,9 +1,9 @@
 """Building the model of a fit, the compiled-model cache, and sampling (nutpie or PyMC).
 
-The marginal models with a native log density (every beta-binomial structure, pooled or not,
-and the gamma-Poisson marginal: :mod:`bayesactiv.bayes.native`) hand nutpie numba callbacks
-cached on disk, so no process compiles them; the others (negative binomial, ``method="full"``)
-are PyMC models compiled by nutpie once per process per structure and padded data size
+The marginal models (every structure, pooled or not) have native log densities
+(:mod:`bayesactiv.bayes.native`): nutpie gets numba callbacks cached on disk, so no process
+compiles them. ``method="full"`` (and ``NATIVE_MODELS = False``) builds PyMC models that
+nutpie compiles once per process per structure and padded data size
 (:func:`bucket`) and reused through ``with_data``; :data:`COMPILE_COUNT` counts those compiles.
 
 Examples
@@ -178,6 +178,9 @@ def native_model(structure: str, method: str, st: Stats, groups: Groups, pool: b
     else:
         arrays = [st.pair_x, st.pair_m, st.pair_weight, st.pair_group]
         n_a, n_b, window = len(st.pair_x), 0, float(st.window)
+        if structure == "nb":
+            arrays += [st.hist_y, st.hist_weight, st.hist_group]
+            n_b = len(st.hist_y)
     return NativeModel.build(structure, pool, n_groups, n_networks,
                              groups.network_index if pool else None, arrays, n_a, n_b,
                              loc_prior, window)

@@ -43,6 +43,8 @@ CASES = [  # (dataset maker, model, pool_layers, location prior)
     (_windows_dataset, "binomial_window", True, (1.0, 1.0)),
     (_windows_dataset, "gamma_poisson", False, (np.log(0.1), 2.5)),
     (_windows_dataset, "gamma_poisson", True, (np.log(0.1), 2.5)),
+    (_windows_dataset, "negative_binomial", False, (np.log(0.1), 2.5)),
+    (_windows_dataset, "negative_binomial", True, (np.log(0.1), 2.5)),
     (_windows_dataset, "beta_binomial", False, (2.0, 30.0)),
     (_clustered_dataset, "clustered_beta_binomial", False, (1.0, 1.0)),
 ]
@@ -55,7 +57,7 @@ def test_log_density_and_gradient_equal_pymc(make, model, pool, prior):
     import pymc as pm
 
     ds = make()
-    structure = "gamma" if model == "gamma_poisson" else "beta"
+    structure = {"gamma_poisson": "gamma", "negative_binomial": "nb"}.get(model, "beta")
     groups = make_groups(ds, ("network", "layer"), pool)
     st = unit_stats(ds, model, groups)
     nm = sampling.native_model(structure, "marginal", st, groups, pool, prior)
