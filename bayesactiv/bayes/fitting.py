@@ -229,8 +229,10 @@ def fit(
         Seed of the sampler and of the derived-quantity draws, in ``[0, 2**64)``; same seed,
         same results.
     sampler : {"nutpie", "pymc"}
-        NUTS implementation. nutpie models are compiled once per process per structure
-        and padded data size, and reused through ``with_data``.
+        NUTS implementation. With nutpie, the marginal models run on log densities
+        compiled once per machine and cached on disk (:mod:`bayesactiv.bayes.native`);
+        ``method="full"`` models are compiled once per process per structure and padded
+        data size, and reused through ``with_data``.
     epsilon : float
         Firing threshold for "dead" units (theta_u or lambda_u below it): > 0, and < 1 for
         the probability models.
@@ -286,12 +288,14 @@ def fit(
     ...
     bayesactiv.data.checks.ArgumentError: tune: expected an integer >= 1 with sampler='nutpie', got 0 (sampler='pymc' allows tune=0)
     """
-    if model is None:
+    validated = model is None
+    if validated:
         validate(ds)
         model = default_model(ds)
     args = check_fit_args(model, group_by, method, draws, tune, chains, seed, sampler,
                           epsilon, pool_layers, progress, mu_prior, rate_prior, sampler_kwargs)
-    validate(ds)
+    if not validated:  # a named model: its arguments are checked before the dataset
+        validate(ds)
     _warn_if_clustered(ds, args["model"])
     model, group_by, method = args["model"], args["group_by"], args["method"]
     pool_layers, seed = args["pool_layers"], args["seed"]

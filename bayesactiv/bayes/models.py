@@ -6,6 +6,8 @@ priors are written out in :mod:`bayesactiv.bayes.specs`. The stages of a fit, in
 * :mod:`~bayesactiv.bayes.specs` - the five models, their priors, group parameters
 * :mod:`~bayesactiv.bayes.sufficient` - the units' groups and sufficient statistics
 * :mod:`~bayesactiv.bayes.likelihood` - tail-sum and quadrature terms, pointwise log-likelihood
+* :mod:`~bayesactiv.bayes.native` - the marginal models' log densities as numba callbacks
+  cached on disk, handed to nutpie
 * :mod:`~bayesactiv.bayes.sampling` - the PyMC model, the compiled-model cache, nutpie/PyMC
 * :mod:`~bayesactiv.bayes.quantiles` - per-unit mixture moments, CDFs and quantiles
 * :mod:`~bayesactiv.bayes.diagnostics`, :mod:`~bayesactiv.bayes.summaries`,
