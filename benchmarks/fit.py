@@ -19,6 +19,7 @@ import numpy as np
 
 import bayesactiv as ba
 from bayesactiv.bayes import likelihood, models, quantiles, sampling, specs, sufficient
+from bayesactiv.bayes.native import native_logp
 
 KW = {"draws": 1000, "tune": 1000, "chains": 4, "seed": 1}
 
@@ -108,6 +109,16 @@ def likelihood_cost(n_units: int) -> None:
         for i in range(reps):
             fn(point + 1e-3 * (i % 7))
         res[name] = ((time.perf_counter() - t0) / reps * 1e6, logp)
+    native = sampling.native_model("beta", "marginal", st, groups, False, (1.0, 1.0))
+    grad = np.empty(native.n_dim)
+    x = point.copy()  # same order as PyMC's: logit mu of each group, then log kappa
+    logp_native = float(native_logp(native.buffer, x, grad))
+    reps = 3000
+    t0 = time.perf_counter()
+    for i in range(reps):
+        native_logp(native.buffer, x + 1e-3 * (i % 7), grad)
+    res["native tail-sum form (numba callback, runs as products)"] = (
+        (time.perf_counter() - t0) / reps * 1e6, logp_native)
     print(f"## log-density + gradient, {n_units:,} units x 2,000 inputs "
           f"({len(st.pair_x):,} distinct pairs, padded {size:,}; tail form {sizes[1:]} "
           "log / lgamma terms, padded)\n")
@@ -115,7 +126,10 @@ def likelihood_cost(n_units: int) -> None:
     print("|---|---|---|")
     for name, (us, logp) in res.items():
         print(f"| {name} | {us:.1f} | {logp:.6f} |")
-    print(f"\nratio pair / tail: {res['pair form'][0] / res['tail-sum form'][0]:.1f}x\n")
+    print(f"\nratio pair / tail: {res['pair form'][0] / res['tail-sum form'][0]:.1f}x; "
+          f"PyMC tail / native: "
+          f"{res['tail-sum form'][0] / res[next(iter(k for k in res if 'native' in k))][0]:.1f}x"
+          "\n")
 
 
 def fast_vs_full() -> None:

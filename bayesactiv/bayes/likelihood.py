@@ -22,12 +22,15 @@ from scipy import special
 
 from bayesactiv.bayes.sufficient import CHUNK, EFFECTIVE_STEPS, Stats
 
-__all__ = ["LOG_RUN_MAX", "N_QUAD", "Terms", "beta_terms", "betaln", "nb_quad_logp",
-           "nb_quad_numpy", "nb_window_terms", "observed_name", "pointwise_log_lik",
+__all__ = ["LOG_RUN_MAX", "NB_HIST_LOGS", "N_QUAD", "Terms", "beta_terms", "betaln",
+           "lgamma_ratio", "nb_quad_logp", "nb_quad_numpy", "nb_window_terms", "observed_name", "pointwise_log_lik",
            "tail_terms"]
 
 N_QUAD = 24
 LOG_RUN_MAX = 8  # runs of at most this many offsets are summed as logs, longer ones by lgamma
+# lgamma(y + phi) - lgamma(phi) of the negative binomial's window counts is a sum of logs up to
+# this count: the two lgamma cancel badly at large phi (the Poisson limit)
+NB_HIST_LOGS = 64
 
 
 @dataclass
@@ -175,7 +178,9 @@ def nb_quad_logp(alpha, beta, phi, s, k, w):
     lam_w = pt.exp(t) * w
     # log NB part depending on lam (per unit): s log(lam W) + k phi log phi - (s + k phi) log(lam W + phi)
     s_, k_, phi_ = s[:, None], k[:, None], phi[:, None]
-    log_nb = s_ * pt.log(lam_w) + k_ * phi_ * pt.log(phi_) - (s_ + k_ * phi_) * pt.log(lam_w + phi_)
+    # written without the cancellation of k phi log phi against k phi log(lam W + phi), which
+    # at large phi (the Poisson limit) costs more than the differences it leaves
+    log_nb = s_ * (pt.log(lam_w) - pt.log(lam_w + phi_)) - k_ * phi_ * pt.log1p(lam_w / phi_)
     log_prior = (alpha[:, None] * pt.log(beta[:, None]) - pt.gammaln(alpha[:, None])
                  + alpha[:, None] * t - beta[:, None] * pt.exp(t))  # density of t = log lam
     integrand = log_nb + log_prior + np.log(weights)[None, :] + nodes[None, :] ** 2
@@ -191,7 +196,7 @@ def nb_quad_numpy(al, be, ph, s, k, w):
     t = center[..., None] + scale[..., None] * nodes
     lam_w = np.exp(t) * w
     s_, k_, ph_ = s[..., None], k[..., None], ph[..., None]
-    log_nb = s_ * np.log(lam_w) + k_ * ph_ * np.log(ph_) - (s_ + k_ * ph_) * np.log(lam_w + ph_)
+    log_nb = s_ * (np.log(lam_w) - np.log(lam_w + ph_)) - k_ * ph_ * np.log1p(lam_w / ph_)
     log_prior = (al[..., None] * np.log(be[..., None]) - special.gammaln(al[..., None])
                  + al[..., None] * t - be[..., None] * np.exp(t))
     integrand = log_nb + log_prior + np.log(weights) + nodes**2
@@ -251,5 +256,26 @@ def nb_window_terms(st: Stats, group_index: np.ndarray, phi: np.ndarray) -> np.n
     rows = np.repeat(np.arange(y.shape[0]), y.shape[1])
     counts = sparse.csr_array((np.ones(rows.size), (rows, cols)), shape=(y.shape[0], keys.size))
     ph = phi[st.hist_group]  # (key, S)
-    terms = special.gammaln(st.hist_y[:, None] + ph) - special.gammaln(ph)
+    terms = lgamma_ratio(st.hist_y, ph)
     return counts @ terms
+
+
+def lgamma_ratio(y: np.ndarray, ph: np.ndarray, small: int = NB_HIST_LOGS) -> np.ndarray:
+    """``lgamma(y + ph) - lgamma(ph)`` for integers ``y >= 0`` (key,) and ``ph`` (key, S):
+    ``sum_{j < y} log(ph + j)`` for ``y <= small`` (no cancellation of two huge lgamma at
+    large ``ph``), the lgamma difference above.
+
+    Examples
+    --------
+    >>> float(lgamma_ratio(np.array([3]), np.array([[1e15]]))[0, 0] / np.log(1e15))
+    3.0
+    """
+    y = np.asarray(y)
+    out = np.zeros(ph.shape)
+    for j in range(int(min(small, y.max(initial=0)))):
+        rows = y > j
+        out[rows] += np.log(ph[rows] + j)
+    big = y > small
+    if big.any():
+        out[big] = special.gammaln(y[big, None] + ph[big]) - special.gammaln(ph[big])
+    return out

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import carray, cfunc, njit, types
 
-from bayesactiv.bayes.likelihood import N_QUAD
+from bayesactiv.bayes.likelihood import N_QUAD, NB_HIST_LOGS
 
 __all__ = ["HEADER", "KINDS", "NativeModel", "compile_native", "digamma", "log_runs",
            "native_kind", "native_logp"]
@@ -193,12 +193,15 @@ def _nb_loglik(buf, x, grad, loc, dloc, first, n_groups, n_a, n_b, off, pooled):
         center = math.log(a_post) - math.log(rate)
         u = 1.0 / a_post + 1.0 / (k * ph + 1.0)
         scale = math.sqrt(2.0 * u)
-        const = k * ph * math.log(ph) + al * math.log(be) - math.lgamma(al)
+        const = al * math.log(be) - math.lgamma(al)
         top = -np.inf
         for q in range(n_q):
             t = center + scale * nodes[q]
             lam_w = math.exp(t) * window
-            f[q] = (s * math.log(lam_w) - (s + k * ph) * math.log(lam_w + ph) + al * t
+            # s log(lam W) + k phi log phi - (s + k phi) log(lam W + phi), without the
+            # cancellation of k phi log phi against k phi log(lam W + phi) at large phi
+            f[q] = (s * (math.log(lam_w) - math.log(lam_w + ph))
+                    - k * ph * math.log1p(lam_w / ph) + al * t
                     - be * math.exp(t) + log_weights[q] + nodes[q] * nodes[q])
             top = max(top, f[q])
         total = 0.0
@@ -210,7 +213,7 @@ def _nb_loglik(buf, x, grad, loc, dloc, first, n_groups, n_a, n_b, off, pooled):
         du_al, du_ph = -1.0 / (a_post * a_post), -k / ((k * ph + 1.0) ** 2)
         g_al = math.log(be) - digamma(al) + du_al / (2.0 * u)
         g_be = al / be
-        g_ph = k * math.log(ph) + k + du_ph / (2.0 * u)
+        g_ph = du_ph / (2.0 * u)
         for q in range(n_q):
             p = math.exp(f[q] - top) / total
             t = center + scale * nodes[q]
@@ -220,7 +223,8 @@ def _nb_loglik(buf, x, grad, loc, dloc, first, n_groups, n_a, n_b, off, pooled):
             dscale = scale / (2.0 * u) * nodes[q]  # d t / d u through the scale
             g_al += p * (t + df_dt * (dc_al + dscale * du_al))
             g_be += p * (-et + df_dt * dc_be)
-            g_ph += p * (-k * math.log(lam_w + ph) - (s + k * ph) / (lam_w + ph)
+            # d/dphi of -k phi log1p(lam W / phi) - s log(lam W + phi)
+            g_ph += p * (-k * math.log1p(lam_w / ph) + (k * lam_w - s) / (lam_w + ph)
                          + df_dt * dscale * du_ph)
         d_al[g] += w * g_al
         d_be[g] += w * g_be
@@ -231,8 +235,16 @@ def _nb_loglik(buf, x, grad, loc, dloc, first, n_groups, n_a, n_b, off, pooled):
         w = buf[off + n_b + j]
         g = int(buf[off + 2 * n_b + j])
         ph = phi[g]
-        logp += w * (math.lgamma(y + ph) - math.lgamma(ph))
-        d_ph[g] += w * (digamma(y + ph) - digamma(ph))
+        if y <= NB_HIST_LOGS:  # sum_{i < y} log(phi + i): no cancellation of two huge lgamma
+            term, dterm = 0.0, 0.0
+            for i in range(int(y)):
+                term += math.log(ph + i)
+                dterm += 1.0 / (ph + i)
+        else:
+            term = math.lgamma(y + ph) - math.lgamma(ph)
+            dterm = digamma(y + ph) - digamma(ph)
+        logp += w * term
+        d_ph[g] += w * dterm
     # to (log alpha, log beta = log alpha - log m, log phi), then the priors
     dlogbeta = np.empty(n_groups)
     for g in range(n_groups):

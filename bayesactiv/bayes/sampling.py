@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from bayesactiv.bayes.likelihood import beta_terms, nb_quad_logp
+from bayesactiv.bayes.likelihood import NB_HIST_LOGS, beta_terms, nb_quad_logp, tail_terms
 from bayesactiv.bayes.native import NativeModel, compile_native, log_runs, native_kind
 from bayesactiv.bayes.specs import group_params
 from bayesactiv.bayes.sufficient import Groups, Stats
@@ -83,9 +83,12 @@ def build_model(structure: str, method: str, n_groups: int, n_networks: int, poo
             else:
                 al, be, ph = params["alpha"][g], params["beta"][g], params["phi"][g]
                 ll = nb_quad_logp(al, be, ph, d["x"], d["m"], d["W"])
-                hph = params["phi"][d["hg"]]
-                pm.Potential("loglik_hist", pt.sum(d["hw"] * (pt.gammaln(d["hy"] + hph)
-                                                             - pt.gammaln(hph))))
+                # sum_h w_h [lgamma(y_h + phi) - lgamma(phi)] in tail-sum form: logs, not
+                # two huge lgamma that cancel at large phi (the Poisson limit)
+                phi = params["phi"]
+                pm.Potential("loglik_hist",
+                             pt.sum(d["hlw"] * pt.log(phi[d["hli"]] + d["hlk"]))
+                             + pt.sum(d["hgw"] * pt.gammaln(phi[d["hgi"]] + d["hgk"])))
             pm.Potential("loglik", pt.sum(d["w"] * ll))
         else:
             n_units = data["g"].shape[0]
@@ -134,12 +137,15 @@ def model_data(structure: str, method: str, st: Stats, groups: Groups
         if structure != "beta":
             data["W"] = np.array(st.window)
         if structure == "nb":
-            hsize = bucket(len(st.hist_y))
-            hpad = hsize - len(st.hist_y)
-            data["hy"] = np.pad(st.hist_y.astype(float), (0, hpad))
-            data["hw"] = np.pad(st.hist_weight, (0, hpad))
-            data["hg"] = np.pad(st.hist_group.astype(np.int64), (0, hpad))
-            sizes = (size, hsize)
+            t = tail_terms(st.hist_group, st.hist_y, st.hist_weight, len(groups.labels),
+                           log_run_max=NB_HIST_LOGS)
+            nlog, nlg = bucket(len(t.log_w)), bucket(len(t.lg_w))
+            for name, values, size_ in (("hli", t.log_slot, nlog), ("hlk", t.log_k, nlog),
+                                        ("hlw", t.log_w, nlog), ("hgi", t.lg_slot, nlg),
+                                        ("hgk", t.lg_k, nlg), ("hgw", t.lg_w, nlg)):
+                values = values.astype(np.int64 if name.endswith("i") else float)
+                data[name] = np.pad(values, (0, size_ - len(values)))
+            sizes = (size, nlog, nlg)
     else:
         as_counts = np.float64 if st.x.dtype.kind == "f" else np.int64
         data = {"x": st.x.astype(as_counts), "m": st.m.astype(as_counts), "g": groups.index}
