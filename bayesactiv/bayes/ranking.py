@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,7 @@ def compare_models(
     tune: int = 1000,
     chains: int = 4,
     seed: int | None = None,
+    log: Callable[[str], Any] | None = None,
     **fit_kwargs: Any,
 ):
     """Rank firing models of the window counts by PSIS-LOO (``arviz.compare``).
@@ -62,6 +64,9 @@ def compare_models(
         Names from :data:`MODELS` describing the window counts.
     group_by, draws, tune, chains, seed, **fit_kwargs
         As in :func:`fit`.
+    log : callable, optional
+        Called with one line of text when each model's fit starts and when its PSIS-LOO is
+        done (its seconds, ELPD and largest Pareto k), e.g. ``print``; None (default): silent.
 
     Returns
     -------
@@ -84,19 +89,34 @@ def compare_models(
     (['binomial_window', 'gamma_poisson'], ['binomial_window', 'gamma_poisson'])
     >>> {"rank", "elpd", "elpd_diff", "weight"} <= set(table.columns)
     True
+    >>> ba.compare_models(ds, ["gamma_poisson", "binomial_window"], log="stderr")
+    Traceback (most recent call last):
+    ...
+    bayesactiv.data.checks.ArgumentError: log: expected a callable (e.g. print) or None, got 'stderr'
     """
     import arviz as az
 
+    if log is not None and not callable(log):
+        raise ArgumentError(f"log: expected a callable (e.g. print) or None, got {log!r}")
     models, seed = _check_compare_args(ds, models, group_by, draws, tune, chains, seed,
                                        fit_kwargs)
     fits, loos, failed = {}, {}, {}
     for i, name in enumerate(models):
+        t0 = time.perf_counter()
+        if log is not None:
+            log(f"[{i + 1}/{len(models)}] {name}: fit and PSIS-LOO ...")
         fits[name], loo, err = _fit_with_loo(ds, name, i, group_by, draws, tune, chains, seed,
-                                             fit_kwargs)
+                                             fit_kwargs, log)
         if loo is None:
             failed[name] = err
         else:
             loos[name] = loo
+        if log is not None:
+            done = (f"elpd {float(loo.elpd):.1f}, max Pareto k "
+                    f"{float(np.nanmax(np.asarray(loo.pareto_k))):.2f}" if loo is not None
+                    else f"PSIS-LOO failed ({err})")
+            log(f"[{i + 1}/{len(models)}] {name}: {done} "
+                f"({time.perf_counter() - t0:.1f} s)")
     if failed:
         warnings.warn(
             "compare_models: PSIS-LOO failed for "
@@ -142,7 +162,8 @@ def _check_compare_args(ds: xr.Dataset, models: Any, group_by: Any, draws: Any, 
 
 
 def _fit_with_loo(ds: xr.Dataset, name: str, i: int, group_by: Any, draws: int, tune: int,
-                  chains: int, seed: int | None, fit_kwargs: dict[str, Any]):
+                  chains: int, seed: int | None, fit_kwargs: dict[str, Any],
+                  log: Callable[[str], Any] | None = None):
     """Fit model ``name`` (the ``i``-th) and its PSIS-LOO; when PSIS cannot smooth the
     importance ratios (e.g. a chain that barely moved repeats its draws), once more with
     longer tuning and smaller steps. Returns the last fit, the ELPD object or None, and the
@@ -160,4 +181,6 @@ def _fit_with_loo(ds: xr.Dataset, name: str, i: int, group_by: Any, draws: int, 
         except ValueError as error:
             err = str(error)
             kwargs["target_accept"] = 0.95
+            if log is not None and attempt == 0:
+                log(f"      {name}: PSIS-LOO failed ({err}); refitting with longer tuning")
     return f, None, err

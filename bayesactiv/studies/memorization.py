@@ -16,7 +16,13 @@ Steps (one progress line each)::
              groups = network x layer), reused by the comparison
     compare  memorizing - generalizing, per layer: MFR, MF, fraction dead, mu, kappa
     epochs   the last hidden layer at every checkpoint, one joint fit per architecture
-    report   tables, figures, unit views, report.html
+    windows  the last hidden layer's window counts under the gamma-Poisson, negative
+             binomial and binomial-window models, ranked by PSIS-LOO (one fit per model;
+             a line per model as it is fitted, with its ELPD and largest Pareto k)
+    report   tables, figures, unit views, report.html (a line per section)
+
+The long steps print indented lines saying what they are doing (each recording, each
+model of the PSIS-LOO ranking, each report section and network).
 
 Examples
 --------
@@ -155,6 +161,11 @@ class _Steps:
         if self.enabled:
             total = time.perf_counter() - self.start
             print(f"        done in {dt:.1f} s (total {total:.0f} s)", file=sys.stderr, flush=True)
+
+    def note(self, text: str) -> None:
+        """One indented progress line inside the current step (what it is doing now)."""
+        if self.enabled:
+            print(f"        {text}", file=sys.stderr, flush=True)
 
 
 def _diagnostics(fit: Any, label: str) -> dict[str, Any]:
@@ -304,15 +315,20 @@ class MemorizationStudy:
             # the study's convolutions count a channel once per input (its published numbers)
             common = {"network": name, "progress": False, "topk": self.plan.topk,
                       "spatial": "any"}
+            t0 = time.perf_counter()
             x, y = zoo.dataset(name, "test")
             self.test[name] = record(net, x, layers, threshold=0.0, labels=y,
                                         window_size=self.plan.window_size, keep_events=True,
                                         **common)
+            self.steps.note(f"test inputs ({len(x)}): {time.perf_counter() - t0:.1f} s")
             if self.plan.train_split:
+                t0 = time.perf_counter()
                 xt, yt = zoo.dataset(name, "train", true_labels=True)
                 self.train[name] = record(net, xt, layers, threshold=0.0, labels=yt,
                                              window_size=self.plan.window_size,
                                              keep_events=True, **common)
+                self.steps.note(f"train inputs ({len(xt)}): {time.perf_counter() - t0:.1f} s")
+            t0 = time.perf_counter()
             last = zoo.last_hidden_layer(name)
             self.sens[name] = {
                 "activation > 0": self.sens_base(name, last),
@@ -323,6 +339,8 @@ class MemorizationStudy:
                     net, x, [last], threshold=Quantile(0.9), labels=y,
                     window_size=self.plan.window_size, keep_events=True, **common),
             }
+            self.steps.note(f"{last} under the two other firing rules: "
+                            f"{time.perf_counter() - t0:.1f} s")
 
     def sens_base(self, name: str, layer: str) -> xr.Dataset:
         ds = self.test[name]
@@ -369,7 +387,11 @@ class MemorizationStudy:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 table = compare_models(joint, draws=self.plan.draws, chains=self.plan.chains,
-                                          seed=self.seed)
+                                       seed=self.seed, log=self.steps.note)
+                # the convergence of the fits behind the ranking, beside the study's others
+                for model, f in table.attrs["fits"].items():
+                    self.diagnostics.append(_diagnostics(f, f"digits-{arch} window counts: "
+                                                            f"{model}"))
             for w in caught:
                 if issubclass(w.category, ConvergenceWarning):
                     self.fit_warnings.append((f"window models of digits-{arch}", str(w.message)))
@@ -388,21 +410,30 @@ class MemorizationStudy:
         with self.steps.step(f"epochs of digits-{arch}: record the last hidden layer at each "
                              "checkpoint and fit them jointly"):
             for name in self.networks(arch):
+                t0 = time.perf_counter()
                 x, y = zoo.dataset(name, "test")
                 last = zoo.last_hidden_layer(name)
-                for epoch in _pick_epochs(zoo.epochs(name), self.plan.max_epochs):
+                epochs = _pick_epochs(zoo.epochs(name), self.plan.max_epochs)
+                for epoch in epochs:
                     ds = record(zoo.load(name, epoch), x, [last], threshold=0.0, labels=y,
                                    window_size=self.plan.window_size, keep_events=False,
                                    network=name, progress=False, topk=0, spatial="any")
                     parts.append(set_epoch(ds, epoch))
+                self.steps.note(f"recorded {name}/{last} at {len(epochs)} checkpoints "
+                                f"({time.perf_counter() - t0:.1f} s)")
             data = combine(parts)
             self.epoch_data[arch] = data
+            t0 = time.perf_counter()
+            self.steps.note(f"fitting {len(parts)} groups (network x epoch) jointly ...")
             self.epoch_fits[arch] = self._fit(data, ("network", "layer", "epoch"),
                                               f"digits-{arch} epochs")
+            self.steps.note(f"fitted ({time.perf_counter() - t0:.1f} s)")
 
     # -- report -------------------------------------------------------------------
     def write(self, out: Path) -> Path:
         with self.steps.step("write the report (tables, figures, unit views, report.html)"):
-            rep = build_report(self)
+            rep = build_report(self, log=self.steps.note)
+            t0 = time.perf_counter()
             path = rep.write(out)
+            self.steps.note(f"written to {out} ({time.perf_counter() - t0:.1f} s)")
         return path

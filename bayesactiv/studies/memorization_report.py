@@ -16,6 +16,9 @@ Examples
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +26,7 @@ import pandas as pd
 import xarray as xr
 
 from bayesactiv.data import combine
+from bayesactiv.data.checks import ArgumentError
 from bayesactiv.report import UNIT_ID_PARTS, Report, layer_bootstrap, layer_section, unit_frame
 from bayesactiv.report.sections import group_frame
 from bayesactiv.stats import baselines
@@ -33,18 +37,55 @@ from bayesactiv.viz.trajectory import trajectory_figure
 __all__ = ["SECTIONS", "build_report"]
 
 
-def build_report(study: Any) -> Report:
+@dataclass
+class _Build:
+    """What the sections of one report share: the progress printer and the per-network
+    bootstrap of the test inputs (used by the per-layer table and by the train/test table)."""
+
+    study: Any
+    log: Callable[[str], Any] | None = None
+    _test_boot: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def note(self, text: str) -> None:
+        if self.log is not None:
+            self.log(text)
+
+    def test_bootstrap(self, name: str) -> pd.DataFrame:
+        """:func:`layer_bootstrap` of network ``name``'s test recording (computed once)."""
+        if name not in self._test_boot:
+            plan = self.study.plan
+            self._test_boot[name] = layer_bootstrap(self.study.test[name],
+                                                    n_resamples=plan.n_resamples,
+                                                    prob=plan.prob, seed=self.study.seed)
+        return self._test_boot[name].copy()
+
+
+def build_report(study: Any, log: Callable[[str], Any] | None = None) -> Report:
     """The study's report: a title, then each section of :data:`SECTIONS` in turn.
 
     Parameters
     ----------
     study : MemorizationStudy
         A study that has run (:meth:`~bayesactiv.studies.memorization.MemorizationStudy.run`).
+    log : callable, optional
+        Called with one line of text as each section is done (and, in the long sections,
+        as each network is), e.g. ``print``; None (default): silent.
 
     Returns
     -------
     Report
+
+    Examples
+    --------
+    The study must have run (minutes); its argument checks come first:
+
+    >>> build_report(object(), log="stderr")
+    Traceback (most recent call last):
+    ...
+    bayesactiv.data.checks.ArgumentError: log: expected a callable (e.g. print) or None, got 'stderr'
     """
+    if log is not None and not callable(log):
+        raise ArgumentError(f"log: expected a callable (e.g. print) or None, got {log!r}")
     plan = study.plan
     rep = Report(
         "How hidden units fire in generalizing and memorizing networks",
@@ -54,8 +95,13 @@ def build_report(study: Any) -> Report:
             "on true labels (generalizing) and on shuffled labels (memorizing)."
         ),
     )
-    for add_section in SECTIONS:
-        add_section(rep, study)
+    build = _Build(study, log)
+    for i, add_section in enumerate(SECTIONS):
+        t0 = time.perf_counter()
+        add_section(rep, study, build)
+        build.note(f"report section {i + 1}/{len(SECTIONS)} "
+                   f"{add_section.__name__.strip('_').replace('_', ' ')} "
+                   f"({time.perf_counter() - t0:.1f} s)")
     return rep
 
 
@@ -71,14 +117,13 @@ def _pct(prob: float) -> str:
     return f"{100 * prob:g}%"
 
 
-def _layer_table(study: Any, name: str) -> pd.DataFrame:
+def _layer_table(study: Any, name: str, build: _Build) -> pd.DataFrame:
     """Per-layer MFR/MF/fraction dead: posterior (joint fit) beside the bootstrap."""
     plan = study.plan
     arch = name.removeprefix("digits-").removesuffix("-memorize")
     gf = group_frame(study.fits[arch], plan.prob, ("network", "layer"))
     gf = gf[gf["network"].astype(str) == name]
-    boot = layer_bootstrap(study.test[name], n_resamples=plan.n_resamples, prob=plan.prob,
-                           seed=study.seed)
+    boot = build.test_bootstrap(name)
     merged = boot.merge(gf, on=["network", "layer"], how="left")
     order = {lay: i for i, lay in enumerate(dict.fromkeys(study.test[name]["layer"].values))}
     merged = merged.sort_values("layer", key=lambda s: s.map(order)).reset_index(drop=True)
@@ -123,7 +168,7 @@ def _plugin_by(ds: xr.Dataset, keys: list[str]) -> pd.DataFrame:
 # --------------------------------------------------------------------------- sections
 
 
-def _overview(rep: Report, study: Any) -> None:
+def _overview(rep: Report, study: Any, build: _Build) -> None:
     """Overview: the firing rule, models and intervals in words, the networks, the key results."""
     plan = study.plan
     pct = _pct(plan.prob)
@@ -166,7 +211,7 @@ def _overview(rep: Report, study: Any) -> None:
              + "\n".join(f"- {v}" for v in findings))
 
 
-def _comparison(rep: Report, study: Any) -> None:
+def _comparison(rep: Report, study: Any, build: _Build) -> None:
     """Memorizing − generalizing per layer: forest plot, table and verdicts per architecture."""
     plan = study.plan
     pct = _pct(plan.prob)
@@ -199,7 +244,7 @@ def _comparison(rep: Report, study: Any) -> None:
             ["mfr", "mf", "frac_dead"])]))
 
 
-def _per_layer(rep: Report, study: Any) -> None:
+def _per_layer(rep: Report, study: Any, build: _Build) -> None:
     """Per-layer MFR/MF: posterior beside plug-in, and the dead/saturated units per layer."""
     plan = study.plan
     pct = _pct(plan.prob)
@@ -212,14 +257,14 @@ def _per_layer(rep: Report, study: Any) -> None:
         f"Fano factor, windows of {w}) with {pct} percentile-bootstrap intervals. κ is the "
         "concentration of a layer's firing probabilities: small κ means units near 0 and 1."
     )
-    layer_frames = {n: _layer_table(study, n) for n in names}
+    layer_frames = {n: _layer_table(study, n, build) for n in names}
     rep.table(pd.concat(layer_frames.values(), ignore_index=True), "layers", max_rows=80)
     rep.figure(plots.plot_dead_saturated(combine([study.test[n] for n in names])),
                "dead_saturated", caption="Dead (never fired) and saturated (always fired) "
                "units per layer on the test inputs.")
 
 
-def _mf_null(rep: Report, study: Any) -> None:
+def _mf_null(rep: Report, study: Any, build: _Build) -> None:
     """MF against its binomial null, with a permutation test."""
     plan = study.plan
     names = _network_names(study)
@@ -237,7 +282,7 @@ def _mf_null(rep: Report, study: Any) -> None:
     rep.table(_mf_null_table(study, names), "mf_null", max_rows=80)
 
 
-def _window_models(rep: Report, study: Any) -> None:
+def _window_models(rep: Report, study: Any, build: _Build) -> None:
     """Poisson, negative binomial or binomial windows, ranked by PSIS-LOO."""
     plan = study.plan
     w = plan.window_size
@@ -250,12 +295,13 @@ def _window_models(rep: Report, study: Any) -> None:
         "architecture (units share a Gamma or Beta prior per network) and ranked by PSIS-LOO "
         "over units (`bayesactiv.compare_models`): higher elpd predicts held-out units better; "
         "elpd_diff and its standard error dse are against the best model; a max Pareto k above "
-        "0.7 would make a model's LOO estimate unreliable."
+        "0.7 would make a model's LOO estimate unreliable. The convergence of these fits is "
+        "listed with the others in *Methods and run*."
     )
     rep.table(pd.concat(study.window_tables.values(), ignore_index=True), "window_models")
 
 
-def _threshold_sensitivity(rep: Report, study: Any) -> None:
+def _threshold_sensitivity(rep: Report, study: Any, build: _Build) -> None:
     """The last hidden layer under other firing rules: plug-in values and differences."""
     plan = study.plan
     pct = _pct(plan.prob)
@@ -292,7 +338,7 @@ def _threshold_sensitivity(rep: Report, study: Any) -> None:
                       "effect depend on the threshold?")
 
 
-def _train_vs_test(rep: Report, study: Any) -> None:
+def _train_vs_test(rep: Report, study: Any, build: _Build) -> None:
     """The same networks on their training inputs."""
     plan = study.plan
     pct = _pct(plan.prob)
@@ -307,15 +353,16 @@ def _train_vs_test(rep: Report, study: Any) -> None:
         )
         rows = []
         for name in names:
-            for split, ds in (("test", study.test[name]), ("train", study.train[name])):
-                b = layer_bootstrap(ds, n_resamples=plan.n_resamples, prob=plan.prob,
-                                    seed=study.seed)
+            for split in ("test", "train"):
+                b = build.test_bootstrap(name) if split == "test" else layer_bootstrap(
+                    study.train[name], n_resamples=plan.n_resamples, prob=plan.prob,
+                    seed=study.seed)
                 b.insert(2, "split", split)
                 rows.append(b)
         rep.table(pd.concat(rows, ignore_index=True), "train_vs_test", max_rows=80)
 
 
-def _epochs(rep: Report, study: Any) -> None:
+def _epochs(rep: Report, study: Any, build: _Build) -> None:
     """The last hidden layer over training, per architecture."""
     plan = study.plan
     pct = _pct(plan.prob)
@@ -339,7 +386,7 @@ def _epochs(rep: Report, study: Any) -> None:
         rep.table(table, f"epochs_{arch}", max_rows=40)
 
 
-def _networks_and_layers(rep: Report, study: Any) -> None:
+def _networks_and_layers(rep: Report, study: Any, build: _Build) -> None:
     """Per network its per-unit table, per layer the detailed section."""
     plan = study.plan
     pct = _pct(plan.prob)
@@ -356,7 +403,8 @@ def _networks_and_layers(rep: Report, study: Any) -> None:
         "layer a unit is a channel, and it fires on an input when it fires at any position "
         "(`spatial=\"any\"`), so most channels fire on every input (saturated)."
     )
-    for name in names:
+    for i, name in enumerate(names):
+        t0 = time.perf_counter()
         arch = name.removeprefix("digits-").removesuffix("-memorize")
         ds = study.test[name]
         units = unit_frame(ds, study.fits[arch], prob=plan.prob, n_resamples=plan.n_resamples,
@@ -376,9 +424,11 @@ def _networks_and_layers(rep: Report, study: Any) -> None:
             layer_section(rep, ds, units, study.fits[arch], name, layer, prob=plan.prob,
                           module=net, inputs=x, images=lambda idx: zoo.digit_images(idx, "test"),
                           n_images=plan.topk)
+        build.note(f"  network {i + 1}/{len(names)} {name}: units and {len(layers)} layer "
+                   f"sections ({time.perf_counter() - t0:.1f} s)")
 
 
-def _methods(rep: Report, study: Any) -> None:
+def _methods(rep: Report, study: Any, build: _Build) -> None:
     """Methods, convergence of every fit, its warnings, and the step timings."""
     plan = study.plan
     rep.section("Methods and run")
@@ -403,4 +453,5 @@ def _methods(rep: Report, study: Any) -> None:
 
 
 #: The report's sections, in order; each adds its headings, text, tables and figures.
-SECTIONS = (_overview, _comparison, _per_layer, _mf_null, _window_models, _threshold_sensitivity, _train_vs_test, _epochs, _networks_and_layers, _methods)
+SECTIONS = (_overview, _comparison, _per_layer, _mf_null, _window_models, _threshold_sensitivity,
+            _train_vs_test, _epochs, _networks_and_layers, _methods)

@@ -50,6 +50,7 @@ def test_compare_models_prefers_binomial_for_bernoulli_firing(windowed):
     ({"model": "gamma_poisson"}, "fit_kwargs"),
     ({"no_such_setting": 1}, "sampler_kwargs"),
     ({"group_by": ("colour",)}, "group_by"),
+    ({"log": "stderr"}, "log"),
 ])
 def test_compare_models_refuses_bad_arguments_before_fitting(windowed, monkeypatch, kwargs,
                                                              name):
@@ -69,8 +70,14 @@ def test_arviz_compare_agrees_with_compare_models(windowed):
     ds, _ = windowed
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", models.ConvergenceWarning)
+        lines: list[str] = []
         table = ba.compare_models(ds, ("gamma_poisson", "binomial_window"), draws=300,
-                                  tune=300, chains=2, seed=3)
+                                  tune=300, chains=2, seed=3, log=lines.append)
+    # one line as each model's fit starts, one with its ELPD when its PSIS-LOO is done
+    assert [line.split(":")[0] for line in lines] == ["[1/2] gamma_poisson"] * 2 + [
+        "[2/2] binomial_window"] * 2
+    for name, line in zip(table.attrs["loo"], lines[1::2], strict=True):
+        assert f"elpd {float(table.attrs['loo'][name].elpd):.1f}, max Pareto k" in line
     fits = table.attrs["fits"]
     for name, f in fits.items():
         assert f.idata["log_likelihood"]["window_count"].dims == ("chain", "draw", "unit")

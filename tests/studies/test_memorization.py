@@ -83,6 +83,14 @@ def test_quick_demo_files_and_progress(quick_report: tuple[Path, str]) -> None:
     assert (path / "report.html").is_file() and (path / "report.md").is_file()
     assert re.search(r"\[ 1/7\] record digits-mlp", log)
     assert f"report: {(path / 'report.html').resolve()}" in log
+    # the long steps say what they are doing: each LOO model, each epoch fit, each report section
+    for model in ("gamma_poisson", "negative_binomial", "binomial_window"):
+        assert re.search(rf"\[\d/3\] {model}: fit and PSIS-LOO \.\.\.", log), model
+        assert re.search(rf"\[\d/3\] {model}: elpd -?[\d.]+, max Pareto k [\d.]+ \(", log), model
+    assert re.search(r"recorded digits-mlp-memorize/\S+ at 3 checkpoints", log)
+    assert re.search(r"fitting 6 groups \(network x epoch\) jointly", log)
+    assert re.search(r"report section 9/10 networks and layers \(", log)
+    assert re.search(r"network 2/2 digits-mlp-memorize: units and 1 layer sections", log)
     for name in ("networks", "layers", "mf_null", "window_models", "compare_mlp",
                  "threshold_sensitivity", "threshold_sensitivity_differences", "train_vs_test", "epochs_mlp",
                  "units_digits-mlp", "units_digits-mlp-memorize", "fit_diagnostics", "timings"):
@@ -145,6 +153,10 @@ def test_quick_demo_tables_are_consistent(quick_report: tuple[Path, str]) -> Non
     np.testing.assert_allclose(null["MF / null"], null["MF"] / null["MF null"])
     models = pd.read_csv(tables / "window_models.csv")
     assert sorted(models["model"]) == ["binomial_window", "gamma_poisson", "negative_binomial"]
+    # the convergence of the fits behind the LOO ranking is reported with the others
+    diagnostics = pd.read_csv(tables / "fit_diagnostics.csv").set_index("fit")
+    for model in models["model"]:
+        assert f"digits-mlp window counts: {model}" in diagnostics.index, model
     assert (models["elpd_diff"] <= 0).all() and models["rank"].tolist() == [0, 1, 2]
     # the comparison's bootstrap estimate is the plug-in difference memorizing - generalizing
     comp = pd.read_csv(tables / "compare_mlp.csv")
