@@ -11,9 +11,19 @@ inputs themselves are not held), at two input counts, with and without ``keep_ev
 The load average is printed at the start and the end: other work on the machine
 slows the bare pass and ``record`` alike, but makes the ratios noisier.
 
+After the one-time costs, a section measures the two rows of the recording targets
+side by side: ``record`` against the bare forward pass of a 784-2048-2048-10 ReLU MLP
+(12,000 inputs, batches of 500, both ReLU layers, ``window_size=100``), and the fixed
+cost of one ``record`` call: ``record`` minus the bare forward pass, in milliseconds, for a
+tiny input (8 inputs, one batch) and for the digits MLP on all 1,797 digits in one
+batch with ``window_size=50`` as in the table (medians of many interleaved calls).
+``--issue`` runs only that section (its warm-up calls load the kernels before any
+timed region).
+
 Usage::
 
-    .venv/bin/python benchmarks/record.py            # full run (about 3 minutes on 2 quiet cores, 5 when busy)
+    .venv/bin/python benchmarks/record.py            # full run (about 4 minutes on 2 quiet cores, 6 when busy)
+    .venv/bin/python benchmarks/record.py --issue    # only the targets (about 1 minute)
     .venv/bin/python benchmarks/record.py --quick    # small run
     .venv/bin/python benchmarks/record.py --threads 1  # one thread for torch and numba
 """
@@ -102,14 +112,67 @@ def speed(name: str, net: nn.Module, x: torch.Tensor, batch: int, reps: int) -> 
     _bare(net, warm, batch)
     rec(True, warm)
     rec(False, warm)
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    for _ in range(reps):
-        for key, fn in runs.items():
-            times[key].append(_time(fn))
+    times = _interleaved(runs, reps)
     med = {k: statistics.median(v) for k, v in times.items()}
     ratio = {k: statistics.median(t / b for t, b in zip(v, times["bare"], strict=True))
              for k, v in times.items()}
     return {"network": name, "inputs": x.shape[0], "batch": batch, "med": med, "ratio": ratio}
+
+
+def _interleaved(runs: dict[str, Callable[[], object]], reps: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(reps):
+        for key, fn in runs.items():
+            times[key].append(_time(fn))
+    return times
+
+
+def issue_rows(reps: int, calls: int) -> None:
+    """The recording targets: the wide MLP's ratio to the bare pass, and one call's fixed cost."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(784, 2048), nn.ReLU(), nn.Linear(2048, 2048), nn.ReLU(),
+                        nn.Linear(2048, 10))
+    x = torch.randn(12_000, 784)
+    layers = _relu_layers(net)
+
+    def rec_mlp() -> None:
+        ba.record(net, x, layers, batch_size=500, progress=False, window_size=100)
+
+    _bare(net, x[:1000], 500)
+    ba.record(net, x[:1000], layers, batch_size=500, progress=False, window_size=100)
+    times = _interleaved({"bare": lambda: _bare(net, x, 500), "record": rec_mlp}, reps)
+    ratios = sorted(r / b for r, b in zip(times["record"], times["bare"], strict=True))
+    print(f"\nRecording targets (load average {_load()})")
+    print(f"784-2048-2048-10 ReLU MLP, 12,000 inputs, batch 500, layers {layers}, "
+          f"window_size=100: bare {statistics.median(times['bare']):.3f} s, record "
+          f"{statistics.median(times['record']):.3f} s, ratio record/bare "
+          f"{statistics.median(ratios):.3f} (median of {reps}; range {ratios[0]:.3f}-"
+          f"{ratios[-1]:.3f}; goal <= 1.05)")
+
+    mlp = _digits_mlp()
+    digits = _digits_inputs((64,))
+    mlp_layers = _relu_layers(mlp)
+    tiny = digits[:8]
+    for label, inputs, window in (("8 inputs, one batch, window_size=4", tiny, 4),
+                                  ("1,797 digits, one batch, window_size=50", digits, 50)):
+        size = inputs.shape[0]
+
+        def rec(inputs: torch.Tensor = inputs, size: int = size, window: int = window) -> None:
+            ba.record(mlp, inputs, mlp_layers, batch_size=size, progress=False,
+                      window_size=window)
+
+        rec()
+        _bare(mlp, inputs, size)
+        times = _interleaved({"bare": lambda inputs=inputs, size=size: _bare(mlp, inputs, size),
+                              "record": rec}, calls)
+        bare, recorded = statistics.median(times["bare"]), statistics.median(times["record"])
+        ratio = statistics.median(r / b for r, b in zip(times["record"], times["bare"],
+                                                        strict=True))
+        print(f"fixed cost of one record call, digits MLP {mlp_layers}, {label}: bare "
+              f"{1e3 * bare:.2f} ms, record {1e3 * recorded:.2f} ms, record - bare "
+              f"{1e3 * (recorded - bare):.2f} ms (goal <= 2 ms), ratio {ratio:.2f} "
+              f"(medians of {calls})")
+    print(f"load average {_load()}")
 
 
 def one_time_costs() -> None:
@@ -182,6 +245,10 @@ def memory(n_inputs: int, keep_events: bool, width: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small run")
+    parser.add_argument("--issue", action="store_true",
+                        help="only the recording targets (the wide MLP's ratio, the fixed cost)")
+    parser.add_argument("--reps", type=int, default=None,
+                        help="repetitions of the wide MLP in the targets (default 9, 5 quick)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for torch and numba (default: torch's default)")
     args = parser.parse_args()
@@ -195,7 +262,11 @@ def main() -> None:
     width = 1024 if args.quick else 4096
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; "
           f"load average {_load()}")
-    one_time_costs()
+    if not args.issue:
+        one_time_costs()
+    issue_rows(args.reps or (5 if args.quick else 9), 15 if args.quick else 41)
+    if args.issue:
+        return
 
     mlp, cnn = _digits_mlp(), _digits_cnn()
     digits_flat, digits_img = _digits_inputs((64,)), _digits_inputs((1, 8, 8))

@@ -83,7 +83,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 __all__ = [
@@ -91,6 +90,7 @@ __all__ = [
     "LAYER_CLUSTER_VARS",
     "DatasetError",
     "clustered",
+    "dataset_parts",
     "dense_cluster_stats",
     "from_input_counts",
     "input_count_sums",
@@ -209,6 +209,43 @@ def make_dataset(
     ...
     bayesactiv.data.contract.DatasetError: layer: expected 3 values (one per unit of count), got 2
     """
+    data_vars, coords, all_attrs = dataset_parts(
+        count, n, network=network, layer=layer, index=index, epoch=epoch,
+        window_count=window_count, window_size=window_size, fired=fired, label=label,
+        threshold_rule=threshold_rule, threshold_params=threshold_params, attrs=attrs)
+    return validate(xr.Dataset(data_vars, coords=coords, attrs=all_attrs))
+
+
+def dataset_parts(
+    count: Any,
+    n: Any,
+    *,
+    network: str | Sequence[str],
+    layer: str | Sequence[str],
+    index: Sequence[int] | None = None,
+    epoch: int | Sequence[int] | None = None,
+    window_count: Any = None,
+    window_size: int | None = None,
+    fired: Any = None,
+    label: Any = None,
+    threshold_rule: str = "activation > 0",
+    threshold_params: dict | None = None,
+    attrs: dict | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The checked variables, coordinates and attributes of :func:`make_dataset`, not yet a dataset.
+
+    For a caller that adds variables of its own before building the dataset once
+    (and validating it once); the arguments and errors are those of :func:`make_dataset`.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> from bayesactiv.data.contract import dataset_parts, validate
+    >>> data_vars, coords, attrs = dataset_parts([0, 5], 20, network="net", layer="fc1")
+    >>> data_vars["act_max"] = ("unit", [0.5, 2.0])
+    >>> validate(xr.Dataset(data_vars, coords=coords, attrs=attrs))["act_max"].values.tolist()
+    [0.5, 2.0]
+    """
     count = np.asarray(count)
     if count.ndim != 1:
         raise DatasetError(f"count: expected a 1-d array over units, got shape {count.shape}")
@@ -260,7 +297,7 @@ def make_dataset(
     elif label is not None:
         raise DatasetError("label: a per-event label needs fired events (pass fired=...)")
     all_attrs.update(attrs or {})
-    return validate(xr.Dataset(data_vars, coords=coords, attrs=all_attrs))
+    return data_vars, coords, all_attrs
 
 
 def _per_unit(values: Any, name: str, k: int, *, scalar: bool = True) -> np.ndarray:
@@ -328,12 +365,12 @@ def _as_int(values: np.ndarray, name: str) -> np.ndarray:
 
 
 def _check_dims(ds: xr.Dataset, name: str, dims: tuple[str, ...]) -> None:
-    if ds[name].dims != dims:
-        raise DatasetError(f"{name}: expected dims {dims}, got {ds[name].dims}")
+    if ds.variables[name].dims != dims:
+        raise DatasetError(f"{name}: expected dims {dims}, got {ds.variables[name].dims}")
 
 
 def _check_counts(ds: xr.Dataset, name: str) -> np.ndarray:
-    values = ds[name].values
+    values = ds.variables[name].values
     if values.dtype.kind == "f":
         if np.isnan(values).any():
             raise DatasetError(f"{name}: contains NaN")
@@ -379,6 +416,7 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
     """
     if not isinstance(ds, xr.Dataset):
         raise DatasetError(f"dataset: expected an xarray.Dataset, got {type(ds).__name__}")
+    var = ds.variables  # (not ds[name]: each DataArray built costs more than its check)
     for name in ("count", "n"):
         if name not in ds.data_vars:
             raise DatasetError(f"{name}: missing variable (an activation dataset needs 'count' and 'n')")
@@ -388,18 +426,19 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
     for name in ("unit", "network", "layer", "index"):
         if name not in ds.coords:
             raise DatasetError(f"{name}: missing coordinate on 'unit'")
-        if ds[name].dims != ("unit",):
-            raise DatasetError(f"{name}: coordinate must have dims ('unit',), got {ds[name].dims}")
+        if var[name].dims != ("unit",):
+            raise DatasetError(f"{name}: coordinate must have dims ('unit',), got {var[name].dims}")
     count = _check_counts(ds, "count")
     n = _check_counts(ds, "n")
     if (count > n).any():
-        bad = ds["unit"].values[count > n][:5]
+        bad = var["unit"].values[count > n][:5]
         raise DatasetError(f"count: exceeds n for units {bad.tolist()}")
-    if ds["index"].dtype.kind not in "iu":
-        raise DatasetError(f"index: expected integers, got dtype {ds['index'].dtype}")
-    epoch = ds["epoch"].values if "epoch" in ds.coords else None
-    expected = unit_ids(ds["network"].values, ds["layer"].values, ds["index"].values, epoch)
-    actual = ds["unit"].values
+    if var["index"].dtype.kind not in "iu":
+        raise DatasetError(f"index: expected integers, got dtype {var['index'].dtype}")
+    epoch = var["epoch"].values if "epoch" in ds.coords else None
+    expected = unit_ids(var["network"].values, var["layer"].values, var["index"].values,
+                        epoch)
+    actual = var["unit"].values
     mismatch = expected != actual.astype(object)
     if mismatch.any():
         bad = int(np.flatnonzero(mismatch)[0])
@@ -407,7 +446,7 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
             f"unit: id {actual[bad]!r} does not match its network/layer/index coordinates "
             f"(expected {expected[bad]!r})"
         )
-    if not pd.Index(actual).is_unique:
+    if len(set(actual.tolist())) != actual.shape[0]:  # (the ids are str, checked above)
         raise DatasetError("unit: ids are not unique")
     if "window_count" in ds.data_vars:
         _check_windows(ds, count, n)
@@ -419,7 +458,7 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
         raise DatasetError(f"{missing[0]}: missing variable (the layer sums "
                            f"{list(LAYER_CLUSTER_VARS)} come together)")
     if present:
-        vals = np.stack([ds[name].values for name in LAYER_CLUSTER_VARS])
+        vals = np.stack([var[name].values for name in LAYER_CLUSTER_VARS])
         for name in present:
             _check_dims(ds, name, ("unit",))
         unknown = (vals == -1).all(axis=0)
@@ -429,9 +468,9 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
                                "(-1 in all three: not streamed)")
     if "fired" in ds.data_vars:
         _check_dims(ds, "fired", ("sample", "unit"))
-        if ds["fired"].dtype != bool:
-            raise DatasetError(f"fired: expected bool, got dtype {ds['fired'].dtype}")
-        if not np.array_equal(ds["fired"].values.sum(axis=0), count):
+        if var["fired"].dtype != bool:
+            raise DatasetError(f"fired: expected bool, got dtype {var['fired'].dtype}")
+        if not np.array_equal(var["fired"].values.sum(axis=0), count):
             raise DatasetError("fired: per-unit sums over 'sample' do not equal count")
         if (n != ds.sizes["sample"]).any():
             raise DatasetError("fired: n must equal the number of samples when fired is kept")

@@ -63,8 +63,8 @@ import xarray as xr
 from bayesactiv.data.contract import (
     CLUSTER_VARS,
     LAYER_CLUSTER_VARS,
+    dataset_parts,
     dense_cluster_stats,
-    make_dataset,
     validate,
 )
 from bayesactiv.recording.hooks import inference, run_pass
@@ -118,9 +118,10 @@ def default_network_name(module: torch.nn.Module) -> str:
 
 
 def _check_finite(name: str, lo: torch.Tensor, hi: torch.Tensor) -> None:
-    bad = ~(torch.isfinite(lo) & torch.isfinite(hi))
-    if bool(bad.any()):
-        units = torch.nonzero(bad).flatten().cpu().tolist()
+    # on the host: the O(units) copy costs less than the torch calls on a few hundred values
+    bad = ~(np.isfinite(lo.cpu().numpy()) & np.isfinite(hi.cpu().numpy()))
+    if bad.any():
+        units = np.flatnonzero(bad).tolist()
         more = f" and {len(units) - 10} more" if len(units) > 10 else ""
         raise ValueError(f"layer {name!r}: NaN or infinite activations in units {units[:10]}{more}")
 
@@ -429,7 +430,7 @@ def _event_coords(results: dict[str, dict[str, Any]], recs: dict[str, LayerReduc
 def _assemble(results: dict[str, dict[str, Any]], recs: dict[str, LayerReducer], names: list[str],
               rule: ThresholdRule, window_size: int | None, network: str, module: torch.nn.Module,
               spatial: str, events: tuple, n_approx: int, summaries: bool) -> xr.Dataset:
-    """The activation dataset of the layers' results."""
+    """The activation dataset of the layers' results, built (and validated) once."""
     units = [results[name]["count"].shape[0] for name in names]
     layer_col = np.repeat(np.array(names, dtype=object), units)
     index_col = np.concatenate([np.arange(u, dtype=np.int64) for u in units])
@@ -444,42 +445,53 @@ def _assemble(results: dict[str, dict[str, Any]], recs: dict[str, LayerReducer],
                                       axis=1).astype(np.int64)
     fired, label, input_coord = events
     attrs = _attrs(recs, names, rule, network, module, spatial, n_approx)
-    ds = make_dataset(count, n, network=network, layer=layer_col, index=index_col,
-                      window_count=window_count, window_size=window_size, fired=fired,
-                      label=label, threshold_rule=rule.describe(),
-                      threshold_params=rule.params(), attrs=attrs)
-    if input_coord is not None and ds.attrs["spatial"] in ("per_position", "token", "mixed"):
-        ds = ds.assign_coords(input=("sample", input_coord.astype(np.int64)))
+    data_vars, coords, attrs = dataset_parts(
+        count, n, network=network, layer=layer_col, index=index_col, window_count=window_count,
+        window_size=window_size, fired=fired, label=label, threshold_rule=rule.describe(),
+        threshold_params=rule.params(), attrs=attrs)
+    for name in ("unit", "network", "layer"):  # object arrays of str, as built
+        coords[name] = _strings(*coords[name])
+    if input_coord is not None and attrs["spatial"] in ("per_position", "token", "mixed"):
+        coords["input"] = ("sample", input_coord.astype(np.int64))
     per_unit = ["threshold", "act_min", "act_max"]
     if summaries:
         per_unit += ["act_mean", "act_var", "act_skewness", "act_kurtosis", "act_zero"]
     for var in per_unit:
-        ds[var] = ("unit", np.concatenate([results[name][var] for name in names]))
+        data_vars[var] = ("unit", _joined(results, names, var))
     if any("cluster_n" in results[name] for name in names):
         parts = [results[name] if "cluster_n" in results[name] else
                  dense_cluster_stats(results[name]["count"],
                                      np.full(u, results[name]["n"], dtype=np.int64))
                  for name, u in zip(names, units, strict=True)]
         for var in CLUSTER_VARS:
-            ds[var] = ("unit", np.concatenate([np.broadcast_to(p[var], (u,)) for p, u in
-                                               zip(parts, units, strict=True)]).astype(np.int64))
+            data_vars[var] = ("unit", np.concatenate(
+                [np.broadcast_to(p[var], (u,)) for p, u in zip(parts, units, strict=True)]
+            ).astype(np.int64))
         for var in LAYER_CLUSTER_VARS:  # -1: not streamed (a dense layer)
-            ds[var] = ("unit", np.concatenate([p[var] if var in p else np.full(u, -1)
-                                               for p, u in zip(parts, units, strict=True)]
-                                              ).astype(np.int64))
+            data_vars[var] = ("unit", np.concatenate(
+                [p[var] if var in p else np.full(u, -1) for p, u in zip(parts, units, strict=True)]
+            ).astype(np.int64))
     if summaries:
-        ds["topk_sample"] = (("unit", "rank"),
-                             np.concatenate([results[name]["topk_sample"] for name in names]))
-        ds["topk_value"] = (("unit", "rank"),
-                            np.concatenate([results[name]["topk_value"] for name in names]))
-        ds["hist_count"] = (("hist_group", "hist_bin"),
-                            np.stack([results[name]["hist_count"] for name in names]))
-        ds["hist_edges"] = (("hist_group", "hist_edge"),
-                            np.stack([results[name]["hist_edges"] for name in names]))
-        ds = ds.assign_coords(hist_group=("hist_group",
-                                          np.array([f"{network}/{name}" for name in names],
-                                                   dtype=object)))
-    return validate(ds)
+        data_vars["topk_sample"] = (("unit", "rank"), _joined(results, names, "topk_sample"))
+        data_vars["topk_value"] = (("unit", "rank"), _joined(results, names, "topk_value"))
+        data_vars["hist_count"] = (("hist_group", "hist_bin"),
+                                   np.stack([results[name]["hist_count"] for name in names]))
+        data_vars["hist_edges"] = (("hist_group", "hist_edge"),
+                                   np.stack([results[name]["hist_edges"] for name in names]))
+        groups = np.array([f"{network}/{name}" for name in names], dtype=object)
+        coords["hist_group"] = _strings("hist_group", groups)
+    return validate(xr.Dataset(data_vars, coords=coords, attrs=attrs))
+
+
+def _strings(dims: str, values: np.ndarray) -> xr.Variable:
+    """A variable of an object array of str, as it is: xarray would otherwise pass it through
+    pandas to look for dates and times, which costs more than building the whole dataset."""
+    return xr.Variable(dims, values, fastpath=True)
+
+
+def _joined(results: dict[str, dict[str, Any]], names: list[str], var: str) -> np.ndarray:
+    """A variable of every layer, the layers' units one after the other."""
+    return np.concatenate([results[name][var] for name in names])
 
 
 def _attrs(recs: dict[str, LayerReducer], names: list[str], rule: ThresholdRule, network: str,

@@ -90,34 +90,55 @@ class LayerReducer:
         if self.thr_src is None:
             self.thr_src = torch.full((u,), float(fixed), dtype=torch.float64, device=dev)
         self.thr = round_down(self.thr_src.to(dev), dt)
-        zeros = torch.zeros(u, dtype=torch.int64, device=dev)
-        self.count = zeros.clone()
-        self.zero = zeros.clone()
-        self.partial = zeros.clone()
-        self.lo = torch.full((u,), math.inf, dtype=dt, device=dev)
-        self.hi = torch.full((u,), -math.inf, dtype=dt, device=dev)
-        f64 = torch.zeros(u, dtype=torch.float64, device=dev)
-        self.mean, self.m2, self.m3, self.m4 = f64.clone(), f64.clone(), f64.clone(), f64.clone()
-        self.top_v = torch.empty(0, u, dtype=dt, device=dev)
-        self.top_i = torch.empty(0, u, dtype=torch.int64, device=dev)
-        self.hist = torch.zeros(self.bins, dtype=torch.float64, device=dev)
         self.fast = kernels.fast_path(a)
         if self.fast:
             self._first_fast(a)
+        else:
+            zeros = torch.zeros(u, dtype=torch.int64, device=dev)
+            self.count = zeros.clone()
+            self.zero = zeros.clone()
+            self.partial = zeros.clone()
+            self.lo = torch.full((u,), math.inf, dtype=dt, device=dev)
+            self.hi = torch.full((u,), -math.inf, dtype=dt, device=dev)
+            f64 = torch.zeros(u, dtype=torch.float64, device=dev)
+            self.mean, self.m2, self.m3, self.m4 = (f64.clone(), f64.clone(), f64.clone(),
+                                                    f64.clone())
+            self.top_v = torch.empty(0, u, dtype=dt, device=dev)
+            self.top_i = torch.empty(0, u, dtype=torch.int64, device=dev)
+            self.hist = torch.zeros(self.bins, dtype=torch.float64, device=dev)
         self._first_range(a)
 
     def _first_fast(self, a: torch.Tensor) -> None:
-        """The numpy state that the fused kernel updates in place (see :meth:`_update_fast`)."""
-        u, dt = a.shape[1], a.dtype
+        """The numpy state that the fused kernel updates in place (see :meth:`_update_fast`).
+
+        Each statistic is a numpy array and a tensor sharing its memory (the tensor for
+        :meth:`result`), so a batch costs no conversions; the kernel's outputs for the
+        batch minimum, maximum and per-block histograms are allocated once."""
+        x = a.numpy()
+        u, dt = x.shape[1], x.dtype
+        self.count = torch.zeros(u, dtype=torch.int64)
+        self.zero = torch.zeros(u, dtype=torch.int64)
+        self.partial = torch.zeros(u, dtype=torch.int64)
+        self.lo = torch.from_numpy(np.full(u, np.inf, dtype=dt))
+        self.hi = torch.from_numpy(np.full(u, -np.inf, dtype=dt))
         self.bad = torch.zeros(u, dtype=torch.int64)
         self.sums = torch.zeros(4, u, dtype=torch.float64)  # power sums of a - shift
         # the shift only centres the power sums: the mean of the first events will do
-        shift = np.mean(a[:256].numpy(), axis=0, dtype=np.float64)
+        shift = np.mean(x[:256], axis=0, dtype=np.float64)
         self.shift = torch.from_numpy(np.where(np.isfinite(shift), shift, 0.0))
         k = self.k if self.summaries else 0
-        self.top_v = torch.full((k, u), -math.inf, dtype=dt)
-        self.top_i = torch.full((k, u), -1, dtype=torch.int64)
+        self.top_v = torch.from_numpy(np.full((k, u), -np.inf, dtype=dt))
+        self.top_i = torch.from_numpy(np.full((k, u), -1, dtype=np.int64))
         self.hist = torch.zeros(self.bins, dtype=torch.int64)
+        # units per block of the threaded and of the serial kernel (a batch takes either)
+        self.blocks = (kernels.block_size(u), kernels.block_size(u, parallel=False))
+        nblocks = -(-u // min(self.blocks))
+        self.views = tuple(t.numpy() for t in (self.thr, self.bad, self.zero, self.sums,
+                                               self.shift, self.top_v, self.top_i))
+        self.scratch = (np.empty(u, dtype=dt), np.empty(u, dtype=dt),
+                        np.zeros((nblocks, self.bins), dtype=np.int64),
+                        np.zeros(nblocks, dtype=np.int64))
+        self.no_fired = np.empty((0, 0), dtype=np.bool_)
 
     def _first_range(self, a: torch.Tensor) -> None:
         """The histogram edges: given, from the first batch (``dynamic``), or none."""
@@ -190,21 +211,25 @@ class LayerReducer:
         fill, span = (0, max(e, 1)) if w is None else (self.fill, w)
         touched = (fill + e - 1) // span + 1
         wc = np.zeros((touched, u), dtype=np.int64)
-        lo = np.empty(u, dtype=x.dtype)
-        hi = np.empty(u, dtype=x.dtype)
-        fired = np.empty((e, u) if self.keep_events else (0, 0), dtype=np.bool_)
-        block = kernels.block_size(u)
+        thr, bad, zero, sums, shift, top_v, top_i = self.views
+        block = self.blocks[0] if e * u >= kernels.PARALLEL_MIN else self.blocks[1]
         nblocks = -(-u // block)
-        hist = np.zeros((nblocks if self.summaries else 1, self.bins), dtype=np.int64)
-        nout = np.zeros(nblocks, dtype=np.int64)
+        lo, hi, hist, nout = self.scratch
+        hist = hist[: nblocks if self.summaries else 1]  # (one row per block of units)
+        nout = nout[:nblocks]
+        fired = np.empty((e, u), dtype=np.bool_) if self.keep_events else self.no_fired
+        if self.summaries:
+            hist.fill(0)
         hlo, hhi = self.hist_range
         kernels.fused_kernel(e * u)(
-            x, self.thr.numpy(), fill, span, wc, lo, hi, self.bad.numpy(), self.keep_events,
-            fired, self.summaries, self.zero.numpy(), self.sums.numpy(), self.shift.numpy(),
-            self.top_v.numpy(), self.top_i.numpy(), self.n, hist, hlo, hhi,
-            self.bins / (hhi - hlo), nout, block)
-        counts = wc.sum(0)
-        np.add(self.count.numpy(), counts, out=self.count.numpy())
+            x, thr, fill, span, wc, lo, hi, bad, self.keep_events, fired, self.summaries, zero,
+            sums, shift, top_v, top_i, self.n, hist, hlo, hhi, self.bins / (hhi - hlo), nout,
+            block)
+        count = self.count.numpy()
+        if touched == 1:
+            count += wc[0]
+        else:
+            count += wc.sum(0)
         if w is not None:
             self._close_windows(wc, fill, e, touched)
         if self.keep_events:
@@ -218,8 +243,10 @@ class LayerReducer:
                     self.hist, self.hist_range = grow_histogram(self.hist, self.hist_range, amin, amax)
                     hlo, hhi = self.hist_range
                     hist[:] = 0
-                    kernels.compiled()["hist"](x, hlo, hhi, self.bins / (hhi - hlo), hist, block)
-            self.hist += torch.from_numpy(hist.sum(0))
+                    kernels.compiled()["hist"](x, hlo, hhi, self.bins / (hhi - hlo), hist,
+                                               block)
+            total = self.hist.numpy()
+            total += hist[0] if hist.shape[0] == 1 else hist.sum(0)
         self.n += e
 
     def _close_windows(self, wc: np.ndarray, fill: int, e: int, touched: int) -> None:
@@ -299,9 +326,12 @@ class LayerReducer:
         """Per-unit minimum and maximum, NaN where a unit saw a NaN or infinite value."""
         if not self.fast:
             return self.lo, self.hi
-        bad = self.bad > 0
+        bad = self.bad.numpy() > 0
+        if not bad.any():
+            return self.lo, self.hi
         nan = torch.tensor(math.nan, dtype=self.lo.dtype)
-        return torch.where(bad, nan, self.lo), torch.where(bad, nan, self.hi)
+        bad_t = torch.from_numpy(bad)
+        return torch.where(bad_t, nan, self.lo), torch.where(bad_t, nan, self.hi)
 
     def result(self, units: int) -> dict[str, Any]:
         """The layer's variables of the activation dataset, as numpy arrays (``n``: an int)."""
@@ -327,9 +357,11 @@ class LayerReducer:
 
     def _summaries(self, units: int) -> dict[str, np.ndarray]:
         if self.fast:
-            self.mean, self.m2, self.m3, self.m4 = moments_from_sums(self.shift, self.sums, self.n)
-        var = self.m2 / max(self.n, 1)
-        skew, kurt = shape_statistics(self.m2, self.m3, self.m4, self.n)
+            mean, m2, m3, m4 = moments_from_sums(self.shift.numpy(), self.sums.numpy(), self.n)
+        else:
+            mean, m2, m3, m4 = (t.cpu().numpy() for t in (self.mean, self.m2, self.m3, self.m4))
+        var = m2 / max(self.n, 1)
+        skew, kurt = shape_statistics(m2, m3, m4, self.n)
         tv = np.full((units, self.k), np.nan)
         ti = np.full((units, self.k), -1, dtype=np.int64)
         got = self.top_v.shape[0]
@@ -337,8 +369,8 @@ class LayerReducer:
         ti[:, :got] = self.top_i.cpu().numpy().T
         tv[ti < 0] = np.nan  # fewer events than k
         return {
-            "act_mean": self.mean.cpu().numpy(),
-            "act_var": np.maximum(var.cpu().numpy(), 0.0),
+            "act_mean": mean,
+            "act_var": np.maximum(var, 0.0),
             "act_skewness": skew,
             "act_kurtosis": kurt,
             "act_zero": self.zero.cpu().numpy().astype(np.int64),

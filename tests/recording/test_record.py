@@ -679,3 +679,93 @@ def test_capture_errors(mlp, digits):
         record_module.capture(mlp, x, "1", units=[-1])
     with pytest.raises(ValueError, match="spatial"):
         record_module.capture(mlp, x, "1", spatial="all")
+
+
+# ---------------------------------------------------------------- the fused kernel and the dataset
+
+
+def _kernel_args(a: np.ndarray, fill: int, w: int, k: int, block: int, keep: bool):
+    rng = np.random.default_rng(3)
+    e, u = a.shape
+    nblocks = -(-u // block)
+    top_v = np.sort(rng.normal(size=(k, u)), axis=0)[::-1].astype(a.dtype)
+    return [a, (0.1 * rng.normal(size=u)).astype(a.dtype), fill, w,
+            np.zeros(((fill + e - 1) // w + 1, u), np.int64), np.empty(u, a.dtype),
+            np.empty(u, a.dtype), np.zeros(u, np.int64), keep,
+            np.zeros((e, u) if keep else (0, 0), np.bool_), True, np.zeros(u, np.int64),
+            np.zeros((4, u)), rng.normal(size=u), top_v, np.full((k, u), -1, np.int64), 5,
+            np.zeros((nblocks, 8), np.int64), -0.5, 1.5, 8 / 2.0, np.zeros(nblocks, np.int64),
+            block]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_kernel_equals_its_python_source_with_frequent_count_flushes(monkeypatch, dtype):
+    # the compiled kernel keeps int32 counts and flushes them every 2**30 events; its Python
+    # source, run with a flush every 4 events, must give the same outputs bit for bit
+    kern = kernels_module.compiled()["fused_serial"]
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(37, 45)).astype(dtype)
+    a[a < 0] = 0
+    a[rng.random(a.shape) < 0.02] = 1.0  # ties in the top k
+    a[0, 3], a[5, 7], a[9, 8] = np.inf, -np.inf, np.nan
+    for fill, w, k, block, keep in [(0, 10, 3, 16, False), (4, 7, 0, 32, True),
+                                    (0, 37, 2, 64, True)]:
+        compiled_args = _kernel_args(a, fill, w, k, block, keep)
+        python_args = _kernel_args(a, fill, w, k, block, keep)
+        kern(*compiled_args)
+        monkeypatch.setattr(kernels_module, "_FLUSH", 3)
+        with np.errstate(invalid="ignore"):
+            kernels_module._fused_kernel(*python_args)
+        monkeypatch.undo()
+        for i, (x, y) in enumerate(zip(compiled_args, python_args, strict=True)):
+            if isinstance(x, np.ndarray):
+                np.testing.assert_array_equal(x, y, err_msg=f"argument {i}")
+
+
+def test_recorded_dataset_layout_is_pinned(cnn, digits):
+    # one dataset built at once: the variables, coordinates and attributes in their order
+    x, _ = digits
+    net = nn.Sequential(cnn, nn.Flatten(), nn.LazyLinear(7), nn.ReLU())
+    net(x[:2].reshape(-1, 1, 8, 8))
+    ds = ba.record(net, x[:50].reshape(-1, 1, 8, 8), ["0.1", "3"], window_size=20,
+                   keep_events=False, progress=False, batch_size=25)
+    assert list(ds.data_vars) == [
+        "count", "n", "window_count", "threshold", "act_min", "act_max", "act_mean", "act_var",
+        "act_skewness", "act_kurtosis", "act_zero", "cluster_n", "cluster_fired",
+        "cluster_count_sq", "cluster_count_n", "cluster_n_sq", "layer_count_sq",
+        "layer_count_n", "layer_count", "topk_sample", "topk_value", "hist_count", "hist_edges"]
+    assert list(ds.coords) == ["unit", "network", "layer", "index", "hist_group"]
+    assert list(ds.attrs) == ["threshold_rule", "threshold_params", "spatial", "source",
+                              "created", "bayesactiv_version", "window_size", "layer_spatial",
+                              "network", "layer_modules"]
+    for name in ("unit", "network", "layer", "hist_group"):
+        values = ds[name].values
+        assert values.dtype == object and all(type(v) is str for v in values), name
+    assert ds["unit"].values[0] == "Sequential/0.1/0"
+    assert ds["hist_group"].values.tolist() == ["Sequential/0.1", "Sequential/3"]
+    assert ds.indexes["unit"].is_unique
+    assert ba.validate(ds) is ds
+
+
+def test_validate_refuses_duplicate_unit_ids():
+    ds = ba.make_dataset([1, 2], 5, network="net", layer="fc")
+    twice = ds.isel(unit=[0, 0])
+    with pytest.raises(ba.data.DatasetError, match="unit: ids are not unique"):
+        ba.validate(twice)
+
+
+def test_moments_from_sums_equal_the_torch_formulas_bit_for_bit():
+    from bayesactiv.recording.summaries import moments_from_sums
+
+    rng = np.random.default_rng(4)
+    shift = rng.normal(size=300) * 1e3
+    sums = rng.normal(size=(4, 300)) * np.array([[1e2], [1e4], [1e6], [1e8]])
+    sums[1] = np.abs(sums[1])
+    n = 977
+    t_shift, t_sums = torch.from_numpy(shift), torch.from_numpy(sums)
+    s1, s2, s3, s4 = (t_sums[j] / n for j in range(4))
+    d = s1
+    expected = (t_shift + d, (s2 - d * d) * n, (s3 - 3 * d * s2 + 2 * d ** 3) * n,
+                (s4 - 4 * d * s3 + 6 * d * d * s2 - 3 * d ** 4) * n)
+    for got, want in zip(moments_from_sums(shift, sums, n), expected, strict=True):
+        np.testing.assert_array_equal(got, want.numpy())
