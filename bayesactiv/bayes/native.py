@@ -303,14 +303,21 @@ def native_logp(buf, x, grad):
             slots[n_groups + g] = (1.0 - mu[g]) * kappa[g]
             slots[2 * n_groups + g] = kappa[g]
         dslot = np.zeros(3 * n_groups)
-        for j in range(n_a):  # runs: w sum_{i<L} log(P[slot] + k + i) = w log prod(...)
+        # runs: w sum_{i<L} log(P[slot] + k + i) = w log prod(...); the runs come sorted by
+        # slot, so each slot's gradient is summed in a register and stored once
+        current, grad_acc, base_slot = -1, 0.0, 0.0
+        for j in range(n_a):
             s = int(buf[off + j])
-            base = slots[s] + buf[off + n_a + j]
+            if s != current:
+                if current >= 0:
+                    dslot[current] += grad_acc
+                current, grad_acc, base_slot = s, 0.0, slots[s]
+            base = base_slot + buf[off + n_a + j]
             length = int(buf[off + 2 * n_a + j])
             w = buf[off + 3 * n_a + j]
             if length == 1:
                 logp += w * math.log(base)
-                dslot[s] += w / base
+                grad_acc += w / base
                 continue
             prod, dprod = 1.0, 0.0  # prod of the L values and its derivative in P
             for i in range(length):
@@ -318,11 +325,13 @@ def native_logp(buf, x, grad):
                 prod *= base + i
             if prod > 0.0 and prod < 1e300 and dprod < 1e300:
                 logp += w * math.log(prod)
-                dslot[s] += w * dprod / prod
+                grad_acc += w * dprod / prod
             else:  # the product leaves the floating-point range: one log per value
                 for i in range(length):
                     logp += w * math.log(base + i)
-                    dslot[s] += w / (base + i)
+                    grad_acc += w / (base + i)
+        if current >= 0:
+            dslot[current] += grad_acc
         off += 4 * n_a
         for j in range(n_b):  # lgamma terms: w lgamma(P[slot] + k)
             s = int(buf[off + j])
