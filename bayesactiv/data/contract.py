@@ -78,6 +78,7 @@ concatenated by :mod:`bayesactiv.data.combine`.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -117,6 +118,86 @@ def _version() -> str:
     return __version__
 
 
+def _str_list(values: Any) -> list:
+    """``np.asarray(values).astype(str).tolist()``, without the copy through a fixed-width
+    str array when the values are str already (a coordinate of str objects, or str values
+    that such a copy would keep as they are: no trailing NUL, which it strips)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "U":
+        return arr.tolist()
+    if arr.dtype == object and arr.ndim == 1:
+        items = arr.tolist()
+        try:
+            distinct = set(items)
+        except TypeError:  # unhashable values: the copy decides
+            distinct = None
+        if distinct is not None and all(type(v) is str and not v.endswith("\x00")
+                                        for v in distinct):
+            return items
+    return arr.astype(str).tolist()
+
+
+_RUN_IDS: dict[tuple[str, str, int], np.ndarray] = {}
+_RUN_IDS_KEPT = [0]  # ids held by _RUN_IDS
+_RUN_IDS_BUDGET = 1 << 16  # (a few MB of str objects at most)
+_RUN_IDS_LOCK = threading.Lock()
+
+
+def layer_unit_ids(network: str, layer: str, size: int) -> np.ndarray:
+    """The ids ``network/layer/0`` ... ``network/layer/{size - 1}`` of a layer's units.
+
+    A read-only object array of str, the ids :func:`unit_ids` builds for those units;
+    the ids of recently seen layers are kept, so that recording or validating the same
+    layers again does not build their strings again.
+
+    Examples
+    --------
+    >>> from bayesactiv.data.contract import layer_unit_ids
+    >>> layer_unit_ids("mlp", "fc1", 3).tolist()
+    ['mlp/fc1/0', 'mlp/fc1/1', 'mlp/fc1/2']
+    """
+    key = (network, layer, size)
+    ids = _RUN_IDS.get(key)
+    if ids is not None:
+        return ids
+    prefix = f"{network}/{layer}/"  # f"{network}/{layer}/{i}" for each int i
+    ids = np.empty(size, dtype=object)
+    ids[:] = [prefix + str(i) for i in range(size)]
+    ids.flags.writeable = False
+    if size <= _RUN_IDS_BUDGET // 4:
+        with _RUN_IDS_LOCK:
+            if key not in _RUN_IDS:
+                _RUN_IDS[key] = ids
+                _RUN_IDS_KEPT[0] += size
+                while _RUN_IDS_KEPT[0] > _RUN_IDS_BUDGET:  # the oldest layers go first
+                    _RUN_IDS_KEPT[0] -= _RUN_IDS.pop(next(iter(_RUN_IDS))).shape[0]
+    return ids
+
+
+def _layer_runs(network: list, layer: list, index: np.ndarray) -> list[tuple[str, str, int]] | None:
+    """``(network, layer, size)`` of each run of units numbered ``0 .. size - 1`` within one
+    network and layer, when the units are such runs one after the other; else None."""
+    k = index.shape[0]
+    if not (isinstance(network, list) and isinstance(layer, list)) or k == 0 \
+            or len(network) != k or len(layer) != k:
+        return None
+    first = index == 0
+    # each index 0 or the one before it plus 1: by induction, the position in its run
+    if not (first[0] and ((index[1:] == index[:-1] + 1) | first[1:]).all()):
+        return None
+    starts = np.flatnonzero(first).tolist()
+    runs = []
+    for start, stop in zip(starts, [*starts[1:], k], strict=True):
+        net, lay = network[start], layer[start]
+        if type(net) is not str or type(lay) is not str:
+            return None
+        size = stop - start
+        if network[start:stop].count(net) != size or layer[start:stop].count(lay) != size:
+            return None
+        runs.append((net, lay, size))
+    return runs
+
+
 def unit_ids(
     network: Sequence[str], layer: Sequence[str], index: Sequence[int], epoch: Sequence[int] | None = None
 ) -> np.ndarray:
@@ -128,12 +209,17 @@ def unit_ids(
     >>> unit_ids(["mlp"], ["fc1"], [3]).tolist()
     ['mlp/fc1/3']
     """
-    network = np.asarray(network).astype(str).tolist()
-    layer = np.asarray(layer).astype(str).tolist()
-    index = np.asarray(index).astype(np.int64).tolist()
+    network = _str_list(network)
+    layer = _str_list(layer)
+    index_arr = np.asarray(index).astype(np.int64)
     if epoch is None:
+        runs = _layer_runs(network, layer, index_arr) if index_arr.ndim == 1 else None
+        if runs is not None:  # the ids of whole layers, numbered from 0
+            return np.concatenate([layer_unit_ids(*run) for run in runs])
+        index = index_arr.tolist()
         ids = [f"{n}/{l}/{i}" for n, l, i in zip(network, layer, index, strict=True)]
     else:
+        index = index_arr.tolist()
         epoch = np.asarray(epoch).astype(np.int64).tolist()
         ids = [f"{n}/{l}/{i}@{e}" for n, l, i, e in zip(network, layer, index, epoch, strict=True)]
     out = np.empty(len(ids), dtype=object)
@@ -246,12 +332,8 @@ def dataset_parts(
     >>> validate(xr.Dataset(data_vars, coords=coords, attrs=attrs))["act_max"].values.tolist()
     [0.5, 2.0]
     """
-    count = np.asarray(count)
-    if count.ndim != 1:
-        raise DatasetError(f"count: expected a 1-d array over units, got shape {count.shape}")
+    count, n = _unit_counts(count, n)
     k = count.shape[0]
-    count = _as_int(count, "count")
-    n = _as_int(_per_unit(n, "n", k), "n")
     network_arr = _per_unit(np.asarray(network, dtype=object), "network", k).astype(str)
     layer_arr = _per_unit(np.asarray(layer, dtype=object), "layer", k).astype(str)
     if index is None:
@@ -271,6 +353,62 @@ def dataset_parts(
     }
     if epoch_arr is not None:
         coords["epoch"] = ("unit", epoch_arr.copy())
+    return _parts(count, n, coords, window_count, window_size, fired, label, threshold_rule,
+                  threshold_params, attrs)
+
+
+def unit_dataset_parts(
+    count: Any,
+    n: Any,
+    coords: dict[str, Any],
+    *,
+    window_count: Any = None,
+    window_size: int | None = None,
+    fired: Any = None,
+    label: Any = None,
+    threshold_rule: str = "activation > 0",
+    threshold_params: dict | None = None,
+    attrs: dict | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """:func:`dataset_parts` for a caller that has built the coordinates on ``unit`` itself.
+
+    ``coords`` holds ``unit``, ``network``, ``layer`` and ``index`` (and ``epoch``, when
+    there is one) as :func:`dataset_parts` builds them, e.g. with :func:`layer_unit_ids`;
+    they are taken as they are (:func:`validate` checks them on the dataset). ``count``,
+    ``n`` and the other arguments are checked as by :func:`dataset_parts`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesactiv.data.contract import layer_unit_ids, unit_dataset_parts
+    >>> coords = {"unit": ("unit", layer_unit_ids("net", "fc1", 2)),
+    ...           "network": ("unit", np.array(["net", "net"], dtype=object)),
+    ...           "layer": ("unit", np.array(["fc1", "fc1"], dtype=object)),
+    ...           "index": ("unit", np.arange(2))}
+    >>> data_vars, coords, attrs = unit_dataset_parts([0, 5], 20, coords)
+    >>> data_vars["n"][1].tolist()
+    [20, 20]
+    """
+    count, n = _unit_counts(count, n)
+    return _parts(count, n, dict(coords), window_count, window_size, fired, label,
+                  threshold_rule, threshold_params, attrs)
+
+
+def _unit_counts(count: Any, n: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` and ``n`` (a scalar repeated) as checked int64 arrays over the units."""
+    count = np.asarray(count)
+    if count.ndim != 1:
+        raise DatasetError(f"count: expected a 1-d array over units, got shape {count.shape}")
+    k = count.shape[0]
+    return _as_int(count, "count"), _as_int(_per_unit(n, "n", k), "n")
+
+
+def _parts(count: np.ndarray, n: np.ndarray, coords: dict[str, Any], window_count: Any,
+           window_size: int | None, fired: Any, label: Any, threshold_rule: str,
+           threshold_params: dict | None, attrs: dict | None
+           ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The variables and attributes of checked counts and unit coordinates, and the rest."""
+    k = count.shape[0]
     data_vars: dict[str, Any] = {"count": ("unit", count), "n": ("unit", n)}
     all_attrs = {
         "threshold_rule": threshold_rule,

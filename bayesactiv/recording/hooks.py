@@ -131,28 +131,39 @@ def batch_mask(x: Any, mask_key: str | None) -> TokenMask | None:
 @contextmanager
 def inference(module: torch.nn.Module) -> Iterator[None]:
     """Eval mode and no gradients; every submodule's training mode is restored on exit."""
-    modes = {m: m.training for m in module.modules()}
+    modes = [(m, m.training) for m in module.modules()]
     try:
-        module.eval()
+        if any(mode for _, mode in modes) or not _plain_modes(module, modes):
+            module.eval()
+        # (else every module is in eval mode already and eval() would only set it again)
         with torch.no_grad():
             yield
     finally:
-        for m, mode in modes.items():
-            m.training = mode
+        for m, mode in modes:
+            if m.training != mode:  # (setting a module's attribute is not free)
+                m.training = mode
+
+
+def _plain_modes(module: torch.nn.Module, modes: list[tuple[torch.nn.Module, bool]]) -> bool:
+    """Whether ``module.eval()`` is torch's own, setting each module's mode and nothing else."""
+    return type(module).eval is _EVAL and all(type(m).train is _TRAIN for m, _ in modes)
+
+
+_EVAL, _TRAIN = torch.nn.Module.eval, torch.nn.Module.train
 
 
 def run_pass(module: torch.nn.Module, batches: Batches, layers: list[str], device: torch.device,
               handle: Callable[[str, torch.Tensor, str, int], None], output: Any, spatial: str,
               progress: bool, desc: str,
               on_batch: Callable[[Any, np.ndarray | None], None] | None = None,
-              mask_key: str | None = "attention_mask") -> int:
+              mask_key: str | None = "attention_mask",
+              modules: dict[str, torch.nn.Module] | None = None) -> int:
     """One pass over the inputs with hooks on ``layers``; returns the number of inputs.
 
     A mapping batch is passed as keyword arguments (``module(**x)``); its ``mask_key``
-    entry, when there, marks the real tokens of sequence outputs (:func:`events`)."""
-    from tqdm.auto import tqdm
-
-    mods = dict(module.named_modules())
+    entry, when there, marks the real tokens of sequence outputs (:func:`events`).
+    ``modules``: ``dict(module.named_modules())`` when the caller has it already."""
+    mods = dict(module.named_modules()) if modules is None else modules
     calls = dict.fromkeys(layers, 0)
     state: dict[str, Any] = {"batch": 0, "mask": None}
 
@@ -176,8 +187,11 @@ def run_pass(module: torch.nn.Module, batches: Batches, layers: list[str], devic
     try:
         for name in layers:
             handles.append(mods[name].register_forward_hook(make_hook(name)))
-        bar = tqdm(batches, total=batches.n_batches, desc=desc, disable=not progress,
-                   unit="batch", leave=False)
+        bar: Any = batches
+        if progress:  # (a disabled bar would pass the batches through as they are)
+            from tqdm.auto import tqdm
+
+            bar = tqdm(batches, total=batches.n_batches, desc=desc, unit="batch", leave=False)
         for x, y in bar:
             size = batch_length(x)
             if size == 0:

@@ -206,14 +206,19 @@ def _to_numpy(y: Any) -> np.ndarray:
     return np.asarray(y)
 
 
-def resolve_layers(module: torch.nn.Module, layers: str | Sequence[str]) -> list[str]:
-    """The module names ``layers`` chooses (names or glob patterns), in order, each once."""
+def resolve_layers(module: torch.nn.Module, layers: str | Sequence[str],
+                   modules: Mapping[str, torch.nn.Module] | None = None) -> list[str]:
+    """The module names ``layers`` chooses (names or glob patterns), in order, each once.
+
+    ``modules``: ``dict(module.named_modules())`` when the caller has it already."""
     if isinstance(layers, str):
         layers = [layers]
     layers = list(layers)
     if not layers:
         raise ValueError("layers: no layer given; name modules as in module.named_modules()")
-    names = [name for name, _ in module.named_modules() if name]
+    if modules is None:
+        modules = dict(module.named_modules())
+    names = [name for name in modules if name]
     chosen: list[str] = []
     for pattern in layers:
         if not isinstance(pattern, str):
@@ -232,6 +237,16 @@ def resolve_layers(module: torch.nn.Module, layers: str | Sequence[str]) -> list
             raise ValueError(f"layers: no module named {pattern!r} in {type(module).__name__}{hint}")
         chosen += [name for name in hits if name not in chosen]
     return chosen
+
+
+def _any_meta(module: torch.nn.Module) -> bool:
+    """Whether a parameter or buffer of the module is on the ``meta`` device (one walk over
+    the modules, the check of :func:`check_module` before it names them)."""
+    for m in module.modules():
+        for t in (*m._parameters.values(), *m._buffers.values()):
+            if t is not None and t.is_meta:
+                return True
+    return False
 
 
 def _module_device(module: torch.nn.Module) -> torch.device:
@@ -254,9 +269,9 @@ def check_module(module: Any, device: str | torch.device | None) -> torch.device
     """Refuse what cannot be run; return the device where the inputs go and the reductions run."""
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
-    on_meta = [name for name, t in [*module.named_parameters(), *module.named_buffers()]
-               if t.is_meta]
-    if on_meta:
+    if _any_meta(module):
+        on_meta = [name for name, t in [*module.named_parameters(), *module.named_buffers()]
+                   if t.is_meta]
         raise ValueError(
             f"module: {len(on_meta)} parameters or buffers (e.g. {on_meta[0]!r}) are on the "
             f"'meta' device, which holds shapes but no values; load the weights first (e.g. "

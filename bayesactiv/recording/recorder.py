@@ -57,14 +57,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import xarray as xr
+from xarray.indexes import PandasIndex
 
 from bayesactiv.data.contract import (
     CLUSTER_VARS,
     LAYER_CLUSTER_VARS,
-    dataset_parts,
     dense_cluster_stats,
+    layer_unit_ids,
+    unit_dataset_parts,
     validate,
 )
 from bayesactiv.recording.hooks import inference, run_pass
@@ -117,9 +120,9 @@ def default_network_name(module: torch.nn.Module) -> str:
 
 
 
-def _check_finite(name: str, lo: torch.Tensor, hi: torch.Tensor) -> None:
+def _check_finite(name: str, lo: torch.Tensor | np.ndarray, hi: torch.Tensor | np.ndarray) -> None:
     # on the host: the O(units) copy costs less than the torch calls on a few hundred values
-    bad = ~(np.isfinite(lo.cpu().numpy()) & np.isfinite(hi.cpu().numpy()))
+    bad = ~(np.isfinite(_host(lo)) & np.isfinite(_host(hi)))
     if bad.any():
         units = np.flatnonzero(bad).tolist()
         more = f" and {len(units) - 10} more" if len(units) > 10 else ""
@@ -248,7 +251,8 @@ def record(
     check_spatial(spatial)
     _check_summary_options(topk, hist_bins)
     network = _network_name(module, network)
-    names = _layer_names(module, layers)
+    mods = dict(module.named_modules())  # (walked once for the whole call)
+    names = _layer_names(module, layers, mods)
     batches = Batches(inputs, batch_size, labels, module_dtype(module))
     _check_reiterable(rule, batches)
     with inference(module):
@@ -256,11 +260,11 @@ def record(
                                                        spatial, progress, attention_mask)
         recs, seen = _recording_pass(module, batches, names, rule, thresholds, hist_ranges,
                                      window_size, keep_events, summaries, topk, hist_bins, dev,
-                                     output, spatial, progress, attention_mask)
+                                     output, spatial, progress, attention_mask, mods)
         results = {name: recs[name].result(recs[name].count.shape[0]) for name in names}
         events = _event_coords(results, recs, names, *seen) if keep_events else (None, None, None)
         return _assemble(results, recs, names, rule, window_size, network, module, spatial,
-                         events, n_approx, summaries)
+                         events, n_approx, summaries, mods)
 
 
 def _check_window_size(window_size: Any) -> int | None:
@@ -288,8 +292,9 @@ def _network_name(module: torch.nn.Module, network: str | None) -> str:
     return network
 
 
-def _layer_names(module: torch.nn.Module, layers: str | Sequence[str]) -> list[str]:
-    names = resolve_layers(module, layers)
+def _layer_names(module: torch.nn.Module, layers: str | Sequence[str],
+                 mods: dict[str, torch.nn.Module] | None = None) -> list[str]:
+    names = resolve_layers(module, layers, mods)
     bad_names = [n for n in names if "/" in n]
     if bad_names:
         raise ValueError(f"layers: names {bad_names} contain '/', which unit ids cannot hold")
@@ -357,7 +362,8 @@ def _recording_pass(module: torch.nn.Module, batches: Batches, names: list[str],
                     hist_ranges: dict[str, tuple[float, float] | None], window_size: int | None,
                     keep_events: bool, summaries: bool, topk: int, hist_bins: int,
                     dev: torch.device, output: Any, spatial: str, progress: bool,
-                    mask_key: str | None = "attention_mask"
+                    mask_key: str | None = "attention_mask",
+                    mods: dict[str, torch.nn.Module] | None = None
                     ) -> tuple[dict[str, LayerReducer], tuple[list, list]]:
     """The recording pass: a reducer per layer, and the inputs and labels of every batch."""
     fixed = rule.value if isinstance(rule, Fixed) else None
@@ -388,7 +394,7 @@ def _recording_pass(module: torch.nn.Module, batches: Batches, names: list[str],
         offset["inputs"] += size
 
     run_pass(module, batches, names, dev, handle, output, spatial, progress, "recording",
-             on_batch, mask_key)
+             on_batch, mask_key, mods)
     for name, rec in recs.items():
         _check_finite(name, *rec.finite())
     return recs, (inputs_seen, labels_seen)
@@ -429,11 +435,10 @@ def _event_coords(results: dict[str, dict[str, Any]], recs: dict[str, LayerReduc
 
 def _assemble(results: dict[str, dict[str, Any]], recs: dict[str, LayerReducer], names: list[str],
               rule: ThresholdRule, window_size: int | None, network: str, module: torch.nn.Module,
-              spatial: str, events: tuple, n_approx: int, summaries: bool) -> xr.Dataset:
+              spatial: str, events: tuple, n_approx: int, summaries: bool,
+              mods: dict[str, torch.nn.Module] | None = None) -> xr.Dataset:
     """The activation dataset of the layers' results, built (and validated) once."""
     units = [results[name]["count"].shape[0] for name in names]
-    layer_col = np.repeat(np.array(names, dtype=object), units)
-    index_col = np.concatenate([np.arange(u, dtype=np.int64) for u in units])
     count = np.concatenate([results[name]["count"] for name in names]).astype(np.int64)
     n = np.concatenate([np.full(u, results[name]["n"], dtype=np.int64)
                         for name, u in zip(names, units, strict=True)])
@@ -444,13 +449,11 @@ def _assemble(results: dict[str, dict[str, Any]], recs: dict[str, LayerReducer],
         window_count = np.concatenate([results[name]["window_count"][:n_win] for name in names],
                                       axis=1).astype(np.int64)
     fired, label, input_coord = events
-    attrs = _attrs(recs, names, rule, network, module, spatial, n_approx)
-    data_vars, coords, attrs = dataset_parts(
-        count, n, network=network, layer=layer_col, index=index_col, window_count=window_count,
+    attrs = _attrs(recs, names, rule, network, module, spatial, n_approx, mods)
+    data_vars, coords, attrs = unit_dataset_parts(
+        count, n, _unit_coords(network, names, units), window_count=window_count,
         window_size=window_size, fired=fired, label=label, threshold_rule=rule.describe(),
         threshold_params=rule.params(), attrs=attrs)
-    for name in ("unit", "network", "layer"):  # object arrays of str, as built
-        coords[name] = _strings(*coords[name])
     if input_coord is not None and attrs["spatial"] in ("per_position", "token", "mixed"):
         coords["input"] = ("sample", input_coord.astype(np.int64))
     per_unit = ["threshold", "act_min", "act_max"]
@@ -480,7 +483,31 @@ def _assemble(results: dict[str, dict[str, Any]], recs: dict[str, LayerReducer],
                                    np.stack([results[name]["hist_edges"] for name in names]))
         groups = np.array([f"{network}/{name}" for name in names], dtype=object)
         coords["hist_group"] = _strings("hist_group", groups)
-    return validate(xr.Dataset(data_vars, coords=coords, attrs=attrs))
+    return validate(_dataset(data_vars, coords, attrs))
+
+
+def _unit_coords(network: str, names: list[str], units: list[int]) -> dict[str, Any]:
+    """The coordinates on ``unit`` of the layers' units, as :func:`dataset_parts` builds them
+    (names as an array of str holds them: without trailing NUL characters); the ids of a
+    layer's units are built once for all calls (:func:`layer_unit_ids`)."""
+    net = network.rstrip("\x00")
+    layers = [name.rstrip("\x00") for name in names]
+    ids = np.concatenate([layer_unit_ids(net, layer, u)
+                          for layer, u in zip(layers, units, strict=True)])
+    k = ids.shape[0]
+    return {
+        "unit": _strings("unit", ids),
+        "network": _strings("unit", _repeated(net, k)),
+        "layer": _strings("unit", np.repeat(np.array(layers, dtype=object), units)),
+        "index": ("unit", np.concatenate([np.arange(u, dtype=np.int64) for u in units])),
+    }
+
+
+def _repeated(value: str, k: int) -> np.ndarray:
+    """``np.full(k, value, dtype=object)``, without its Python-level overhead."""
+    out = np.empty(k, dtype=object)
+    out.fill(value)
+    return out
 
 
 def _strings(dims: str, values: np.ndarray) -> xr.Variable:
@@ -489,13 +516,64 @@ def _strings(dims: str, values: np.ndarray) -> xr.Variable:
     return xr.Variable(dims, values, fastpath=True)
 
 
+def _dataset(data_vars: dict[str, Any], coords: dict[str, Any],
+             attrs: dict[str, Any]) -> xr.Dataset:
+    """``xr.Dataset(data_vars, coords=coords, attrs=attrs)``, the same dataset, built directly.
+
+    Every coordinate on a dimension of its name gets its default (pandas) index as in the
+    constructor; what the constructor does besides (aligning the variables on those
+    indexes, merging duplicates) has nothing to do for the parts :func:`_assemble` builds:
+    no variable is given twice and the data variables carry no indexes of their own."""
+    variables = {name: _variable(v) for name, v in data_vars.items()}
+    indexes: dict[str, PandasIndex] = {}
+    for name, v in coords.items():
+        var = _variable(v)
+        if var.dims == (name,):
+            if var.dtype == object:
+                # the pandas index xarray makes of str objects (dtype object), made here
+                # with its name (xarray copies it to set that) and its dtype named by type
+                # (pandas looks the string "object" up among its extension dtypes)
+                index = PandasIndex(pd.Index(var.values, dtype=_OBJECT, name=name), name,
+                                    coord_dtype=_OBJECT)
+            else:
+                var = var.to_index_variable()
+                index = PandasIndex.from_variables({name: var}, options={})
+            index_vars = index.create_variables({name: var})
+            indexes.update(dict.fromkeys(index_vars, index))
+            variables.update(index_vars)
+        else:
+            variables[name] = var.to_base_variable()
+    return xr.Dataset._construct_direct(variables, set(coords), attrs=dict(attrs) or None,
+                                        indexes=indexes)
+
+
+_OBJECT = np.dtype(object)
+
+
+def _variable(v: tuple | xr.Variable) -> xr.Variable:
+    """The variable ``xr.Dataset`` makes of ``(dims, data)``: a plain numpy array of numbers
+    or booleans it takes as it is, so it is wrapped so (the constructor's type checks cost
+    more than the rest of a small dataset); anything else goes through them."""
+    if isinstance(v, xr.Variable):
+        return v
+    dims, data = v
+    if type(data) is np.ndarray and data.dtype.kind in "biuf":
+        return xr.Variable(dims, data, fastpath=True)
+    return xr.Variable(dims, data)
+
+
+def _host(values: torch.Tensor | np.ndarray) -> np.ndarray:
+    return values if isinstance(values, np.ndarray) else values.cpu().numpy()
+
+
 def _joined(results: dict[str, dict[str, Any]], names: list[str], var: str) -> np.ndarray:
     """A variable of every layer, the layers' units one after the other."""
     return np.concatenate([results[name][var] for name in names])
 
 
 def _attrs(recs: dict[str, LayerReducer], names: list[str], rule: ThresholdRule, network: str,
-           module: torch.nn.Module, spatial: str, n_approx: int) -> dict[str, Any]:
+           module: torch.nn.Module, spatial: str, n_approx: int,
+           mods: dict[str, torch.nn.Module] | None = None) -> dict[str, Any]:
     """The dataset's attributes: the layers' event kinds, the modules, provenance."""
     from bayesactiv.version import __version__
     kinds = {name: recs[name].kind for name in names}
@@ -503,7 +581,8 @@ def _attrs(recs: dict[str, LayerReducer], names: list[str], rule: ThresholdRule,
                             "token" if k == "token" else "none") for name, k in kinds.items()}
     distinct = sorted(set(layer_spatial.values()) - {"none"})
     spatial_attr = "none" if not distinct else distinct[0] if len(distinct) == 1 else "mixed"
-    mods = dict(module.named_modules())
+    if mods is None:
+        mods = dict(module.named_modules())
     attrs = {
         "spatial": spatial_attr,
         "layer_spatial": json.dumps(layer_spatial),

@@ -16,8 +16,9 @@ import torch
 
 from bayesactiv.data.contract import CLUSTER_VARS, LAYER_CLUSTER_VARS
 from bayesactiv.recording import kernels
-from bayesactiv.recording.rules import round_down
+from bayesactiv.recording.rules import round_down, round_down_array
 from bayesactiv.recording.summaries import (
+    bin_edges,
     first_range,
     grow_histogram,
     histogram,
@@ -87,13 +88,13 @@ class LayerReducer:
     def first(self, a: torch.Tensor, fixed: float | None) -> None:
         """Set up the state from the first batch ``a`` (``fixed``: the Fixed rule's value)."""
         u, dev, dt = a.shape[1], a.device, a.dtype
-        if self.thr_src is None:
-            self.thr_src = torch.full((u,), float(fixed), dtype=torch.float64, device=dev)
-        self.thr = round_down(self.thr_src.to(dev), dt)
         self.fast = kernels.fast_path(a)
         if self.fast:
-            self._first_fast(a)
+            self._first_fast(a, fixed)
         else:
+            if self.thr_src is None:
+                self.thr_src = torch.full((u,), float(fixed), dtype=torch.float64, device=dev)
+            self.thr = round_down(self.thr_src.to(dev), dt)
             zeros = torch.zeros(u, dtype=torch.int64, device=dev)
             self.count = zeros.clone()
             self.zero = zeros.clone()
@@ -108,33 +109,38 @@ class LayerReducer:
             self.hist = torch.zeros(self.bins, dtype=torch.float64, device=dev)
         self._first_range(a)
 
-    def _first_fast(self, a: torch.Tensor) -> None:
+    def _first_fast(self, a: torch.Tensor, fixed: float | None) -> None:
         """The numpy state that the fused kernel updates in place (see :meth:`_update_fast`).
 
-        Each statistic is a numpy array and a tensor sharing its memory (the tensor for
-        :meth:`result`), so a batch costs no conversions; the kernel's outputs for the
-        batch minimum, maximum and per-block histograms are allocated once."""
+        Every statistic is a numpy array (on the CPU, where this path runs, numpy's calls
+        cost less than torch's on a layer's few hundred values), so a batch costs no
+        conversions; the kernel's outputs for the batch minimum, maximum and per-block
+        histograms are allocated once."""
         x = a.numpy()
         u, dt = x.shape[1], x.dtype
-        self.count = torch.zeros(u, dtype=torch.int64)
-        self.zero = torch.zeros(u, dtype=torch.int64)
-        self.partial = torch.zeros(u, dtype=torch.int64)
-        self.lo = torch.from_numpy(np.full(u, np.inf, dtype=dt))
-        self.hi = torch.from_numpy(np.full(u, -np.inf, dtype=dt))
-        self.bad = torch.zeros(u, dtype=torch.int64)
-        self.sums = torch.zeros(4, u, dtype=torch.float64)  # power sums of a - shift
+        if self.thr_src is None:  # one value for every unit: rounded once
+            thr_src = _filled(u, float(fixed), np.float64)
+            thr = _filled(u, round_down_array(thr_src[:1], dt)[0], dt)
+        else:
+            thr_src = self.thr_src.double().cpu().numpy()
+            thr = round_down_array(thr_src, dt)
+        self.thr_src = thr_src
+        self.thr = torch.from_numpy(thr)  # (for the per-input sums, in torch)
+        self.count, self.zero, self.partial, self.bad = np.zeros((4, u), dtype=np.int64)
+        self.lo = _filled(u, np.inf, dt)
+        self.hi = _filled(u, -np.inf, dt)
+        self.sums = np.zeros((4, u), dtype=np.float64)  # power sums of a - shift
         # the shift only centres the power sums: the mean of the first events will do
-        shift = np.mean(x[:256], axis=0, dtype=np.float64)
-        self.shift = torch.from_numpy(np.where(np.isfinite(shift), shift, 0.0))
+        shift = _column_mean(x[:256])
+        self.shift = np.where(np.isfinite(shift), shift, 0.0)
         k = self.k if self.summaries else 0
-        self.top_v = torch.from_numpy(np.full((k, u), -np.inf, dtype=dt))
-        self.top_i = torch.from_numpy(np.full((k, u), -1, dtype=np.int64))
-        self.hist = torch.zeros(self.bins, dtype=torch.int64)
+        self.top_v = _filled((k, u), -np.inf, dt)
+        self.top_i = _filled((k, u), -1, np.int64)
+        self.hist = np.zeros(self.bins, dtype=np.int64)
         # units per block of the threaded and of the serial kernel (a batch takes either)
         self.blocks = (kernels.block_size(u), kernels.block_size(u, parallel=False))
         nblocks = -(-u // min(self.blocks))
-        self.views = tuple(t.numpy() for t in (self.thr, self.bad, self.zero, self.sums,
-                                               self.shift, self.top_v, self.top_i))
+        self.views = (thr, self.bad, self.zero, self.sums, self.shift, self.top_v, self.top_i)
         self.scratch = (np.empty(u, dtype=dt), np.empty(u, dtype=dt),
                         np.zeros((nblocks, self.bins), dtype=np.int64),
                         np.zeros(nblocks, dtype=np.int64))
@@ -225,7 +231,7 @@ class LayerReducer:
             x, thr, fill, span, wc, lo, hi, bad, self.keep_events, fired, self.summaries, zero,
             sums, shift, top_v, top_i, self.n, hist, hlo, hhi, self.bins / (hhi - hlo), nout,
             block)
-        count = self.count.numpy()
+        count = self.count
         if touched == 1:
             count += wc[0]
         else:
@@ -233,19 +239,21 @@ class LayerReducer:
         if w is not None:
             self._close_windows(wc, fill, e, touched)
         if self.keep_events:
-            self.fired.append(torch.from_numpy(fired))
-        np.minimum(self.lo.numpy(), lo, out=self.lo.numpy())
-        np.maximum(self.hi.numpy(), hi, out=self.hi.numpy())
+            self.fired.append(fired)
+        np.minimum(self.lo, lo, out=self.lo)
+        np.maximum(self.hi, hi, out=self.hi)
         if self.summaries:
             if self.dynamic and nout.any():
                 amin, amax = float(lo.min()), float(hi.max())
                 if math.isfinite(amin) and math.isfinite(amax):  # else: reported at the end
-                    self.hist, self.hist_range = grow_histogram(self.hist, self.hist_range, amin, amax)
+                    grown, self.hist_range = grow_histogram(torch.from_numpy(self.hist),
+                                                            self.hist_range, amin, amax)
+                    self.hist = grown.numpy()
                     hlo, hhi = self.hist_range
                     hist[:] = 0
                     kernels.compiled()["hist"](x, hlo, hhi, self.bins / (hhi - hlo), hist,
                                                block)
-            total = self.hist.numpy()
+            total = self.hist
             total += hist[0] if hist.shape[0] == 1 else hist.sum(0)
         self.n += e
 
@@ -253,12 +261,11 @@ class LayerReducer:
         """Keep the windows the kernel completed (``wc``: counts of the windows it touched)."""
         w = self.window_size
         u = wc.shape[1]
-        wc[0] += self.partial.numpy()
+        wc[0] += self.partial
         done = (fill + e) // w
         if done:  # (a copy when the open window's row would otherwise stay alive)
-            self.windows.append(torch.from_numpy(wc if done == touched else wc[:done].copy()))
-        self.partial = torch.from_numpy(wc[done].copy()) if done < touched \
-            else torch.zeros(u, dtype=torch.int64)
+            self.windows.append(wc if done == touched else wc[:done].copy())
+        self.partial = wc[done].copy() if done < touched else np.zeros(u, dtype=np.int64)
         self.fill = (fill + e) % w
 
     def _update_torch(self, a: torch.Tensor) -> None:
@@ -322,30 +329,37 @@ class LayerReducer:
             self.hist, self.hist_range = grow_histogram(self.hist, self.hist_range, amin, amax)
         self.hist += histogram(a, self.bins, self.hist_range)
 
-    def finite(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-unit minimum and maximum, NaN where a unit saw a NaN or infinite value."""
+    def finite(self) -> tuple[torch.Tensor | np.ndarray, torch.Tensor | np.ndarray]:
+        """Per-unit minimum and maximum, NaN where a unit saw a NaN or infinite value (numpy
+        arrays on the fused kernel's path, tensors on torch's)."""
         if not self.fast:
             return self.lo, self.hi
-        bad = self.bad.numpy() > 0
+        bad = self.bad > 0
         if not bad.any():
             return self.lo, self.hi
-        nan = torch.tensor(math.nan, dtype=self.lo.dtype)
-        bad_t = torch.from_numpy(bad)
-        return torch.where(bad_t, nan, self.lo), torch.where(bad_t, nan, self.hi)
+        nan = self.lo.dtype.type(math.nan)
+        return np.where(bad, nan, self.lo), np.where(bad, nan, self.hi)
 
     def result(self, units: int) -> dict[str, Any]:
         """The layer's variables of the activation dataset, as numpy arrays (``n``: an int)."""
-        out: dict[str, Any] = {"count": self.count.cpu().numpy(), "n": self.n}
-        out["act_min"] = self.lo.double().cpu().numpy()
-        out["act_max"] = self.hi.double().cpu().numpy()
-        out["threshold"] = self.thr_src.double().cpu().numpy()
+        if self.fast:  # numpy state
+            out: dict[str, Any] = {"count": self.count, "n": self.n,
+                                   "act_min": self.lo.astype(np.float64),
+                                   "act_max": self.hi.astype(np.float64),
+                                   "threshold": self.thr_src}
+        else:
+            out = {"count": self.count.cpu().numpy(), "n": self.n,
+                   "act_min": self.lo.double().cpu().numpy(),
+                   "act_max": self.hi.double().cpu().numpy(),
+                   "threshold": self.thr_src.double().cpu().numpy()}
         if self.window_size is not None:
             if self.windows:
-                out["window_count"] = np.concatenate([wc.cpu().numpy() for wc in self.windows])
+                out["window_count"] = np.concatenate([_host(wc) for wc in self.windows])
             else:
                 out["window_count"] = np.zeros((0, units), dtype=np.int64)
         if self.keep_events:
-            out["fired"] = torch.cat(self.fired, 0).numpy()
+            out["fired"] = (np.concatenate(self.fired, 0) if self.fast
+                            else torch.cat(self.fired, 0).numpy())
         if self.cluster is not None:
             out.update({name: v.cpu().numpy() for name, v in self.cluster.items()})
             sums = self.layer_sums.cpu().numpy()
@@ -357,25 +371,49 @@ class LayerReducer:
 
     def _summaries(self, units: int) -> dict[str, np.ndarray]:
         if self.fast:
-            mean, m2, m3, m4 = moments_from_sums(self.shift.numpy(), self.sums.numpy(), self.n)
+            mean, m2, m3, m4 = moments_from_sums(self.shift, self.sums, self.n)
         else:
             mean, m2, m3, m4 = (t.cpu().numpy() for t in (self.mean, self.m2, self.m3, self.m4))
         var = m2 / max(self.n, 1)
         skew, kurt = shape_statistics(m2, m3, m4, self.n)
-        tv = np.full((units, self.k), np.nan)
-        ti = np.full((units, self.k), -1, dtype=np.int64)
+        tv = _filled((units, self.k), np.nan, np.float64)
+        ti = _filled((units, self.k), -1, np.int64)
         got = self.top_v.shape[0]
-        tv[:, :got] = self.top_v.double().cpu().numpy().T
-        ti[:, :got] = self.top_i.cpu().numpy().T
-        tv[ti < 0] = np.nan  # fewer events than k
+        tv[:, :got] = _host(self.top_v).T  # (float64 from the activation dtype, exactly)
+        ti[:, :got] = _host(self.top_i).T
+        missing = ti < 0
+        if missing.any():
+            tv[missing] = np.nan  # fewer events than k
         return {
             "act_mean": mean,
             "act_var": np.maximum(var, 0.0),
             "act_skewness": skew,
             "act_kurtosis": kurt,
-            "act_zero": self.zero.cpu().numpy().astype(np.int64),
+            "act_zero": _host(self.zero).astype(np.int64),
             "topk_value": tv,
             "topk_sample": ti,
-            "hist_count": np.rint(self.hist.cpu().numpy()).astype(np.int64),
-            "hist_edges": np.linspace(self.hist_range[0], self.hist_range[1], self.bins + 1),
+            "hist_count": np.rint(_host(self.hist)).astype(np.int64),
+            "hist_edges": bin_edges(self.hist_range[0], self.hist_range[1], self.bins),
         }
+
+
+def _host(values: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A numpy array of a state's values (as it is when numpy holds them already)."""
+    return values if isinstance(values, np.ndarray) else values.cpu().numpy()
+
+
+def _filled(shape: int | tuple[int, ...], value: float, dtype: Any) -> np.ndarray:
+    """``np.full(shape, value, dtype)``, without its Python-level overhead."""
+    out = np.empty(shape, dtype=dtype)
+    out.fill(value)
+    return out
+
+
+def _column_mean(x: np.ndarray) -> np.ndarray:
+    """``np.mean(x, axis=0, dtype=np.float64)``: numpy's own steps (the float64 sum over
+    the rows, divided by their number), bit for bit, without its Python-level overhead."""
+    if x.shape[0] == 0:
+        return np.mean(x, axis=0, dtype=np.float64)  # (NaN, with numpy's warning)
+    total = np.add.reduce(x, axis=0, dtype=np.float64)
+    total /= x.shape[0]
+    return total

@@ -27,10 +27,11 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 __all__ = ["Calibration", "Fixed", "FractionOfMax", "Quantile", "ThresholdRule", "as_rule",
-           "histogram_bins", "quantile_finish", "quantile_plan", "round_down"]
+           "histogram_bins", "quantile_finish", "quantile_plan", "round_down", "round_down_array"]
 
 _QUANTILE_BINS = 2048
 _QUANTILE_BUFFER = 512
@@ -153,6 +154,32 @@ def round_down(thr: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return low
 
 
+_FINITE_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float32, np.float64)}
+
+
+def round_down_array(thr: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """:func:`round_down` of a float64 numpy array: the same values, in numpy.
+
+    The steps of :func:`round_down` (IEEE round-to-nearest, compare in float64, one step
+    towards -inf where the rounding went up), which numpy and torch take alike on the CPU.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesactiv.recording.rules import round_down_array
+    >>> low = round_down_array(np.array([0.1, 0.5]), np.dtype(np.float32))
+    >>> bool((low.astype(np.float64) <= [0.1, 0.5]).all()), low.dtype
+    (True, dtype('float32'))
+    """
+    if thr.shape == (1,) and abs(float(thr[0])) <= _FINITE_MAX.get(dtype, 0.0):
+        low = thr.astype(dtype)  # (within the dtype's range: no overflow to silence)
+    else:
+        with np.errstate(over="ignore"):  # beyond the dtype's range: inf, as torch gives
+            low = thr.astype(dtype)
+    above = low.astype(np.float64) > thr
+    if above.any():
+        low = np.where(above, np.nextafter(low, low.dtype.type(-np.inf)), low)
+    return low
 
 
 class Calibration:

@@ -188,3 +188,81 @@ def test_require_says_how_to_record(full_ds):
     ds = full_ds.drop_vars("window_count")
     with pytest.raises(DatasetError, match=r"window_count: .*Fano.*window_size=50"):
         ba.dataset.require(ds, "window_count", "the Fano factor", "record(..., window_size=50)")
+
+
+def _unit_ids_reference(network, layer, index, epoch=None):
+    """unit_ids written plainly: every value through numpy's str array, then f-strings."""
+    network = np.asarray(network).astype(str).tolist()
+    layer = np.asarray(layer).astype(str).tolist()
+    index = np.asarray(index).astype(np.int64).tolist()
+    if epoch is None:
+        ids = [f"{n}/{l}/{i}" for n, l, i in zip(network, layer, index, strict=True)]
+    else:
+        epoch = np.asarray(epoch).astype(np.int64).tolist()
+        ids = [f"{n}/{l}/{i}@{e}" for n, l, i, e in zip(network, layer, index, epoch, strict=True)]
+    out = np.empty(len(ids), dtype=object)
+    out[:] = ids
+    return out
+
+
+def _outcome(fn, *args):
+    try:
+        ids = fn(*args)
+    except Exception as err:  # noqa: BLE001 - the error is what is compared
+        return type(err), str(err)
+    assert ids.dtype == object and ids.flags.writeable
+    assert all(type(i) is str for i in ids.tolist())
+    return ids.tolist()
+
+
+def test_unit_ids_equal_the_plain_construction():
+    """Whole layers numbered from 0 take a shortcut (the ids of a layer built once); every
+    input, shortcut or not, gives the ids (or the error) of the plain construction."""
+    from bayesactiv.data.contract import unit_ids
+
+    rng = np.random.default_rng(0)
+    values = ["a", "b", "a\x00", "\x00", "x\x00y", "", 1, 2.5, np.str_("a"), b"a", None, "é"]
+    cases = [("mmm", "lll", [0, 1, 2]), (["a"], ["l"], [[0]]), ([], [], []),
+             (np.array(["a", "a"]), np.array(["l", "l"]), [0, 1])]
+    unhashable = np.empty(2, dtype=object)
+    unhashable[:] = [[1], [2]]
+    cases.append((unhashable, ["l", "l"], [0, 1]))
+    for _ in range(400):
+        k = int(rng.integers(1, 8))
+        pool = values[:3] if rng.random() < 0.5 else values
+        net = [pool[j] for j in rng.integers(0, len(pool), k)]
+        if rng.random() < 0.5:
+            net = [net[0]] * k
+        lay = [["l", "m"][j] for j in rng.integers(0, 2, k)]
+        index: list[int] = []
+        while len(index) < k:
+            index += list(range(int(rng.integers(1, 5))))
+        index = index[:k]
+        if rng.random() < 0.2:
+            index[int(rng.integers(0, k))] = int(rng.integers(-2, 6))
+        net_obj = np.empty(k, dtype=object)
+        net_obj[:] = net
+        for n in (net, net_obj):
+            cases += [(n, lay, index), (n, np.array(lay, dtype=object), np.array(index)),
+                      (n, lay, np.array(index, dtype=float) + 0.5), (n, lay[:-1], index),
+                      (n, lay, index[:-1])]
+            cases.append((n, lay, index, rng.integers(0, 3, k)))
+    for args in cases:
+        assert _outcome(unit_ids, *args) == _outcome(_unit_ids_reference, *args), args
+
+
+def test_layer_unit_ids_are_kept_read_only():
+    from bayesactiv.data import contract
+
+    ids = contract.layer_unit_ids("net", "fc", 3)
+    assert ids.tolist() == ["net/fc/0", "net/fc/1", "net/fc/2"]
+    assert contract.layer_unit_ids("net", "fc", 3) is ids  # built once
+    with pytest.raises(ValueError, match="read-only"):
+        ids[0] = "other"
+    built = contract.unit_ids(["net"] * 3, ["fc"] * 3, [0, 1, 2])
+    built[0] = "mine"  # the ids handed out are the caller's own
+    assert ids[0] == "net/fc/0"
+    big = contract.layer_unit_ids("net", "huge", contract._RUN_IDS_BUDGET)
+    assert big.shape == (contract._RUN_IDS_BUDGET,)
+    assert ("net", "huge", contract._RUN_IDS_BUDGET) not in contract._RUN_IDS  # too large to keep
+    assert contract._RUN_IDS_KEPT[0] <= contract._RUN_IDS_BUDGET

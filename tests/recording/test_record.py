@@ -769,3 +769,83 @@ def test_moments_from_sums_equal_the_torch_formulas_bit_for_bit():
                 (s4 - 4 * d * s3 + 6 * d * d * s2 - 3 * d ** 4) * n)
     for got, want in zip(moments_from_sums(shift, sums, n), expected, strict=True):
         np.testing.assert_array_equal(got, want.numpy())
+
+
+# ---------------------------------------------------------------- the dataset, built directly
+
+
+def _identical_builds(ds_direct, ds_public) -> None:
+    assert ds_direct.identical(ds_public)
+    assert list(ds_direct.variables) == list(ds_public.variables)
+    assert list(ds_direct.coords) == list(ds_public.coords)
+    assert dict(ds_direct.sizes) == dict(ds_public.sizes)
+    assert list(ds_direct.dims) == list(ds_public.dims)
+    assert list(ds_direct.attrs) == list(ds_public.attrs)
+    assert list(ds_direct.xindexes) == list(ds_public.xindexes)
+    for name, index in ds_public.xindexes.items():
+        mine = ds_direct.xindexes[name]
+        assert type(mine) is type(index)
+        assert mine.index.equals(index.index) and mine.index.name == index.index.name
+        assert mine.index.dtype == index.index.dtype and mine.coord_dtype == index.coord_dtype
+    for name, var in ds_public.variables.items():
+        mine = ds_direct.variables[name]
+        assert type(mine) is type(var) and mine.dtype == var.dtype, name
+        assert type(mine._data) is type(var._data), name
+
+
+@pytest.mark.parametrize("case", ["dense", "conv", "events", "tokens"])
+def test_the_dataset_built_directly_is_xarrays(monkeypatch, case, mlp, cnn, digits):
+    """record builds its dataset without xarray's constructor (whose alignment has nothing to
+    do on its parts); the result is the constructor's, variable for variable and index for
+    index."""
+    import xarray as xr
+
+    parts = []
+    build = record_module._dataset
+
+    def keep(data_vars, coords, attrs):
+        parts.append((dict(data_vars), dict(coords), dict(attrs)))
+        return build(data_vars, coords, attrs)
+
+    monkeypatch.setattr(record_module, "_dataset", keep)
+    x, y = digits
+    if case == "dense":
+        ds = ba.record(mlp, x[:50], ["1", "3"], window_size=7, progress=False)
+    elif case == "conv":
+        ds = ba.record(cnn, x[:20].reshape(-1, 1, 8, 8), ["1", "3"], progress=False)
+    elif case == "events":
+        ds = ba.record(cnn, x[:20].reshape(-1, 1, 8, 8), "1", keep_events=True,
+                       labels=np.array([f"d{v}" for v in y[:20]], dtype=object),
+                       progress=False)
+    else:
+        net = nn.Sequential(nn.Linear(4, 6), nn.ReLU())
+        ds = ba.record(net, torch.randn(5, 3, 4), "1", keep_events=True, topk=2, hist_bins=4,
+                       progress=False)
+    data_vars, coords, attrs = parts[0]
+    _identical_builds(ds, xr.Dataset(data_vars, coords=coords, attrs=attrs))
+
+
+def test_bin_edges_and_round_down_array_equal_numpy_and_torch_bit_for_bit():
+    from bayesactiv.recording.summaries import bin_edges
+
+    rng = np.random.default_rng(5)
+    ranges = [(0.0, 1.0), (0.0, 0.0), (5e-324, 1e-323), (0.0, 5e-324), (-1e308, 1e308),
+              (1e16, 1e16 + 2)]
+    for _ in range(500):
+        lo = float(rng.normal() * 10.0 ** rng.integers(-10, 10))
+        ranges.append((lo, lo + abs(float(rng.normal() * 10.0 ** rng.integers(-20, 10)))))
+    with np.errstate(all="ignore"):
+        for lo, hi in ranges:
+            for bins in (1, 2, 3, 64, 2048):
+                want = np.linspace(lo, hi, bins + 1)
+                got = bin_edges(lo, hi, bins)
+                assert got.dtype == want.dtype and got.tobytes() == want.tobytes(), (lo, hi)
+    values = np.concatenate([rng.normal(size=2000) * 10.0 ** rng.integers(-40, 40, 2000),
+                             [0.0, -0.0, 1e-45, 1e-46, 3.4e38, 3.5e38, -3.5e38, 0.1, 1 / 3]])
+    for dt, tdt in ((np.float32, torch.float32), (np.float64, torch.float64)):
+        got = rules_module.round_down_array(values, np.dtype(dt))
+        want = rules_module.round_down(torch.from_numpy(values), tdt).numpy()
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+        for j in [*range(0, 2000, 20), *range(2000, values.shape[0])]:  # one value (a Fixed rule)
+            one = rules_module.round_down_array(values[j : j + 1], np.dtype(dt))
+            assert one.dtype == want.dtype and one.tobytes() == want[j : j + 1].tobytes()
