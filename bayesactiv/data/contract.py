@@ -91,7 +91,6 @@ __all__ = [
     "LAYER_CLUSTER_VARS",
     "DatasetError",
     "clustered",
-    "dataset_parts",
     "dense_cluster_stats",
     "from_input_counts",
     "input_count_sums",
@@ -295,43 +294,6 @@ def make_dataset(
     ...
     bayesactiv.data.contract.DatasetError: layer: expected 3 values (one per unit of count), got 2
     """
-    data_vars, coords, all_attrs = dataset_parts(
-        count, n, network=network, layer=layer, index=index, epoch=epoch,
-        window_count=window_count, window_size=window_size, fired=fired, label=label,
-        threshold_rule=threshold_rule, threshold_params=threshold_params, attrs=attrs)
-    return validate(xr.Dataset(data_vars, coords=coords, attrs=all_attrs))
-
-
-def dataset_parts(
-    count: Any,
-    n: Any,
-    *,
-    network: str | Sequence[str],
-    layer: str | Sequence[str],
-    index: Sequence[int] | None = None,
-    epoch: int | Sequence[int] | None = None,
-    window_count: Any = None,
-    window_size: int | None = None,
-    fired: Any = None,
-    label: Any = None,
-    threshold_rule: str = "activation > 0",
-    threshold_params: dict | None = None,
-    attrs: dict | None = None,
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """The checked variables, coordinates and attributes of :func:`make_dataset`, not yet a dataset.
-
-    For a caller that adds variables of its own before building the dataset once
-    (and validating it once); the arguments and errors are those of :func:`make_dataset`.
-
-    Examples
-    --------
-    >>> import xarray as xr
-    >>> from bayesactiv.data.contract import dataset_parts, validate
-    >>> data_vars, coords, attrs = dataset_parts([0, 5], 20, network="net", layer="fc1")
-    >>> data_vars["act_max"] = ("unit", [0.5, 2.0])
-    >>> validate(xr.Dataset(data_vars, coords=coords, attrs=attrs))["act_max"].values.tolist()
-    [0.5, 2.0]
-    """
     count, n = _unit_counts(count, n)
     k = count.shape[0]
     network_arr = _per_unit(np.asarray(network, dtype=object), "network", k).astype(str)
@@ -353,8 +315,9 @@ def dataset_parts(
     }
     if epoch_arr is not None:
         coords["epoch"] = ("unit", epoch_arr.copy())
-    return _parts(count, n, coords, window_count, window_size, fired, label, threshold_rule,
-                  threshold_params, attrs)
+    data_vars, coords, all_attrs = _parts(count, n, coords, window_count, window_size, fired,
+                                          label, threshold_rule, threshold_params, attrs)
+    return validate(xr.Dataset(data_vars, coords=coords, attrs=all_attrs))
 
 
 def unit_dataset_parts(
@@ -370,12 +333,14 @@ def unit_dataset_parts(
     threshold_params: dict | None = None,
     attrs: dict | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """:func:`dataset_parts` for a caller that has built the coordinates on ``unit`` itself.
+    """The checked variables, coordinates and attributes of :func:`make_dataset`, not yet a
+    dataset, for a caller that has built the coordinates on ``unit`` itself and adds
+    variables of its own before building the dataset once (and validating it once).
 
     ``coords`` holds ``unit``, ``network``, ``layer`` and ``index`` (and ``epoch``, when
-    there is one) as :func:`dataset_parts` builds them, e.g. with :func:`layer_unit_ids`;
+    there is one) as :func:`make_dataset` builds them, e.g. with :func:`layer_unit_ids`;
     they are taken as they are (:func:`validate` checks them on the dataset). ``count``,
-    ``n`` and the other arguments are checked as by :func:`dataset_parts`.
+    ``n`` and the other arguments are checked as by :func:`make_dataset`.
 
     Examples
     --------

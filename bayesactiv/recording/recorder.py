@@ -487,7 +487,7 @@ def _assemble(results: dict[str, dict[str, Any]], recs: dict[str, LayerReducer],
 
 
 def _unit_coords(network: str, names: list[str], units: list[int]) -> dict[str, Any]:
-    """The coordinates on ``unit`` of the layers' units, as :func:`dataset_parts` builds them
+    """The coordinates on ``unit`` of the layers' units, as :func:`bayesactiv.data.contract.make_dataset` builds them
     (names as an array of str holds them: without trailing NUL characters); the ids of a
     layer's units are built once for all calls (:func:`layer_unit_ids`)."""
     net = network.rstrip("\x00")
