@@ -31,6 +31,7 @@ from bayesactiv.data.contract import (
 )
 from bayesactiv.data.files import check_save_path, open_dataset, save
 from bayesactiv.data.grouping import GROUP_KEYS, Grouping, group_units, normalize_group_by
+from bayesactiv.data.merge import merge
 
 __all__ = [
     "CLUSTER_VARS",
@@ -52,6 +53,7 @@ __all__ = [
     "group_units",
     "input_count_sums",
     "make_dataset",
+    "merge",
     "normalize_group_by",
     "open_dataset",
     "require",

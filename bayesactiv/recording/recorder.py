@@ -52,6 +52,7 @@ statistics in :mod:`~bayesactiv.recording.rules`, the inputs and layers in
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -148,6 +149,7 @@ def record(
     output: int | str | Callable[[Any], torch.Tensor] | None = None,
     topk: int = 10,
     hist_bins: int = 64,
+    hist_range: tuple[float, float] | None = None,
     labels: Any = None,
     summaries: bool = True,
     attention_mask: str | None = "attention_mask",
@@ -202,6 +204,10 @@ def record(
         Keep each unit's ``topk`` most activating events (``topk_sample``, ``topk_value``).
     hist_bins : int
         Bins of the per-layer activation histogram (even).
+    hist_range : (float, float), optional
+        Fixed edges ``(low, high)`` of every layer's histogram (values outside count in the
+        end bins). Default: from the first batch, widened as later batches need. Shards of
+        one recording need the same edges to :func:`bayesactiv.merge`.
     labels : array_like or str, optional
         A label per input, for a tensor or array input (or to override an iterable's);
         or, for mapping batches, the key that holds them (taken out of the batch before
@@ -250,6 +256,7 @@ def record(
     window_size = _check_window_size(window_size)
     check_spatial(spatial)
     _check_summary_options(topk, hist_bins)
+    hist_range = _check_hist_range(hist_range)
     network = _network_name(module, network)
     mods = dict(module.named_modules())  # (walked once for the whole call)
     names = _layer_names(module, layers, mods)
@@ -258,6 +265,8 @@ def record(
     with inference(module):
         thresholds, hist_ranges, n_approx = _calibrate(module, batches, names, rule, dev, output,
                                                        spatial, progress, attention_mask)
+        if hist_range is not None:
+            hist_ranges = dict.fromkeys(names, hist_range)
         recs, seen = _recording_pass(module, batches, names, rule, thresholds, hist_ranges,
                                      window_size, keep_events, summaries, topk, hist_bins, dev,
                                      output, spatial, progress, attention_mask, mods)
@@ -275,6 +284,19 @@ def _check_window_size(window_size: Any) -> int | None:
             raise ValueError(f"window_size: must be >= 1, got {window_size}")
         window_size = int(window_size)
     return window_size
+
+
+def _check_hist_range(hist_range: Any) -> tuple[float, float] | None:
+    if hist_range is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in hist_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"hist_range: expected two numbers (low, high), got {hist_range!r}"
+                         ) from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+        raise ValueError(f"hist_range: expected finite low < high, got {hist_range!r}")
+    return lo, hi
 
 
 def _check_summary_options(topk: Any, hist_bins: Any) -> None:
