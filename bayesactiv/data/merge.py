@@ -185,7 +185,8 @@ def _central(p: xr.Dataset, n: np.ndarray):
     sd3 = var**1.5
     m3 = np.where(var > 0, np.nan_to_num(p["act_skewness"].values) * sd3 * n, 0.0)
     m4 = np.where(var > 0, (np.nan_to_num(p["act_kurtosis"].values) + 3.0) * var * var * n, 0.0)
-    return p["act_mean"].values.astype(np.float64), m2, m3, m4
+    mean = np.where(n > 0, p["act_mean"].values.astype(np.float64), 0.0)  # no events: weight 0
+    return mean, np.where(n > 0, m2, 0.0), np.where(n > 0, m3, 0.0), np.where(n > 0, m4, 0.0)
 
 
 def _merge_topk(out: xr.Dataset, parts: list[xr.Dataset]) -> None:
