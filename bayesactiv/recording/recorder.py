@@ -71,6 +71,7 @@ from bayesactiv.data.contract import (
     unit_dataset_parts,
     validate,
 )
+from bayesactiv.recording.distributed import gather_and_merge, process_group, reduce_extremes
 from bayesactiv.recording.hooks import inference, run_pass
 from bayesactiv.recording.inputs import (
     Batches,
@@ -262,9 +263,15 @@ def record(
     names = _layer_names(module, layers, mods)
     batches = Batches(inputs, batch_size, labels, module_dtype(module))
     _check_reiterable(rule, batches)
+    group = process_group()
+    if group is not None and isinstance(rule, Quantile):
+        raise ValueError(f"threshold: {rule!r} under torch.distributed needs an exact "
+                         f"distributed quantile, which record does not have yet; record with "
+                         f"a Fixed or FractionOfMax rule, or in one process")
     with inference(module):
-        thresholds, hist_ranges, n_approx = _calibrate(module, batches, names, rule, dev, output,
-                                                       spatial, progress, attention_mask)
+        thresholds, hist_ranges, n_approx = _calibrate(
+            module, batches, names, rule, dev, output, spatial, progress, attention_mask,
+            global_range=group is not None and summaries and hist_range is None)
         if hist_range is not None:
             hist_ranges = dict.fromkeys(names, hist_range)
         recs, seen = _recording_pass(module, batches, names, rule, thresholds, hist_ranges,
@@ -272,8 +279,9 @@ def record(
                                      output, spatial, progress, attention_mask, mods)
         results = {name: recs[name].result(recs[name].count.shape[0]) for name in names}
         events = _event_coords(results, recs, names, *seen) if keep_events else (None, None, None)
-        return _assemble(results, recs, names, rule, window_size, network, module, spatial,
-                         events, n_approx, summaries, mods)
+        ds = _assemble(results, recs, names, rule, window_size, network, module, spatial,
+                       events, n_approx, summaries, mods)
+    return ds if group is None else gather_and_merge(ds)
 
 
 def _check_window_size(window_size: Any) -> int | None:
@@ -332,13 +340,17 @@ def _check_reiterable(rule: ThresholdRule, batches: Batches) -> None:
 
 def _calibrate(module: torch.nn.Module, batches: Batches, names: list[str], rule: ThresholdRule,
                dev: torch.device, output: Any, spatial: str, progress: bool,
-               mask_key: str | None = "attention_mask"
+               mask_key: str | None = "attention_mask", global_range: bool = False
                ) -> tuple[dict[str, torch.Tensor | None], dict[str, tuple[float, float] | None], int]:
-    """The calibration passes a rule needs: per-layer thresholds, histogram ranges, approximations."""
+    """The calibration passes a rule needs: per-layer thresholds, histogram ranges, approximations.
+
+    Under torch.distributed the per-unit minima and maxima are reduced over the ranks; with
+    ``global_range`` the min/max pass also runs for a Fixed rule, so that every rank's
+    histograms get the same edges."""
     thresholds: dict[str, torch.Tensor | None] = dict.fromkeys(names)
     hist_ranges: dict[str, tuple[float, float] | None] = dict.fromkeys(names)
     n_approx = 0
-    if isinstance(rule, Fixed):
+    if isinstance(rule, Fixed) and not global_range:
         return thresholds, hist_ranges, n_approx
     cals = {name: Calibration() for name in names}
 
@@ -347,9 +359,14 @@ def _calibrate(module: torch.nn.Module, batches: Batches, names: list[str], rule
 
     run_pass(module, batches, names, dev, calibrate, output, spatial, progress,
              "calibrating (min/max)", mask_key=mask_key)
+    if process_group() is not None:
+        for cal in cals.values():
+            cal.lo, cal.hi = reduce_extremes(cal.lo, cal.hi)
     for name, cal in cals.items():
         _check_finite(name, cal.lo, cal.hi)
         hist_ranges[name] = (float(cal.lo.min()), float(cal.hi.max()))
+    if isinstance(rule, Fixed):
+        return thresholds, hist_ranges, n_approx
     if isinstance(rule, FractionOfMax):
         for name, cal in cals.items():
             # A unit whose maximum is <= 0 never exceeds a fraction of it: it never fires
