@@ -12,7 +12,11 @@ What is reduced where:
   rank order by :func:`bayesactiv.merge`: counts and ``n`` exactly, moments to float
   rounding, windows, kept events and top-k event numbers rank-major (rank 0's inputs first).
 
-``Quantile`` thresholds need an exact distributed quantile and are refused for now.
+``Quantile`` thresholds stay exact: after the min/max pass the event counts are summed; after
+the histogram pass the per-unit bin counts (and the counts at the minimum) are summed, so every
+rank locates the same bin of the order statistic; after the refinement pass each rank's
+smallest candidates inside that bin are all-gathered and the smallest of their union kept, and
+the next value above the bin is reduced with ``MIN``: the same values a single process keeps.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["gather_and_merge", "process_group", "reduce_extremes"]
+__all__ = ["gather_and_merge", "process_group", "reduce_count", "reduce_extremes",
+           "reduce_histogram", "reduce_quantile_buffer"]
 
 
 def process_group() -> tuple[int, int] | None:
@@ -55,3 +60,28 @@ def gather_and_merge(ds: Any) -> Any:
     parts: list[Any] = [None] * torch.distributed.get_world_size()
     torch.distributed.all_gather_object(parts, ds)
     return merge(parts)
+
+
+def reduce_histogram(cal: Any) -> None:
+    """Sum a :class:`~bayesactiv.recording.rules.Calibration`'s histogram pass over the ranks."""
+    dist = torch.distributed
+    dist.all_reduce(cal.hist, op=dist.ReduceOp.SUM)
+    dist.all_reduce(cal.at_min, op=dist.ReduceOp.SUM)
+
+
+def reduce_count(n: int) -> int:
+    """The events seen by all ranks."""
+    total = torch.tensor([n], dtype=torch.int64)
+    torch.distributed.all_reduce(total, op=torch.distributed.ReduceOp.SUM)
+    return int(total.item())
+
+
+def reduce_quantile_buffer(cal: Any) -> None:
+    """Keep the smallest candidates of all ranks (each rank's buffer has the same shape) and
+    the smallest value above the target bin."""
+    dist = torch.distributed
+    parts = [torch.empty_like(cal.buffer) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, cal.buffer.contiguous())
+    both = torch.cat(parts, 0)
+    cal.buffer = torch.topk(both, cal.buffer.shape[0], dim=0, largest=False).values
+    dist.all_reduce(cal.next_min, op=dist.ReduceOp.MIN)

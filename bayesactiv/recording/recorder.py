@@ -71,7 +71,14 @@ from bayesactiv.data.contract import (
     unit_dataset_parts,
     validate,
 )
-from bayesactiv.recording.distributed import gather_and_merge, process_group, reduce_extremes
+from bayesactiv.recording.distributed import (
+    gather_and_merge,
+    process_group,
+    reduce_count,
+    reduce_extremes,
+    reduce_histogram,
+    reduce_quantile_buffer,
+)
 from bayesactiv.recording.hooks import inference, run_pass
 from bayesactiv.recording.inputs import (
     Batches,
@@ -222,6 +229,13 @@ def record(
         outputs are not events, so inputs of different lengths are counted right. None:
         every position is an event.
 
+    Under torch.distributed (an initialized process group of two or more ranks, as under
+    ``torchrun``), each rank records the inputs it is given (its shard, e.g. from a
+    ``DistributedSampler``), and every rank returns the dataset of all ranks' inputs, in
+    rank order: thresholds that need the whole recording and the histogram edges are
+    agreed before recording (:mod:`bayesactiv.recording.distributed`), and the ranks'
+    datasets are merged exactly by :func:`bayesactiv.merge`.
+
     Returns
     -------
     xarray.Dataset
@@ -264,10 +278,6 @@ def record(
     batches = Batches(inputs, batch_size, labels, module_dtype(module))
     _check_reiterable(rule, batches)
     group = process_group()
-    if group is not None and isinstance(rule, Quantile):
-        raise ValueError(f"threshold: {rule!r} under torch.distributed needs an exact "
-                         f"distributed quantile, which record does not have yet; record with "
-                         f"a Fixed or FractionOfMax rule, or in one process")
     with inference(module):
         thresholds, hist_ranges, n_approx = _calibrate(
             module, batches, names, rule, dev, output, spatial, progress, attention_mask,
@@ -359,9 +369,11 @@ def _calibrate(module: torch.nn.Module, batches: Batches, names: list[str], rule
 
     run_pass(module, batches, names, dev, calibrate, output, spatial, progress,
              "calibrating (min/max)", mask_key=mask_key)
-    if process_group() is not None:
+    distributed = process_group() is not None
+    if distributed:
         for cal in cals.values():
             cal.lo, cal.hi = reduce_extremes(cal.lo, cal.hi)
+            cal.n = reduce_count(cal.n)
     for name, cal in cals.items():
         _check_finite(name, cal.lo, cal.hi)
         hist_ranges[name] = (float(cal.lo.min()), float(cal.hi.max()))
@@ -387,9 +399,14 @@ def _calibrate(module: torch.nn.Module, batches: Batches, names: list[str], rule
         run_pass(module, batches, names, dev, calibrate, output, spatial, progress,
                  "calibrating (histogram)", mask_key=mask_key)
         for cal in cals.values():
+            if distributed:
+                reduce_histogram(cal)
             quantile_plan(cal, rule.q)
         run_pass(module, batches, names, dev, calibrate, output, spatial, progress,
                  "calibrating (quantile)", mask_key=mask_key)
+        if distributed:
+            for cal in cals.values():
+                reduce_quantile_buffer(cal)
         for name, cal in cals.items():
             thresholds[name], approx = quantile_finish(cal)
             n_approx += approx
