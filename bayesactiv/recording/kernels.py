@@ -20,7 +20,9 @@ read of the [events, units] activations gives, per unit, the fired and window co
 batch minimum and maximum, the count of non-finite values, and with summaries the exact-zero
 count, the power sums of ``a - shift`` (shift: the unit's mean over the first batch, fixed),
 the top-k events (kept sorted in place) and the layer histogram (a private one per block of
-units, summed afterwards). Units are split in blocks that run in parallel (``prange``).
+units, summed afterwards); for clustered events (inputs of consecutive rows), each unit's
+fired events per input, summed over the inputs as the cluster sums, and each block's fired
+events per input, from which the layer's sums follow. Units are split in blocks that run in parallel (``prange``).
 CUDA tensors, or a machine without numba, take the torch path
 (:meth:`bayesactiv.recording.reducer.LayerReducer.update`).
 
@@ -56,13 +58,18 @@ _FLUSH = 2**30 - 1  # the fused kernel's int32 counts go into the int64 outputs 
 # numba functions per statistic would either read the batch several times or rely on
 # inlining across calls inside the hot loop; both cost speed.
 def _fused_kernel(a, thr, fill, w, wc, lo, hi, bad, keep, fired, summaries, zero, s, shift,
-                  top_v, top_i, n0, hist, hlo, hhi, hscale, nout, block):  # pragma: no cover
+                  top_v, top_i, n0, hist, hlo, hhi, hscale, nout, block, ends=None, tlen=None,
+                  cl=None, ct=None):  # pragma: no cover
     # Blocks of units run in parallel. Inside a block the events are read row by row, and the
     # per-unit accumulators are small local 1-d arrays (the counts int32, flushed into the
     # int64 outputs at the end of each window or of the batch and every 2**30 events, so they
     # cannot overflow): the inner loops over units vectorise. The non-vectorisable work runs on few
     # values: the top k only for units whose maximum over a chunk of events beats their k-th
     # best, the histogram as a scatter of precomputed bins.
+    # With ``ends`` (the batch's inputs that have events: the row after each one's last event,
+    # ``tlen`` its events) the same read counts each unit's fired events c in each input and
+    # adds, per unit, [c > 0, c * c, c * t] into ``cl`` and the block's sum of c into
+    # ``ct[block, input]`` (None: the branches are compiled out).
     e, u = a.shape
     k = top_v.shape[0]
     bins = hist.shape[1]
@@ -90,11 +97,20 @@ def _fused_kernel(a, thr, fill, w, wc, lo, hi, bad, keep, fired, summaries, zero
         out = 0
         chunk0 = 0
         hmax = bins - 1.0
+        if ends is not None:
+            ci = np.zeros(m, dtype=np.int32)  # fired in the current input
+            cf = np.zeros(m, dtype=np.int64)  # inputs where the unit fired
+            cq = np.zeros(m, dtype=np.int64)  # sum of c * c
+            cn = np.zeros(m, dtype=np.int64)  # sum of c * t
+            inp = 0  # the current input
         for r in range(e):
             row = a[r, c0 : c0 + m]
             for j in range(m):
                 x = row[j]
-                nf[j] += np.int32(x > t[j])
+                f = np.int32(x > t[j])
+                nf[j] += f
+                if ends is not None:
+                    ci[j] += f
                 mn[j] = x if x < mn[j] else mn[j]  # noqa: FURB136 (a select vectorises)
                 mx[j] = x if x > mx[j] else mx[j]  # noqa: FURB136
                 nb[j] += np.int32(x - x != 0)  # NaN or infinite
@@ -148,6 +164,19 @@ def _fused_kernel(a, thr, fill, w, wc, lo, hi, bad, keep, fired, summaries, zero
                                     kth[j] = top_v[k - 1, c]
                         cm[j] = -np.inf
                     chunk0 = r + 1
+            if ends is not None:  # noqa: SIM102 (numba compiles out a bare None test)
+                if r + 1 == ends[inp]:  # the last event of the input
+                    tp = tlen[inp]
+                    tot = 0
+                    for j in range(m):
+                        cc = np.int64(ci[j])
+                        cf[j] += cc > 0
+                        cq[j] += cc * cc
+                        cn[j] += cc * tp
+                        tot += cc
+                        ci[j] = 0
+                    ct[b, inp] = tot
+                    inp += 1
             due = (r & _FLUSH) == _FLUSH  # the int32 counts are due a flush
             if r == e - 1 or (fill + r + 1) % w == 0 or due:  # the window of event r ends here
                 wi = (fill + r) // w
@@ -163,6 +192,11 @@ def _fused_kernel(a, thr, fill, w, wc, lo, hi, bad, keep, fired, summaries, zero
         for j in range(m):
             lo[c0 + j] = mn[j]
             hi[c0 + j] = mx[j]
+        if ends is not None:
+            for j in range(m):
+                cl[0, c0 + j] += cf[j]
+                cl[1, c0 + j] += cq[j]
+                cl[2, c0 + j] += cn[j]
         if summaries:
             for j in range(m):
                 s[0, c0 + j] += s0[j]

@@ -2,8 +2,10 @@
 
 :class:`LayerReducer` keeps, per unit, the fired count, the window counts, the raw
 ``fired`` events (when kept), the minimum and maximum and the streamed summaries
-(:mod:`bayesactiv.recording.summaries`). On CPU a batch is reduced by the fused
-kernel of :mod:`bayesactiv.recording.kernels`; elsewhere by torch reductions.
+(:mod:`bayesactiv.recording.summaries`), and for clustered events (tokens, per-position
+convolution events) the per-input (cluster) sums. On CPU a batch is reduced by the fused
+kernel of :mod:`bayesactiv.recording.kernels`, the cluster sums included; elsewhere by
+torch reductions.
 """
 
 from __future__ import annotations
@@ -82,8 +84,9 @@ class LayerReducer:
         self.events_per_batch: list[int] = []
         # per-input (cluster) sums and the layer's, from the first batch of a token or
         # per-position layer on (None: one event per input)
-        self.cluster: dict[str, torch.Tensor] | None = None
-        self.layer_sums: torch.Tensor | None = None
+        self.cluster: dict[str, torch.Tensor | np.ndarray] | None = None
+        self.layer_sums: torch.Tensor | np.ndarray | None = None
+        self._fixed_inputs: tuple[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = None
 
     def first(self, a: torch.Tensor, fixed: float | None) -> None:
         """Set up the state from the first batch ``a`` (``fixed``: the Fixed rule's value)."""
@@ -125,7 +128,7 @@ class LayerReducer:
             thr_src = self.thr_src.double().cpu().numpy()
             thr = round_down_array(thr_src, dt)
         self.thr_src = thr_src
-        self.thr = torch.from_numpy(thr)  # (for the per-input sums, in torch)
+        self.thr = torch.from_numpy(thr)  # (for the per-input sums when torch does them)
         self.count, self.zero, self.partial, self.bad = np.zeros((4, u), dtype=np.int64)
         self.lo = _filled(u, np.inf, dt)
         self.hi = _filled(u, -np.inf, dt)
@@ -172,12 +175,39 @@ class LayerReducer:
         many, else an int64 tensor, one value per input, summing to ``a.shape[0]``); when an
         input can hold more than one event the per-input (cluster) sums are updated too.
         """
+        clustered = self.kind in ("token", "per_position")
+        inputs = self._inputs(a.shape[0], per_input) if self.fast and clustered else None
         if self.fast:
-            self._update_fast(a)
+            self._update_fast(a, inputs)
         else:
             self._update_torch(a)
-        if self.kind in ("token", "per_position"):
+        if clustered and inputs is None:
             self._update_clusters(a, per_input)
+
+    def _inputs(self, e: int,
+                per_input: int | torch.Tensor) -> tuple[np.ndarray, np.ndarray] | None:
+        """The batch's inputs that have events, for the fused kernel's per-input sums: the row
+        after each one's last event and its events, int64 (None: left to
+        :meth:`_update_clusters`, which also reports a ``per_input`` that does not fit)."""
+        if isinstance(per_input, int):
+            if per_input < 1 or e % per_input:
+                return None
+            key = (e, per_input)
+            if self._fixed_inputs is None or self._fixed_inputs[0] != key:  # (built once)
+                ends = np.arange(per_input, e + 1, per_input, dtype=np.int64)
+                self._fixed_inputs = (key, (ends, _filled(e // per_input, per_input, np.int64)))
+            inputs = self._fixed_inputs[1]
+        else:
+            t = per_input.cpu().numpy().astype(np.int64, copy=False)
+            if t.ndim != 1 or (t.size and t.min() < 0) or int(t.sum()) != e:
+                return None
+            ends = np.cumsum(t)
+            has = t > 0
+            inputs = (ends, t) if has.all() else (ends[has], t[has])
+        t = inputs[1]
+        if t.size and t.max() >= 2**31:  # (the kernel counts an input's events in int32)
+            return None
+        return inputs
 
     def _update_clusters(self, a: torch.Tensor, per_input: int | torch.Tensor) -> None:
         """Add the batch's inputs to the sums over inputs of c_i**2, c_i t_i and t_i**2 (and
@@ -193,24 +223,34 @@ class LayerReducer:
             owner = torch.repeat_interleave(torch.arange(t.shape[0], device=a.device), t)
             c = torch.zeros(t.shape[0], u, dtype=torch.int64, device=a.device)
             c.index_add_(0, owner, fired.to(torch.int64))
-        if self.cluster is None:
+        if self.cluster is None and self.fast:  # the state the fused kernel adds to
+            self.cluster = {name: np.zeros(u, dtype=np.int64) for name in CLUSTER_VARS}
+            self.layer_sums = np.zeros(3, dtype=np.int64)
+        elif self.cluster is None:
             zeros = torch.zeros(u, dtype=torch.int64, device=a.device)
             self.cluster = {name: zeros.clone() for name in CLUSTER_VARS}
             self.layer_sums = torch.zeros(3, dtype=torch.int64, device=a.device)
         has = t > 0
         if not bool(has.all()):
             c, t = c[has], t[has]
-        cl = self.cluster
-        cl["cluster_n"] += t.shape[0]
-        cl["cluster_fired"] += (c > 0).sum(0)
-        cl["cluster_count_sq"] += (c * c).sum(0)
-        cl["cluster_count_n"] += (c * t[:, None]).sum(0)
-        cl["cluster_n_sq"] += int((t * t).sum())
         total = c.sum(1)  # the layer's fired events per input: units move together
-        self.layer_sums += torch.stack([(total * total).sum(), (total * t).sum(), total.sum()])
+        sums = {"cluster_fired": (c > 0).sum(0), "cluster_count_sq": (c * c).sum(0),
+                "cluster_count_n": (c * t[:, None]).sum(0)}
+        layer = torch.stack([(total * total).sum(), (total * t).sum(), total.sum()])
+        cl = self.cluster
+        if self.fast:  # numpy state
+            sums = {name: v.numpy() for name, v in sums.items()}
+            layer = layer.numpy()
+        cl["cluster_n"] += t.shape[0]
+        for name, v in sums.items():
+            cl[name] += v
+        cl["cluster_n_sq"] += int((t * t).sum())
+        self.layer_sums += layer
 
-    def _update_fast(self, a: torch.Tensor) -> None:
-        """One fused pass of the numba kernel over the batch (CPU, float32/float64)."""
+    def _update_fast(self, a: torch.Tensor,
+                     inputs: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """One fused pass of the numba kernel over the batch (CPU, float32/float64); with
+        ``inputs`` (see :meth:`_inputs`) the same pass adds the per-input (cluster) sums."""
         x = a.contiguous().numpy()
         e, u = x.shape
         w = self.window_size
@@ -227,10 +267,29 @@ class LayerReducer:
         if self.summaries:
             hist.fill(0)
         hlo, hhi = self.hist_range
-        kernels.fused_kernel(e * u)(
-            x, thr, fill, span, wc, lo, hi, bad, self.keep_events, fired, self.summaries, zero,
-            sums, shift, top_v, top_i, self.n, hist, hlo, hhi, self.bins / (hhi - hlo), nout,
-            block)
+        kern = kernels.fused_kernel(e * u)
+        args = (x, thr, fill, span, wc, lo, hi, bad, self.keep_events, fired, self.summaries,
+                zero, sums, shift, top_v, top_i, self.n, hist, hlo, hhi,
+                self.bins / (hhi - hlo), nout, block)
+        if inputs is None:
+            kern(*args)
+        else:
+            ends, t = inputs
+            if self.cluster is None:
+                self.cluster = {name: np.zeros(u, dtype=np.int64) for name in CLUSTER_VARS}
+                self.layer_sums = np.zeros(3, dtype=np.int64)
+            cl = self.cluster
+            per_unit = np.zeros((3, u), dtype=np.int64)  # fired, count_sq, count_n
+            ct = np.zeros((nblocks, t.shape[0]), dtype=np.int64)
+            kern(*args, ends, t, per_unit, ct)
+            cl["cluster_n"] += t.shape[0]
+            cl["cluster_fired"] += per_unit[0]
+            cl["cluster_count_sq"] += per_unit[1]
+            cl["cluster_count_n"] += per_unit[2]
+            cl["cluster_n_sq"] += int((t * t).sum())
+            total = ct[0] if nblocks == 1 else ct.sum(0)  # the layer's fired events per input
+            self.layer_sums += np.array([(total * total).sum(), (total * t).sum(), total.sum()],
+                                        dtype=np.int64)
         count = self.count
         if touched == 1:
             count += wc[0]
@@ -361,8 +420,8 @@ class LayerReducer:
             out["fired"] = (np.concatenate(self.fired, 0) if self.fast
                             else torch.cat(self.fired, 0).numpy())
         if self.cluster is not None:
-            out.update({name: v.cpu().numpy() for name, v in self.cluster.items()})
-            sums = self.layer_sums.cpu().numpy()
+            out.update({name: _host(v) for name, v in self.cluster.items()})
+            sums = _host(self.layer_sums)
             out.update({name: np.full(units, sums[j], dtype=np.int64)
                         for j, name in enumerate(LAYER_CLUSTER_VARS)})
         if self.summaries:
