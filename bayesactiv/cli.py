@@ -158,9 +158,23 @@ def cmd_record(args: argparse.Namespace) -> int:
     output = Path(args.output)
     _check_dataset_output(output)
     threshold = _threshold(args)
-    network = zoo.load(args.network, epoch=args.epoch)
-    x, y = zoo.dataset(args.network, split=args.split)
-    layers = args.layers or zoo.hidden_layers(args.network)
+    reference = args.network in zoo.RECIPES
+    if reference and args.weights is not None:
+        raise CliError("--weights: only for a network built by package.module:callable "
+                       f"({args.network!r} is a reference network with its own checkpoints)")
+    if reference:
+        network = zoo.load(args.network, epoch=args.epoch)
+        x, y = zoo.dataset(args.network, split=args.split)
+        layers = args.layers or zoo.hidden_layers(args.network)
+        if args.inputs is not None:
+            x, y = _inputs(args.inputs)
+    else:
+        network, x, y, layers = _external(args)
+    rank, world = _process_group()
+    if world > 1:  # under torchrun: this rank's contiguous shard; record merges rank-major
+        per = -(-len(x) // world)
+        x = x[rank * per:(rank + 1) * per]
+        y = None if y is None else y[rank * per:(rank + 1) * per]
     ds = record(
         network,
         x,
@@ -170,18 +184,69 @@ def cmd_record(args: argparse.Namespace) -> int:
         window_size=args.window_size,
         keep_events=args.keep_events,
         network=args.name,
-        batch_size=args.batch_size,
-        progress=not args.quiet,
+        batch_size=_batch_size(args.batch_size, x),
+        progress=not args.quiet and rank == 0,
         spatial=args.spatial,
     )
-    ds.attrs["zoo_network"] = args.network
-    ds.attrs["split"] = args.split
+    if reference:
+        ds.attrs["zoo_network"] = args.network
+        ds.attrs["split"] = args.split
+    else:
+        ds.attrs["network_source"] = args.network
     if args.epoch is not None:
         ds = set_epoch(ds, args.epoch)
-    out = save(ds, output)
-    print(f"recorded {ds.sizes['unit']} units from {len(set(ds['layer'].values))} layers "
-          f"over {int(ds['n'].max())} events -> {out}")
+    if rank == 0:
+        out = save(ds, output)
+        print(f"recorded {ds.sizes['unit']} units from {len(set(ds['layer'].values))} layers "
+              f"over {int(ds['n'].max())} events"
+              + (f" on {world} ranks" if world > 1 else "") + f" -> {out}")
     return EXIT_OK
+
+
+def _batch_size(given: int | None, x: Any) -> int | None:
+    """256 inputs per pass for one tensor or array unless given; an iterable of batches
+    brings its own (a size given for one is refused by record)."""
+    if given is not None:
+        return given
+    import numpy as np
+    import torch
+
+    return 256 if isinstance(x, torch.Tensor | np.ndarray) else None
+
+
+def _inputs(spec: str):
+    from bayesactiv.recording.sources import load_inputs
+
+    return load_inputs(spec)
+
+
+def _external(args: argparse.Namespace):
+    """A network named by a file, a callable or a model folder, and the inputs it needs."""
+    from bayesactiv.recording.sources import activation_layers, load_network
+
+    if args.inputs is None:
+        raise CliError(f"--inputs: needed for {args.network!r}, which is not a reference "
+                       "network (a .pt or .npy file, or package.module:callable)")
+    network = load_network(args.network, args.weights)
+    x, y = _inputs(args.inputs)
+    layers = args.layers or activation_layers(network)
+    if not layers:
+        raise CliError(f"--layers: {args.network!r} has no activation modules to take as its "
+                       "hidden layers; name the layers to record")
+    return network, x, y, layers
+
+
+def _process_group() -> tuple[int, int]:
+    """(rank, world size): under torchrun (RANK and WORLD_SIZE set) the process group is
+    initialized here, gloo on CPU and NCCL when CUDA is there; (0, 1) otherwise."""
+    if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return 0, 1
+    import torch
+
+    dist = torch.distributed
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -313,11 +378,39 @@ _SAMPLER_HELP = ("the sampler's target acceptance rate, in (0, 1); raise it (0.9
 CommandMaker = Callable[..., argparse.ArgumentParser]
 
 
+class _RecordHelpFormatter(_HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """:class:`_HelpFormatter` that keeps the examples' lines as written."""
+
+
 def _add_record(command: CommandMaker) -> None:
-    rec = command("record", cmd_record, help="record hidden-unit firing of a reference network",
-                  description="Record hidden-unit firing of a reference network on its bundled "
-                  "data set and write an activation dataset (.nc or .zarr).")
-    rec.add_argument("network", help="a reference network name (see `bayesactiv train --list`)")
+    rec = command("record", cmd_record, help="record hidden-unit firing of a network",
+                  description="Record hidden-unit firing of a network and write an activation "
+                  "dataset (.nc or .zarr): a reference network on its bundled data set, or "
+                  "any network with --inputs. Under torchrun every rank records its share of "
+                  "the inputs and rank 0 writes the one dataset of all of them.",
+                  epilog="examples:\n"
+                  "  bayesactiv record digits-cnn -o cnn.nc\n"
+                  "  bayesactiv record net.pt2 --inputs x.npy -o net.nc        "
+                  "# a torch.export file\n"
+                  "  bayesactiv record mypkg.models:Net --weights state.pt "
+                  "--inputs x.pt -o net.nc\n"
+                  "  bayesactiv record mypkg.models:Net --inputs mypkg.data:loader -o net.nc"
+                  "   # a callable returning a DataLoader\n"
+                  "  bayesactiv record ./my-hf-model --inputs mypkg.data:tokenized "
+                  "--layers '*act*' -o hf.nc   # a local Hugging Face folder\n"
+                  "  torchrun --nproc-per-node 2 -m bayesactiv record digits-mlp -o mlp.nc",
+                  formatter_class=_RecordHelpFormatter)
+    rec.add_argument("network", help="a reference network name (see `bayesactiv train --list`), "
+                     "a torch.export file (.pt2), package.module:callable that builds the "
+                     "network, or a local Hugging Face model folder")
+    rec.add_argument("--inputs", default=None,
+                     help="the inputs: a .pt file (a tensor or an (inputs, labels) pair), a "
+                     ".npy file, or package.module:callable returning a tensor, an array or a "
+                     "DataLoader (default: a reference network's bundled data set; needed "
+                     "for any other network)")
+    rec.add_argument("--weights", default=None,
+                     help="a state_dict file (torch.save) for a network built by "
+                     "package.module:callable (default: the callable's own weights)")
     rec.add_argument("-o", "--output", required=True, help="output file: .nc (netCDF) or .zarr")
     rec.add_argument("--split", choices=["train", "test"], default="test",
                      help="which inputs to feed (test: the held-out inputs)")
@@ -343,7 +436,9 @@ def _add_record(command: CommandMaker) -> None:
                      "position (any) (default: per_position)")
     rec.add_argument("--keep-events", action="store_true",
                      help="keep the raw (input x unit) firing events (bootstrap, CV, co-activation)")
-    rec.add_argument("--batch-size", type=int, default=256, help="inputs per forward pass")
+    rec.add_argument("--batch-size", type=int, default=None,
+                     help="inputs per forward pass, for inputs that are one tensor or array "
+                     "(default: 256; a DataLoader or list of batches brings its own)")
     rec.add_argument("--name", default=None,
                      help="name stored in the network coordinate (default: the network's name)")
 
@@ -453,7 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, func: Callable[[argparse.Namespace], int], **kwargs: Any):
-        p = sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        p = sub.add_parser(name, **kwargs)
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
         p.set_defaults(func=func)
         return p
