@@ -270,7 +270,11 @@ def compiled() -> dict[str, Any] | None:
         _KERNELS["hist"] = jit(_hist_kernel)
         _KERNELS["max"] = jit(_max_kernel)
         _KERNELS["max_serial"] = jit(_max_kernel, parallel=False)
+        # starting numba's thread pool (its OpenMP layer) resets the OpenMP thread count that
+        # torch's intra-op threads follow: keep the user's torch.set_num_threads
+        torch_threads = torch.get_num_threads()
         _KERNELS["threads"] = numba.get_num_threads()
+        torch.set_num_threads(torch_threads)
     return _KERNELS if _KERNELS["fused"] is not None else None
 
 

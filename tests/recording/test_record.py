@@ -849,3 +849,19 @@ def test_bin_edges_and_round_down_array_equal_numpy_and_torch_bit_for_bit():
         for j in [*range(0, 2000, 20), *range(2000, values.shape[0])]:  # one value (a Fixed rule)
             one = rules_module.round_down_array(values[j : j + 1], np.dtype(dt))
             assert one.dtype == want.dtype and one.tobytes() == want[j : j + 1].tobytes()
+
+
+def test_record_keeps_the_callers_torch_thread_count():
+    """Starting numba's thread pool must not reset torch's intra-op threads (checked in a new
+    process, where the pool starts)."""
+    import subprocess
+    import sys
+
+    code = ("import torch; torch.set_num_threads(1)\n"
+            "import bayesactiv as ba\n"
+            "net = torch.nn.Sequential(torch.nn.Linear(4, 2048), torch.nn.ReLU())\n"
+            "ba.record(net, torch.randn(600, 4), ['1'], progress=False, batch_size=600)\n"
+            "print(torch.get_num_threads())\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout
+    assert out.split() == ["1"]
