@@ -13,6 +13,7 @@ or ``package.module:callable`` returning a tensor, an array or a DataLoader.
 from __future__ import annotations
 
 import importlib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,9 @@ def load_network(spec: str, weights: str | None = None) -> torch.nn.Module:
     if path.suffix == ".pt2":
         return torch.export.unflatten(torch.export.load(str(path)))
     try:
-        torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():  # (torch.jit is deprecated: only a probe here)
+            warnings.simplefilter("ignore", FutureWarning)
+            torch.jit.load(str(path), map_location="cpu")
     except (RuntimeError, ValueError):
         pass
     else:
@@ -115,9 +118,24 @@ def load_network(spec: str, weights: str | None = None) -> torch.nn.Module:
 def load_inputs(spec: str) -> tuple[Any, Any]:
     """The inputs (and labels, if the source has them) a command-line name stands for.
 
+    Parameters
+    ----------
+    spec : str
+        A ``.pt`` file (a tensor, or an ``(inputs, labels)`` pair), a ``.npy`` file, or
+        ``package.module:callable`` returning a tensor, an array or a DataLoader.
+
+    Returns
+    -------
+    (inputs, labels or None)
+
     Examples
     --------
-    >>> x, y = load_inputs("torch:eye")  # doctest: +SKIP
+    >>> import os, tempfile, numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.npy")
+    >>> np.save(path, np.zeros((3, 2)))
+    >>> x, y = load_inputs(path)
+    >>> x.shape, y
+    ((3, 2), None)
     """
     path = Path(spec)
     if ":" in spec and not path.exists():

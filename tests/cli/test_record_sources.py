@@ -82,7 +82,8 @@ def test_a_torch_export_file_and_callable_inputs(pkg):
 
 def test_refusals_name_what_is_wrong(pkg, capsys):
     net = _net()
-    torch.jit.save(torch.jit.script(net), pkg / "net.ts")
+    with pytest.warns(FutureWarning):  # torch.jit is deprecated, which is why it is refused
+        torch.jit.save(torch.jit.script(net), pkg / "net.ts")
     np.save(pkg / "x.npy", np.zeros((4, 6), dtype=np.float32))
     cases = [
         (["record", str(pkg / "net.ts"), "--inputs", str(pkg / "x.npy")], "TorchScript"),
