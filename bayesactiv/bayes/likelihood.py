@@ -22,7 +22,7 @@ from scipy import special
 
 from bayesactiv.bayes.sufficient import CHUNK, EFFECTIVE_STEPS, Stats
 
-__all__ = ["LOG_RUN_MAX", "NB_HIST_LOGS", "N_QUAD", "Terms", "beta_terms", "betaln",
+__all__ = ["LOG_RUN_MAX", "NB_HIST_LOGS", "N_QUAD", "Terms", "beta_terms", "betaln", "hist_terms",
            "lgamma_ratio", "nb_quad_logp", "nb_quad_numpy", "nb_window_terms", "observed_name", "pointwise_log_lik",
            "tail_terms"]
 
@@ -156,6 +156,15 @@ def beta_terms(st: Stats, n_groups: int, log_run_max: int = LOG_RUN_MAX) -> Term
                  uniq[keep, 1], lg_w[keep])
 
 
+
+
+def hist_terms(st: Stats, n_groups: int) -> Terms:
+    """The negative binomial's ``sum_h w_h [lgamma(y_h + phi_g) - lgamma(phi_g)]`` over the
+    histogram of window counts, in tail-sum form over the slots ``phi_g``: logs up to
+    :data:`NB_HIST_LOGS` consecutive counts, not two huge lgamma that cancel at large phi
+    (the Poisson limit)."""
+    return tail_terms(st.hist_group, st.hist_y, st.hist_weight, n_groups,
+                      log_run_max=NB_HIST_LOGS)
 
 def betaln(a, b):
     import pytensor.tensor as pt

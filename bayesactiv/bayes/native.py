@@ -23,9 +23,13 @@ whose callbacks are these.
 Buffer layout (all float64): a header of :data:`HEADER` values ``[kind, n_groups,
 n_networks, n_a, n_b, prior_1, prior_2, ...]`` followed by the data arrays of the kind
 (integers stored exactly as floats). The beta kinds hold the tail-sum terms of
-:func:`bayesactiv.bayes.likelihood.beta_terms` with the log terms gathered into runs
-(:func:`log_runs`): a run of ``L`` consecutive offsets of one slot with one weight costs one
-log of the product of its ``L`` values and one division for the gradient, not ``L`` of each.
+:func:`bayesactiv.bayes.likelihood.beta_terms` (``n_a`` runs, ``n_b`` lgamma terms), with the
+log terms gathered into runs (:func:`log_runs`): a run of ``L`` consecutive offsets of one
+slot with one weight costs one log of the product of its ``L`` values and one division for
+the gradient, not ``L`` of each. The rate kinds hold ``n_a`` distinct (count, windows, weight,
+group) pairs; the negative binomial adds its histogram terms
+(:func:`bayesactiv.bayes.likelihood.hist_terms`) in the same tail-sum form, ``n_b`` runs and
+``header[12]`` lgamma terms over the slots ``phi_g``.
 
 Examples
 --------
@@ -43,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import carray, cfunc, njit, types
 
-from bayesactiv.bayes.likelihood import N_QUAD, NB_HIST_LOGS
+from bayesactiv.bayes.likelihood import N_QUAD
 
 __all__ = ["HEADER", "KINDS", "NativeModel", "compile_native", "digamma", "log_runs",
            "native_kind", "native_logp"]
@@ -142,6 +146,53 @@ def _pool_backward(buf, x, grad, dloc, n_groups, n_networks, off_pool):
 
 
 @njit(cache=True, error_model="numpy")
+def _tail_sums(buf, off, n_runs, n_lg, slots, dslot):
+    """The tail-sum terms at ``buf[off:]`` (:func:`bayesactiv.bayes.likelihood.tail_terms`,
+    log terms gathered by :func:`log_runs`) over the parameter ``slots``: their value, and
+    their gradient added to ``dslot``.
+
+    A run ``w sum_{i<L} log(P[slot] + k + i)`` is ``w log prod(...)``, one log and one
+    division for the gradient; runs come sorted by slot, so each slot's gradient is summed
+    in a register and stored once. Then the lgamma terms ``w lgamma(P[slot] + k)``."""
+    logp = 0.0
+    current, grad_acc, base_slot = -1, 0.0, 0.0
+    for j in range(n_runs):
+        s = int(buf[off + j])
+        if s != current:
+            if current >= 0:
+                dslot[current] += grad_acc
+            current, grad_acc, base_slot = s, 0.0, slots[s]
+        base = base_slot + buf[off + n_runs + j]
+        length = int(buf[off + 2 * n_runs + j])
+        w = buf[off + 3 * n_runs + j]
+        if length == 1:
+            logp += w * math.log(base)
+            grad_acc += w / base
+            continue
+        prod, dprod = 1.0, 0.0  # prod of the L values and its derivative in P
+        for i in range(length):
+            dprod = dprod * (base + i) + prod
+            prod *= base + i
+        if prod > 0.0 and prod < 1e300 and dprod < 1e300:
+            logp += w * math.log(prod)
+            grad_acc += w * dprod / prod
+        else:  # the product leaves the floating-point range: one log per value
+            for i in range(length):
+                logp += w * math.log(base + i)
+                grad_acc += w / (base + i)
+    if current >= 0:
+        dslot[current] += grad_acc
+    off += 4 * n_runs
+    for j in range(n_lg):
+        s = int(buf[off + j])
+        v = slots[s] + buf[off + n_lg + j]
+        w = buf[off + 2 * n_lg + j]
+        logp += w * math.lgamma(v)
+        dslot[s] += w * digamma(v)
+    return logp
+
+
+@njit(cache=True, error_model="numpy")
 def _rate_priors(buf, x, grad, loc, dloc, dalpha, dlogbeta, alpha, first, n_groups, pooled):
     """Priors of log alpha (and of log m unpooled) and the chain rule from (alpha, log beta)
     to (log alpha, log m) of the rate kinds; returns the priors' log density."""
@@ -165,8 +216,10 @@ def _nb_loglik(buf, x, grad, loc, dloc, first, n_groups, n_a, n_b, off, pooled):
     """The negative binomial's marginal: :func:`bayesactiv.bayes.likelihood.nb_quad_logp`
     per pair (Gauss-Hermite over t = log lambda, centred on the Poisson-posterior mode, its
     centre and scale moving with the parameters) and the histogram terms
-    ``w [lgamma(y + phi) - lgamma(phi)]``, with the gradient by the chain rule through the
-    nodes; then the priors. Returns the log density; adds the gradient to ``grad``/``dloc``."""
+    ``w [lgamma(y + phi) - lgamma(phi)]`` (:func:`bayesactiv.bayes.likelihood.hist_terms`),
+    with the gradient by the chain rule through the
+    nodes; then the priors. Returns the log density; adds the gradient to ``grad``/``dloc``.
+    The histogram terms are tail sums over the slots ``phi_g`` (:func:`_tail_sums`)."""
     window = buf[9]
     nodes, log_weights = _NODES, _LOG_WEIGHTS
     n_q = nodes.size
@@ -229,22 +282,8 @@ def _nb_loglik(buf, x, grad, loc, dloc, first, n_groups, n_a, n_b, off, pooled):
         d_al[g] += w * g_al
         d_be[g] += w * g_be
         d_ph[g] += w * g_ph
-    off += 4 * n_a
-    for j in range(n_b):  # histogram of window counts: w [lgamma(y + phi) - lgamma(phi)]
-        y = buf[off + j]
-        w = buf[off + n_b + j]
-        g = int(buf[off + 2 * n_b + j])
-        ph = phi[g]
-        if y <= NB_HIST_LOGS:  # sum_{i < y} log(phi + i): no cancellation of two huge lgamma
-            term, dterm = 0.0, 0.0
-            for i in range(int(y)):
-                term += math.log(ph + i)
-                dterm += 1.0 / (ph + i)
-        else:
-            term = math.lgamma(y + ph) - math.lgamma(ph)
-            dterm = digamma(y + ph) - digamma(ph)
-        logp += w * term
-        d_ph[g] += w * dterm
+    # the histogram of window counts, sum w [lgamma(y + phi) - lgamma(phi)], in tail-sum form
+    logp += _tail_sums(buf, off + 4 * n_a, n_b, int(buf[12]), phi, d_ph)
     # to (log alpha, log beta = log alpha - log m, log phi), then the priors
     dlogbeta = np.empty(n_groups)
     for g in range(n_groups):
@@ -303,42 +342,7 @@ def native_logp(buf, x, grad):
             slots[n_groups + g] = (1.0 - mu[g]) * kappa[g]
             slots[2 * n_groups + g] = kappa[g]
         dslot = np.zeros(3 * n_groups)
-        # runs: w sum_{i<L} log(P[slot] + k + i) = w log prod(...); the runs come sorted by
-        # slot, so each slot's gradient is summed in a register and stored once
-        current, grad_acc, base_slot = -1, 0.0, 0.0
-        for j in range(n_a):
-            s = int(buf[off + j])
-            if s != current:
-                if current >= 0:
-                    dslot[current] += grad_acc
-                current, grad_acc, base_slot = s, 0.0, slots[s]
-            base = base_slot + buf[off + n_a + j]
-            length = int(buf[off + 2 * n_a + j])
-            w = buf[off + 3 * n_a + j]
-            if length == 1:
-                logp += w * math.log(base)
-                grad_acc += w / base
-                continue
-            prod, dprod = 1.0, 0.0  # prod of the L values and its derivative in P
-            for i in range(length):
-                dprod = dprod * (base + i) + prod
-                prod *= base + i
-            if prod > 0.0 and prod < 1e300 and dprod < 1e300:
-                logp += w * math.log(prod)
-                grad_acc += w * dprod / prod
-            else:  # the product leaves the floating-point range: one log per value
-                for i in range(length):
-                    logp += w * math.log(base + i)
-                    grad_acc += w / (base + i)
-        if current >= 0:
-            dslot[current] += grad_acc
-        off += 4 * n_a
-        for j in range(n_b):  # lgamma terms: w lgamma(P[slot] + k)
-            s = int(buf[off + j])
-            v = slots[s] + buf[off + n_b + j]
-            w = buf[off + 2 * n_b + j]
-            logp += w * math.lgamma(v)
-            dslot[s] += w * digamma(v)
+        logp += _tail_sums(buf, off, n_a, n_b, slots, dslot)
         for g in range(n_groups):
             dmu = kappa[g] * (dslot[g] - dslot[n_groups + g])
             dloc[g] = dmu * mu[g] * (1.0 - mu[g])
@@ -387,7 +391,7 @@ def native_logp(buf, x, grad):
 
 @njit(cache=True, error_model="numpy")
 def _expand(buf, x, out):
-    """The stored variables in nutpie's order (:meth:`NativeModel.variables`)."""
+    """The stored variables in nutpie's order (:attr:`NativeModel.names`)."""
     kind = int(buf[0])
     n_groups = int(buf[1])
     n_networks = int(buf[2])
@@ -522,7 +526,8 @@ class NativeModel:
     @classmethod
     def build(cls, structure: str, pool: bool, n_groups: int, n_networks: int,
               network_index: np.ndarray | None, arrays: list[np.ndarray], n_a: int, n_b: int,
-              loc_prior: tuple[float, float], window: float = 1.0) -> NativeModel:
+              loc_prior: tuple[float, float], window: float = 1.0, n_c: int = 0
+              ) -> NativeModel:
         """The buffer of a model from its data arrays (as
         :func:`bayesactiv.bayes.sampling.native_model` gathers them), centred for the initial
         points on PyMC's support points (the prior means)."""
@@ -533,6 +538,7 @@ class NativeModel:
         header[7:9] = _LOG_KAPPA if structure == "beta" else _LOG_ALPHA
         header[9] = window
         header[10:12] = _LOG_PHI
+        header[12] = n_c
         parts = [header]
         if pool:
             parts.append(np.asarray(network_index, dtype=float))

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from bayesactiv.bayes.likelihood import NB_HIST_LOGS, beta_terms, nb_quad_logp, tail_terms
+from bayesactiv.bayes.likelihood import Terms, beta_terms, hist_terms, nb_quad_logp
 from bayesactiv.bayes.native import NativeModel, compile_native, log_runs, native_kind
 from bayesactiv.bayes.specs import group_params
 from bayesactiv.bayes.sufficient import Groups, Stats
@@ -137,8 +137,7 @@ def model_data(structure: str, method: str, st: Stats, groups: Groups
         if structure != "beta":
             data["W"] = np.array(st.window)
         if structure == "nb":
-            t = tail_terms(st.hist_group, st.hist_y, st.hist_weight, len(groups.labels),
-                           log_run_max=NB_HIST_LOGS)
+            t = hist_terms(st, len(groups.labels))
             nlog, nlg = bucket(len(t.log_w)), bucket(len(t.lg_w))
             for name, values, size_ in (("hli", t.log_slot, nlog), ("hlk", t.log_k, nlog),
                                         ("hlw", t.log_w, nlog), ("hgi", t.lg_slot, nlg),
@@ -177,19 +176,24 @@ def native_model(structure: str, method: str, st: Stats, groups: Groups, pool: b
         return None
     n_groups, n_networks = len(groups.labels), len(groups.networks)
     if structure == "beta":
-        t = beta_terms(st, n_groups, log_run_max=NATIVE_RUN_MAX)
-        runs = log_runs(t.log_slot, t.log_k, t.log_w)
-        arrays = [*runs, t.lg_slot, t.lg_k, t.lg_w]
-        n_a, n_b, window = len(runs[0]), len(t.lg_w), 1.0
+        arrays, n_a, n_b = _tail_arrays(beta_terms(st, n_groups, log_run_max=NATIVE_RUN_MAX))
+        n_c, window = 0, 1.0
     else:
         arrays = [st.pair_x, st.pair_m, st.pair_weight, st.pair_group]
-        n_a, n_b, window = len(st.pair_x), 0, float(st.window)
+        n_a, n_b, n_c, window = len(st.pair_x), 0, 0, float(st.window)
         if structure == "nb":
-            arrays += [st.hist_y, st.hist_weight, st.hist_group]
-            n_b = len(st.hist_y)
+            hist, n_b, n_c = _tail_arrays(hist_terms(st, n_groups))
+            arrays += hist
     return NativeModel.build(structure, pool, n_groups, n_networks,
                              groups.network_index if pool else None, arrays, n_a, n_b,
-                             loc_prior, window)
+                             loc_prior, window, n_c)
+
+
+def _tail_arrays(t: Terms) -> tuple[list[np.ndarray], int, int]:
+    """Tail-sum terms as the native buffer holds them: the log terms gathered into runs,
+    then the lgamma terms; with the number of each."""
+    runs = log_runs(t.log_slot, t.log_k, t.log_w)
+    return [*runs, t.lg_slot, t.lg_k, t.lg_w], len(runs[0]), len(t.lg_w)
 
 
 def sample(structure: str, method: str, groups: Groups, st: Stats, pool: bool, sampler: str,
