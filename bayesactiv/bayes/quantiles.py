@@ -85,9 +85,13 @@ def cdf_bounds(kind: str, p1: np.ndarray, p2: np.ndarray, x: float
 
     Both the Beta CDF ``I_x(p1, p2)`` and the Gamma CDF ``P(p1, p2 x)`` decrease in ``p1`` and
     increase in ``p2``, so two CDF evaluations per row bound all of its components."""
-    lo = cdf(kind, p1.max(axis=1), p2.min(axis=1), np.asarray(x))
-    hi = cdf(kind, p1.min(axis=1), p2.max(axis=1), np.asarray(x))
-    return lo, hi
+    return _bounds(kind, p1.min(axis=1), p1.max(axis=1), p2.min(axis=1), p2.max(axis=1), x)
+
+
+def _bounds(kind: str, p1_min: np.ndarray, p1_max: np.ndarray, p2_min: np.ndarray,
+            p2_max: np.ndarray, x: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`cdf_bounds` from each row's extremes of ``p1`` and ``p2``."""
+    return cdf(kind, p1_max, p2_min, np.asarray(x)), cdf(kind, p1_min, p2_max, np.asarray(x))
 
 
 def mixture_cdf_at(kind: str, p1: np.ndarray, p2: np.ndarray, x: float,
@@ -97,10 +101,21 @@ def mixture_cdf_at(kind: str, p1: np.ndarray, p2: np.ndarray, x: float,
     Rows whose components' CDFs are all below ``negligible`` (above ``1 - negligible``) by
     :func:`cdf_bounds` are returned as 0 (1) without evaluating every component."""
     lo, hi = cdf_bounds(kind, p1, p2, x)
+    return _cdf_where_needed(kind, lo, hi, x, lambda rows: (p1[rows], p2[rows]), p1.shape[1],
+                             negligible)
+
+
+def _cdf_where_needed(kind: str, lo: np.ndarray, hi: np.ndarray, x: float, components,
+                      n_comp: int, negligible: float = 1e-12) -> np.ndarray:
+    """:func:`mixture_cdf_at` given the rows' bounds ``lo``, ``hi``: the rows between them
+    are evaluated in blocks of at most :data:`CHUNK` components, ``components(rows)`` giving
+    their ``(p1, p2)``."""
     out = np.where(lo > 1.0 - negligible, 1.0, 0.0)
     todo = np.flatnonzero((hi >= negligible) & (lo <= 1.0 - negligible))
-    if todo.size:
-        out[todo] = cdf(kind, p1[todo], p2[todo], np.full((todo.size, 1), x)).mean(axis=1)
+    for rows in np.array_split(todo, max(1, todo.size * n_comp // CHUNK)):
+        if rows.size:
+            p1, p2 = components(rows)
+            out[rows] = cdf(kind, p1, p2, np.full((rows.size, 1), x)).mean(axis=1)
     return out
 
 
@@ -313,14 +328,9 @@ def unit_summaries(st: Stats, params: dict[str, np.ndarray], qs: Sequence[float]
     res = np.empty((n_pairs, 2 + len(qs)))
     res[:, 0] = mom[:, 0]
     # p_dead: the CDF at epsilon; rows whose components all lie beyond it are 0 or 1
-    lo = cdf(st.kind, mom[:, 3], mom[:, 4], np.asarray(epsilon))  # bounds of cdf_bounds
-    hi = cdf(st.kind, mom[:, 2], mom[:, 5], np.asarray(epsilon))
-    res[:, -1] = np.where(lo > 1.0 - 1e-12, 1.0, 0.0)
-    todo = np.flatnonzero((hi >= 1e-12) & (lo <= 1.0 - 1e-12))
-    for chunk in np.array_split(todo, max(1, todo.size * s_all // CHUNK)):
-        if chunk.size:
-            p1, p2 = component_params(st, params, chunk)
-            res[chunk, -1] = cdf(st.kind, p1, p2, np.full((chunk.size, 1), epsilon)).mean(axis=1)
+    lo, hi = _bounds(st.kind, mom[:, 2], mom[:, 3], mom[:, 4], mom[:, 5], epsilon)
+    res[:, -1] = _cdf_where_needed(st.kind, lo, hi, epsilon,
+                                   lambda rows: component_params(st, params, rows), s_all)
     for chunk in np.array_split(np.arange(n_pairs), max(1, n_pairs * s_q // CHUNK)):
         if chunk.size == 0:
             continue
