@@ -73,8 +73,7 @@ def build_model(structure: str, method: str, n_groups: int, n_networks: int, poo
             if structure == "beta":
                 # tail-sum form (see tail_terms): logs and a few lgamma over slots [a, b, a + b]
                 slots = pt.concatenate([params["a"], params["b"], params["a"] + params["b"]])
-                pm.Potential("loglik", pt.sum(d["lw"] * pt.log(slots[d["li"]] + d["lk"]))
-                             + pt.sum(d["gw"] * pt.gammaln(slots[d["gi"]] + d["gk"])))
+                pm.Potential("loglik", _tail_sum(d, slots))
                 return model
             if structure == "gamma":
                 al, be = params["alpha"][g], params["beta"][g]
@@ -85,10 +84,7 @@ def build_model(structure: str, method: str, n_groups: int, n_networks: int, poo
                 ll = nb_quad_logp(al, be, ph, d["x"], d["m"], d["W"])
                 # sum_h w_h [lgamma(y_h + phi) - lgamma(phi)] in tail-sum form: logs, not
                 # two huge lgamma that cancel at large phi (the Poisson limit)
-                phi = params["phi"]
-                pm.Potential("loglik_hist",
-                             pt.sum(d["hlw"] * pt.log(phi[d["hli"]] + d["hlk"]))
-                             + pt.sum(d["hgw"] * pt.gammaln(phi[d["hgi"]] + d["hgk"])))
+                pm.Potential("loglik_hist", _tail_sum(d, params["phi"], prefix="h"))
             pm.Potential("loglik", pt.sum(d["w"] * ll))
         else:
             n_units = data["g"].shape[0]
@@ -109,20 +105,31 @@ def build_model(structure: str, method: str, n_groups: int, n_networks: int, poo
     return model
 
 
+def _tail_sum(d: dict[str, Any], slots: Any, prefix: str = "") -> Any:
+    """The PyTensor sum of tail-sum terms (``_padded_terms``' arrays) over ``slots``."""
+    import pytensor.tensor as pt
+
+    return (pt.sum(d[prefix + "lw"] * pt.log(slots[d[prefix + "li"]] + d[prefix + "lk"]))
+            + pt.sum(d[prefix + "gw"] * pt.gammaln(slots[d[prefix + "gi"]] + d[prefix + "gk"])))
+
+
+def _padded_terms(t: Terms, prefix: str = "") -> tuple[dict[str, np.ndarray], int, int]:
+    """Tail-sum terms as model data, padded to :func:`bucket` sizes (weight 0 on padding):
+    slots, offsets and weights of the log terms (``li``, ``lk``, ``lw``) and of the lgamma
+    terms (``gi``, ``gk``, ``gw``), with the padded sizes."""
+    nlog, nlg = bucket(len(t.log_w)), bucket(len(t.lg_w))
+    columns = (("li", t.log_slot, nlog), ("lk", t.log_k, nlog), ("lw", t.log_w, nlog),
+               ("gi", t.lg_slot, nlg), ("gk", t.lg_k, nlg), ("gw", t.lg_w, nlg))
+    data = {prefix + name: np.pad(np.asarray(v, np.int64 if name.endswith("i") else float),
+                                  (0, size - len(v))) for name, v, size in columns}
+    return data, nlog, nlg
+
+
 def model_data(structure: str, method: str, st: Stats, groups: Groups
                ) -> tuple[dict[str, np.ndarray], tuple]:
     """Data arrays for the model and the padded sizes that key the compile cache."""
     if method == "marginal" and structure == "beta":
-        t = beta_terms(st, len(groups.labels))
-        nlog, nlg = bucket(len(t.log_w)), bucket(len(t.lg_w))
-        data = {
-            "li": np.pad(t.log_slot, (0, nlog - len(t.log_w))),
-            "lk": np.pad(t.log_k.astype(float), (0, nlog - len(t.log_w))),
-            "lw": np.pad(t.log_w, (0, nlog - len(t.log_w))),
-            "gi": np.pad(t.lg_slot, (0, nlg - len(t.lg_w))),
-            "gk": np.pad(t.lg_k.astype(float), (0, nlg - len(t.lg_w))),
-            "gw": np.pad(t.lg_w, (0, nlg - len(t.lg_w))),
-        }
+        data, nlog, nlg = _padded_terms(beta_terms(st, len(groups.labels)))
         return data, ("tail", nlog, nlg)
     if method == "marginal":
         size = bucket(len(st.pair_x))
@@ -137,13 +144,8 @@ def model_data(structure: str, method: str, st: Stats, groups: Groups
         if structure != "beta":
             data["W"] = np.array(st.window)
         if structure == "nb":
-            t = hist_terms(st, len(groups.labels))
-            nlog, nlg = bucket(len(t.log_w)), bucket(len(t.lg_w))
-            for name, values, size_ in (("hli", t.log_slot, nlog), ("hlk", t.log_k, nlog),
-                                        ("hlw", t.log_w, nlog), ("hgi", t.lg_slot, nlg),
-                                        ("hgk", t.lg_k, nlg), ("hgw", t.lg_w, nlg)):
-                values = values.astype(np.int64 if name.endswith("i") else float)
-                data[name] = np.pad(values, (0, size_ - len(values)))
+            hist, nlog, nlg = _padded_terms(hist_terms(st, len(groups.labels)), prefix="h")
+            data.update(hist)
             sizes = (size, nlog, nlg)
     else:
         as_counts = np.float64 if st.x.dtype.kind == "f" else np.int64
