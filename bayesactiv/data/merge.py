@@ -18,7 +18,7 @@ import xarray as xr
 
 from bayesactiv.data.contract import CLUSTER_VARS, LAYER_CLUSTER_VARS, DatasetError, validate
 
-__all__ = ["merge"]
+__all__ = ["combine_moments", "merge", "shape_statistics"]
 
 # attributes that must agree for the parts to be parts of one recording
 _SAME_ATTRS = ("threshold_rule", "threshold_params", "spatial", "layer_spatial", "window_size",
@@ -147,37 +147,76 @@ def _extreme(parts: list[xr.Dataset], name: str, op) -> xr.DataArray:
     return parts[0][name].copy(data=values)
 
 
+def combine_moments(na, a, nb, b):
+    """Mean and centred power sums ``(mean, M2, M3, M4)`` of ``na`` events and of ``nb``
+    others, merged (Chan, Golub and LeVeque 1979; Pébay 2008): numpy arrays or torch tensors,
+    per unit; ``na + nb`` must not be 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([1.0, 2.0, 4.0, 8.0])
+    >>> def central(v):
+    ...     d = v - v.mean()
+    ...     return v.mean(), (d**2).sum(), (d**3).sum(), (d**4).sum()
+    >>> merged = combine_moments(1, central(x[:1]), 3, central(x[1:]))
+    >>> bool(np.allclose(merged, central(x)))
+    True
+    """
+    mean, m2, m3, m4 = a
+    mb, m2b, m3b, m4b = b
+    n = na + nb
+    delta = mb - mean
+    dn = delta / n
+    m4 = (m4 + m4b + delta * dn ** 3 * na * nb * (na * na - na * nb + nb * nb)
+          + 6 * dn ** 2 * (na * na * m2b + nb * nb * m2)
+          + 4 * dn * (na * m3b - nb * m3))
+    m3 = (m3 + m3b + delta * dn ** 2 * na * nb * (na - nb)
+          + 3 * dn * (na * m2b - nb * m2))
+    m2 = m2 + m2b + delta * dn * na * nb
+    mean = mean + dn * nb
+    return mean, m2, m3, m4
+
+
 def _merge_moments(out: xr.Dataset, parts: list[xr.Dataset]) -> None:
-    """Chan et al.'s pairwise update of (n, mean, M2, M3, M4), M_k the centred power sums."""
+    """The parts' moments merged pairwise by :func:`combine_moments` (units that saw no
+    event in either part keep zeros)."""
     n = parts[0]["n"].values.astype(np.float64)
-    mean, m2, m3, m4 = _central(parts[0], n)
+    moments = _central(parts[0], n)
     for p in parts[1:]:
         nb = p["n"].values.astype(np.float64)
-        mb, m2b, m3b, m4b = _central(p, nb)
-        nt = n + nb
         with np.errstate(invalid="ignore", divide="ignore"):
-            d = np.where(nt > 0, mb - mean, 0.0)
-            fa = np.where(nt > 0, n / np.where(nt > 0, nt, 1), 0.0)
-            fb = np.where(nt > 0, nb / np.where(nt > 0, nt, 1), 0.0)
-        m4 = (m4 + m4b + d**4 * n * nb * (n * n - n * nb + nb * nb) / np.maximum(nt, 1) ** 3
-              + 6 * d * d * (n * n * m2b + nb * nb * m2) / np.maximum(nt, 1) ** 2
-              + 4 * d * (n * m3b - nb * m3) / np.maximum(nt, 1))
-        m3 = (m3 + m3b + d**3 * n * nb * (n - nb) / np.maximum(nt, 1) ** 2
-              + 3 * d * (n * m2b - nb * m2) / np.maximum(nt, 1))
-        m2 = m2 + m2b + d * d * n * nb / np.maximum(nt, 1)
-        mean = fa * mean + fb * mb
-        n = nt
-    nn = np.maximum(n, 1)
-    var = np.maximum(m2 / nn, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        positive = var > 0
-        skew = np.where(positive, (m3 / nn) / np.where(positive, var, 1.0) ** 1.5, np.nan)
-        kurt = np.where(positive, (m4 / nn) / np.where(positive, var, 1.0) ** 2 - 3.0, np.nan)
+            merged = combine_moments(n, moments, nb, _central(p, nb))
+        n = n + nb
+        moments = tuple(np.where(n > 0, v, 0.0) for v in merged)
+    mean, m2, m3, m4 = moments
+    skew, kurt = shape_statistics(m2, m3, m4, n)
+    var = np.maximum(m2 / np.maximum(n, 1), 0.0)
     for name, values in (("act_mean", mean), ("act_var", var), ("act_skewness", skew),
                          ("act_kurtosis", kurt)):
         out[name] = out[name].copy(data=values)
 
 
+def shape_statistics(m2: np.ndarray, m3: np.ndarray, m4: np.ndarray, n_events
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Skewness and Fisher excess kurtosis from centred power sums of ``n_events`` events
+    (an int, or per unit; NaN for a constant unit).
+
+    Examples
+    --------
+    >>> skew, kurt = shape_statistics(np.array([2.0]), np.array([0.0]), np.array([2.0]), 2)
+    >>> float(skew[0]), float(kurt[0])  # two events at -1 and +1
+    (0.0, -2.0)
+    """
+    n = np.maximum(n_events, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m2 = m2 / n
+        m3 = m3 / n
+        m4 = m4 / n
+        positive = m2 > 0
+        skew = np.where(positive, m3 / np.where(positive, m2, 1.0) ** 1.5, np.nan)
+        kurt = np.where(positive, m4 / np.where(positive, m2, 1.0) ** 2 - 3.0, np.nan)
+    return skew, kurt
 def _central(p: xr.Dataset, n: np.ndarray):
     """(mean, M2, M3, M4) of one part from its mean, variance, skewness and kurtosis."""
     var = p["act_var"].values

@@ -22,6 +22,8 @@ import math
 import numpy as np
 import torch
 
+from bayesactiv.data.merge import combine_moments, shape_statistics
+
 __all__ = ["HEADROOM", "bin_edges", "first_range", "grow_histogram", "histogram", "merge_moments",
            "merge_topk", "moments_from_sums", "shape_statistics"]
 
@@ -114,17 +116,7 @@ def merge_moments(na: int, mean: torch.Tensor, m2: torch.Tensor, m3: torch.Tenso
     mb = mb.double()
     if na == 0:
         return mb, m2b, m3b, m4b
-    n = na + nb
-    delta = mb - mean
-    dn = delta / n
-    m4 = (m4 + m4b + delta * dn ** 3 * na * nb * (na * na - na * nb + nb * nb)
-          + 6 * dn ** 2 * (na * na * m2b + nb * nb * m2)
-          + 4 * dn * (na * m3b - nb * m3))
-    m3 = (m3 + m3b + delta * dn ** 2 * na * nb * (na - nb)
-          + 3 * dn * (na * m2b - nb * m2))
-    m2 = m2 + m2b + delta * dn * na * nb
-    mean = mean + dn * nb
-    return mean, m2, m3, m4
+    return combine_moments(na, (mean, m2, m3, m4), nb, (mb, m2b, m3b, m4b))
 
 
 def moments_from_sums(shift: np.ndarray, sums: np.ndarray, n_events: int
@@ -144,20 +136,6 @@ def moments_from_sums(shift: np.ndarray, sums: np.ndarray, n_events: int
     d4 = torch.from_numpy(d).pow(4).numpy()
     m4 = (s4 - 4 * d * s3 + 6 * d * d * s2 - 3 * d4) * n
     return mean, m2, m3, m4
-
-
-def shape_statistics(m2: np.ndarray, m3: np.ndarray, m4: np.ndarray, n_events: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Skewness and Fisher excess kurtosis from centred power sums (NaN for a constant unit)."""
-    n = max(n_events, 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m2 = m2 / n
-        m3 = m3 / n
-        m4 = m4 / n
-        positive = m2 > 0
-        skew = np.where(positive, m3 / np.where(positive, m2, 1.0) ** 1.5, np.nan)
-        kurt = np.where(positive, m4 / np.where(positive, m2, 1.0) ** 2 - 3.0, np.nan)
-    return skew, kurt
 
 
 def merge_topk(top_v: torch.Tensor, top_i: torch.Tensor, a: torch.Tensor, b_hi: torch.Tensor,
