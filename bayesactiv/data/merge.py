@@ -91,7 +91,8 @@ def merge(parts: Sequence[xr.Dataset]) -> xr.Dataset:
     if "hist_count" in first:
         out["hist_count"] = sum(p["hist_count"] for p in parts)
     if "window_count" in first:
-        out = _concat_along(out, parts, "window", ["window_count"])
+        out = out.drop_vars("window_count")
+        out["window_count"] = xr.concat([p["window_count"] for p in parts], dim="window")
     if "fired" in first:
         out = _concat_events(out, parts)
     return validate(out)
@@ -249,14 +250,6 @@ def _merge_topk(out: xr.Dataset, parts: list[xr.Dataset]) -> None:
     missing = np.isneginf(top_v)
     out["topk_value"] = (("unit", "rank"), np.where(missing, np.nan, top_v))
     out["topk_sample"] = (("unit", "rank"), np.where(missing, -1, top_e).astype(np.int64))
-
-
-def _concat_along(out: xr.Dataset, parts: list[xr.Dataset], dim: str,
-                  names: list[str]) -> xr.Dataset:
-    for name in names:
-        out = out.drop_vars(name)
-        out[name] = xr.concat([p[name] for p in parts], dim=dim)
-    return out
 
 
 def _concat_events(out: xr.Dataset, parts: list[xr.Dataset]) -> xr.Dataset:
