@@ -277,11 +277,11 @@ def record(
     names = _layer_names(module, layers, mods)
     batches = Batches(inputs, batch_size, labels, module_dtype(module))
     _check_reiterable(rule, batches)
-    group = process_group()
+    distributed = process_group() is not None
     with inference(module):
         thresholds, hist_ranges, n_approx = _calibrate(
             module, batches, names, rule, dev, output, spatial, progress, attention_mask,
-            global_range=group is not None and summaries and hist_range is None)
+            distributed=distributed, global_range=distributed and summaries and hist_range is None)
         if hist_range is not None:
             hist_ranges = dict.fromkeys(names, hist_range)
         recs, seen = _recording_pass(module, batches, names, rule, thresholds, hist_ranges,
@@ -291,7 +291,7 @@ def record(
         events = _event_coords(results, recs, names, *seen) if keep_events else (None, None, None)
         ds = _assemble(results, recs, names, rule, window_size, network, module, spatial,
                        events, n_approx, summaries, mods)
-    return ds if group is None else gather_and_merge(ds)
+    return gather_and_merge(ds) if distributed else ds
 
 
 def _check_window_size(window_size: Any) -> int | None:
@@ -350,11 +350,12 @@ def _check_reiterable(rule: ThresholdRule, batches: Batches) -> None:
 
 def _calibrate(module: torch.nn.Module, batches: Batches, names: list[str], rule: ThresholdRule,
                dev: torch.device, output: Any, spatial: str, progress: bool,
-               mask_key: str | None = "attention_mask", global_range: bool = False
-               ) -> tuple[dict[str, torch.Tensor | None], dict[str, tuple[float, float] | None], int]:
+               mask_key: str | None = "attention_mask", distributed: bool = False,
+               global_range: bool = False) -> tuple[dict[str, torch.Tensor | None], dict[str, tuple[float, float] | None], int]:
     """The calibration passes a rule needs: per-layer thresholds, histogram ranges, approximations.
 
-    Under torch.distributed the per-unit minima and maxima are reduced over the ranks; with
+    With ``distributed`` (a torch.distributed process group) the calibration statistics are
+    reduced over the ranks (:mod:`bayesactiv.recording.distributed`); with
     ``global_range`` the min/max pass also runs for a Fixed rule, so that every rank's
     histograms get the same edges."""
     thresholds: dict[str, torch.Tensor | None] = dict.fromkeys(names)
@@ -369,7 +370,6 @@ def _calibrate(module: torch.nn.Module, batches: Batches, names: list[str], rule
 
     run_pass(module, batches, names, dev, calibrate, output, spatial, progress,
              "calibrating (min/max)", mask_key=mask_key)
-    distributed = process_group() is not None
     if distributed:
         for cal in cals.values():
             cal.lo, cal.hi = reduce_extremes(cal.lo, cal.hi)
