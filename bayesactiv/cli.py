@@ -154,6 +154,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     from bayesactiv import zoo
     from bayesactiv.data import save, set_epoch
     from bayesactiv.recording import record
+    from bayesactiv.recording.sources import load_inputs
 
     output = Path(args.output)
     _check_dataset_output(output)
@@ -167,13 +168,13 @@ def cmd_record(args: argparse.Namespace) -> int:
         x, y = zoo.dataset(args.network, split=args.split)
         layers = args.layers or zoo.hidden_layers(args.network)
         if args.inputs is not None:
-            x, y = _inputs(args.inputs)
+            x, y = load_inputs(args.inputs)
     else:
         network, x, y, layers = _external(args)
     rank, world = _process_group()
-    if world > 1:  # under torchrun: this rank's contiguous shard; record merges rank-major
-        per = -(-len(x) // world)
-        x = x[rank * per:(rank + 1) * per]
+    if world > 1 and _is_array(x):  # under torchrun: this rank's contiguous shard (record
+        per = -(-len(x) // world)  # merges rank-major); an iterable (a DataLoader with a
+        x = x[rank * per:(rank + 1) * per]  # DistributedSampler) is this rank's already
         y = None if y is None else y[rank * per:(rank + 1) * per]
     ds = record(
         network,
@@ -203,32 +204,31 @@ def cmd_record(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _is_array(x: Any) -> bool:
+    """Inputs that are one tensor or array (batched by record), not an iterable of batches."""
+    import numpy as np
+    import torch
+
+    return isinstance(x, torch.Tensor | np.ndarray)
+
+
 def _batch_size(given: int | None, x: Any) -> int | None:
     """256 inputs per pass for one tensor or array unless given; an iterable of batches
     brings its own (a size given for one is refused by record)."""
     if given is not None:
         return given
-    import numpy as np
-    import torch
-
-    return 256 if isinstance(x, torch.Tensor | np.ndarray) else None
-
-
-def _inputs(spec: str):
-    from bayesactiv.recording.sources import load_inputs
-
-    return load_inputs(spec)
+    return 256 if _is_array(x) else None
 
 
 def _external(args: argparse.Namespace):
     """A network named by a file, a callable or a model folder, and the inputs it needs."""
-    from bayesactiv.recording.sources import activation_layers, load_network
+    from bayesactiv.recording.sources import activation_layers, load_inputs, load_network
 
     if args.inputs is None:
         raise CliError(f"--inputs: needed for {args.network!r}, which is not a reference "
                        "network (a .pt or .npy file, or package.module:callable)")
     network = load_network(args.network, args.weights)
-    x, y = _inputs(args.inputs)
+    x, y = load_inputs(args.inputs)
     layers = args.layers or activation_layers(network)
     if not layers:
         raise CliError(f"--layers: {args.network!r} has no activation modules to take as its "
