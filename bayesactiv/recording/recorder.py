@@ -553,17 +553,10 @@ def _unit_coords(network: str, names: list[str], units: list[int]) -> dict[str, 
     k = ids.shape[0]
     return {
         "unit": _strings("unit", ids),
-        "network": _strings("unit", _repeated(net, k)),
+        "network": _strings("unit", np.full(k, net, dtype=object)),
         "layer": _strings("unit", np.repeat(np.array(layers, dtype=object), units)),
         "index": ("unit", np.concatenate([np.arange(u, dtype=np.int64) for u in units])),
     }
-
-
-def _repeated(value: str, k: int) -> np.ndarray:
-    """``np.full(k, value, dtype=object)``, without its Python-level overhead."""
-    out = np.empty(k, dtype=object)
-    out.fill(value)
-    return out
 
 
 def _strings(dims: str, values: np.ndarray) -> xr.Variable:

@@ -122,23 +122,23 @@ class LayerReducer:
         x = a.numpy()
         u, dt = x.shape[1], x.dtype
         if self.thr_src is None:  # one value for every unit: rounded once
-            thr_src = _filled(u, float(fixed), np.float64)
-            thr = _filled(u, round_down_array(thr_src[:1], dt)[0], dt)
+            thr_src = np.full(u, float(fixed), np.float64)
+            thr = np.full(u, round_down_array(thr_src[:1], dt)[0], dt)
         else:
             thr_src = self.thr_src.double().cpu().numpy()
             thr = round_down_array(thr_src, dt)
         self.thr_src = thr_src
         self.thr = torch.from_numpy(thr)  # (for the per-input sums when torch does them)
         self.count, self.zero, self.partial, self.bad = np.zeros((4, u), dtype=np.int64)
-        self.lo = _filled(u, np.inf, dt)
-        self.hi = _filled(u, -np.inf, dt)
+        self.lo = np.full(u, np.inf, dt)
+        self.hi = np.full(u, -np.inf, dt)
         self.sums = np.zeros((4, u), dtype=np.float64)  # power sums of a - shift
         # the shift only centres the power sums: the mean of the first events will do
-        shift = _column_mean(x[:256])
+        shift = np.mean(x[:256], axis=0, dtype=np.float64)
         self.shift = np.where(np.isfinite(shift), shift, 0.0)
         k = self.k if self.summaries else 0
-        self.top_v = _filled((k, u), -np.inf, dt)
-        self.top_i = _filled((k, u), -1, np.int64)
+        self.top_v = np.full((k, u), -np.inf, dt)
+        self.top_i = np.full((k, u), -1, np.int64)
         self.hist = np.zeros(self.bins, dtype=np.int64)
         # units per block of the threaded and of the serial kernel (a batch takes either)
         self.blocks = (kernels.block_size(u), kernels.block_size(u, parallel=False))
@@ -195,7 +195,7 @@ class LayerReducer:
             key = (e, per_input)
             if self._fixed_inputs is None or self._fixed_inputs[0] != key:  # (built once)
                 ends = np.arange(per_input, e + 1, per_input, dtype=np.int64)
-                self._fixed_inputs = (key, (ends, _filled(e // per_input, per_input, np.int64)))
+                self._fixed_inputs = (key, (ends, np.full(e // per_input, per_input, np.int64)))
             inputs = self._fixed_inputs[1]
         else:
             t = per_input.cpu().numpy().astype(np.int64, copy=False)
@@ -435,8 +435,8 @@ class LayerReducer:
             mean, m2, m3, m4 = (t.cpu().numpy() for t in (self.mean, self.m2, self.m3, self.m4))
         var = m2 / max(self.n, 1)
         skew, kurt = shape_statistics(m2, m3, m4, self.n)
-        tv = _filled((units, self.k), np.nan, np.float64)
-        ti = _filled((units, self.k), -1, np.int64)
+        tv = np.full((units, self.k), np.nan, np.float64)
+        ti = np.full((units, self.k), -1, np.int64)
         got = self.top_v.shape[0]
         tv[:, :got] = _host(self.top_v).T  # (float64 from the activation dtype, exactly)
         ti[:, :got] = _host(self.top_i).T
@@ -459,20 +459,3 @@ class LayerReducer:
 def _host(values: torch.Tensor | np.ndarray) -> np.ndarray:
     """A numpy array of a state's values (as it is when numpy holds them already)."""
     return values if isinstance(values, np.ndarray) else values.cpu().numpy()
-
-
-def _filled(shape: int | tuple[int, ...], value: float, dtype: Any) -> np.ndarray:
-    """``np.full(shape, value, dtype)``, without its Python-level overhead."""
-    out = np.empty(shape, dtype=dtype)
-    out.fill(value)
-    return out
-
-
-def _column_mean(x: np.ndarray) -> np.ndarray:
-    """``np.mean(x, axis=0, dtype=np.float64)``: numpy's own steps (the float64 sum over
-    the rows, divided by their number), bit for bit, without its Python-level overhead."""
-    if x.shape[0] == 0:
-        return np.mean(x, axis=0, dtype=np.float64)  # (NaN, with numpy's warning)
-    total = np.add.reduce(x, axis=0, dtype=np.float64)
-    total /= x.shape[0]
-    return total
