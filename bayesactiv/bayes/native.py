@@ -234,6 +234,8 @@ def _nb_loglik(buf, x, grad, loc, dloc, first, n_groups, n_a, n_b, off, pooled):
     d_be = np.zeros(n_groups)
     d_ph = np.zeros(n_groups)
     f = np.empty(n_q)
+    et = np.empty(n_q)  # exp(t) at each node, and log1p(lam W / phi): the gradient reuses them
+    l1p = np.empty(n_q)
     logp = 0.0
     for j in range(n_a):
         s = buf[off + j]
@@ -250,12 +252,13 @@ def _nb_loglik(buf, x, grad, loc, dloc, first, n_groups, n_a, n_b, off, pooled):
         top = -np.inf
         for q in range(n_q):
             t = center + scale * nodes[q]
-            lam_w = math.exp(t) * window
+            et[q] = math.exp(t)
+            lam_w = et[q] * window
+            l1p[q] = math.log1p(lam_w / ph)
             # s log(lam W) + k phi log phi - (s + k phi) log(lam W + phi), without the
             # cancellation of k phi log phi against k phi log(lam W + phi) at large phi
-            f[q] = (s * (math.log(lam_w) - math.log(lam_w + ph))
-                    - k * ph * math.log1p(lam_w / ph) + al * t
-                    - be * math.exp(t) + log_weights[q] + nodes[q] * nodes[q])
+            f[q] = (s * (math.log(lam_w) - math.log(lam_w + ph)) - k * ph * l1p[q] + al * t
+                    - be * et[q] + log_weights[q] + nodes[q] * nodes[q])
             top = max(top, f[q])
         total = 0.0
         for q in range(n_q):
@@ -270,14 +273,13 @@ def _nb_loglik(buf, x, grad, loc, dloc, first, n_groups, n_a, n_b, off, pooled):
         for q in range(n_q):
             p = math.exp(f[q] - top) / total
             t = center + scale * nodes[q]
-            et = math.exp(t)
-            lam_w = et * window
-            df_dt = s - (s + k * ph) * lam_w / (lam_w + ph) + al - be * et
+            lam_w = et[q] * window
+            df_dt = s - (s + k * ph) * lam_w / (lam_w + ph) + al - be * et[q]
             dscale = scale / (2.0 * u) * nodes[q]  # d t / d u through the scale
             g_al += p * (t + df_dt * (dc_al + dscale * du_al))
-            g_be += p * (-et + df_dt * dc_be)
+            g_be += p * (-et[q] + df_dt * dc_be)
             # d/dphi of -k phi log1p(lam W / phi) - s log(lam W + phi)
-            g_ph += p * (-k * math.log1p(lam_w / ph) + (k * lam_w - s) / (lam_w + ph)
+            g_ph += p * (-k * l1p[q] + (k * lam_w - s) / (lam_w + ph)
                          + df_dt * dscale * du_ph)
         d_al[g] += w * g_al
         d_be[g] += w * g_be
