@@ -417,8 +417,9 @@ def _per_unit(values: Any, name: str, k: int, *, scalar: bool = True) -> np.ndar
 
 
 def _per_window_or_sample(values: Any, name: str, rows: str, k: int) -> np.ndarray:
-    """A 2-d ``(rows, unit)`` array whose ``unit`` axis matches ``count``."""
-    values = np.asarray(values)
+    """A 2-d ``(rows, unit)`` array whose ``unit`` axis matches ``count`` (a dask array stays one)."""
+    if not hasattr(values, "__dask_graph__"):
+        values = np.asarray(values)
     if values.ndim != 2:
         raise DatasetError(f"{name}: expected a 2-d array ({rows}, unit), got shape {values.shape}")
     if values.shape[1] != k:
@@ -573,7 +574,10 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
         _check_dims(ds, "fired", ("sample", "unit"))
         if var["fired"].dtype != bool:
             raise DatasetError(f"fired: expected bool, got dtype {var['fired'].dtype}")
-        if not np.array_equal(var["fired"].values.sum(axis=0), count):
+        # an out-of-core fired (a dask array) is not read here: its chunks are checked
+        # against their checksums as they are read (bayesactiv.data.files)
+        if not hasattr(var["fired"]._data, "__dask_graph__") and not np.array_equal(
+                var["fired"].values.sum(axis=0), count):
             raise DatasetError("fired: per-unit sums over 'sample' do not equal count")
         if (n != ds.sizes["sample"]).any():
             raise DatasetError("fired: n must equal the number of samples when fired is kept")
