@@ -10,6 +10,12 @@ A save writes into a temporary folder next to the target and then moves the
 result into place atomically (``renameat2`` exchange where Linux offers it), so
 that an interrupted save never leaves a half-written target; temporary folders
 left by processes that died are cleaned up by the next save to the same target.
+
+Events out of core: in a zarr store ``fired_packed`` is chunked along its packed rows
+(:func:`packed_chunk_rows`, about 1 MiB a chunk) and each chunk has its own checksum
+(root attribute ``bayesactiv_chunk_checksums``), so a large store can be opened lazily
+(:func:`open_dataset`, ``fired`` a dask array whose chunks are checked as they are
+read) and written while it is recorded (:class:`EventStream`).
 """
 
 from __future__ import annotations
@@ -28,16 +34,21 @@ import socket
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import xarray as xr
 
 from bayesactiv.data.contract import DatasetError, validate
 
-__all__ = ["check_save_path", "digest", "open_dataset", "save"]
+__all__ = ["EventStream", "check_save_path", "digest", "open_dataset", "packed_chunk_rows", "save"]
 
 _CHECKSUMS = "bayesactiv_checksums"
+_CHUNK_CHECKSUMS = "bayesactiv_chunk_checksums"
+#: Events x units per stored chunk of ``fired_packed`` (bits; 1 MiB packed).
+CHUNK_BITS = 2**23
+#: :func:`open_dataset` opens a zarr store lazily when its events, unpacked, exceed this.
+LAZY_EVENTS_BYTES = 2**28
 _TEMP_MARKER = ".bayesactiv-save.json"
 _REPLACED = "replaced"  # where the fallback of _move_into_place keeps the old store meanwhile
 _AT_FDCWD = -100
@@ -45,32 +56,88 @@ _RENAME_NOREPLACE = 1
 _RENAME_EXCHANGE = 2
 
 
+def packed_chunk_rows(n_units: int) -> int:
+    """Packed rows (8 events each) per stored chunk of ``fired_packed``, for ``n_units`` units.
+
+    A chunk holds about :data:`CHUNK_BITS` events x units (1 MiB packed), whatever the units.
+
+    Examples
+    --------
+    >>> packed_chunk_rows(4096), packed_chunk_rows(10**7)
+    (256, 1)
+    """
+    return max(1, CHUNK_BITS // 8 // max(1, int(n_units)))
+
+
+def _pack_events(fired: xr.DataArray) -> Any:
+    """``fired`` bit-packed along ``sample``: numpy in memory, dask chunk by chunk when lazy."""
+    from bayesactiv.data.lazy import is_lazy
+
+    if not is_lazy(fired):
+        return np.packbits(fired.transpose("sample", "unit").values, axis=0)
+    data = fired.transpose("sample", "unit").data
+    rows = packed_chunk_rows(data.shape[1])
+    data = data.rechunk({0: 8 * rows, 1: -1})  # whole bytes in every chunk but the last
+    packed_chunks = tuple(-(-size // 8) for size in data.chunks[0])
+    return data.map_blocks(np.packbits, axis=0, dtype=np.uint8, chunks=(packed_chunks, data.chunks[1]))
+
+
 def _encode(ds: xr.Dataset) -> xr.Dataset:
     """Prepare for disk: bit-pack ``fired`` along ``sample``."""
     out = ds.copy()
     out.attrs.pop(_CHECKSUMS, None)
+    out.attrs.pop(_CHUNK_CHECKSUMS, None)
     if "fired" in out.data_vars:
-        fired = out["fired"].values
-        packed = np.packbits(fired, axis=0)
+        n_samples = int(out.sizes["sample"])
+        packed = _pack_events(out["fired"])
         out = out.drop_vars("fired")
         out["fired_packed"] = (("packed_sample", "unit"), packed)
-        out["fired_packed"].attrs["n_samples"] = int(fired.shape[0])
+        out["fired_packed"].attrs["n_samples"] = n_samples
     for name, var in out.variables.items():
         if var.dtype == object:
             out[name] = var.astype(str)
     return out
 
 
-def _decode(ds: xr.Dataset, path: Path) -> xr.Dataset:
+def _decode(ds: xr.Dataset, path: Path, chunks: tuple[int, list[str]] | None = None) -> xr.Dataset:
+    """``fired`` unpacked: in memory, or lazily (``fired_packed`` a dask array; ``chunks``: the
+    recorded rows per chunk and chunk digests, checked as each chunk is read)."""
     if "fired_packed" in ds.data_vars:
         n_samples = _packed_samples(ds["fired_packed"], path)
-        fired = np.unpackbits(ds["fired_packed"].values, axis=0, count=n_samples).astype(bool)
+        packed = ds["fired_packed"]
+        if hasattr(packed.data, "dask"):
+            fired = _lazy_events(packed, n_samples, path, chunks)
+        else:
+            fired = np.unpackbits(packed.values, axis=0, count=n_samples).view(bool)
         ds = ds.drop_vars("fired_packed")
         ds["fired"] = (("sample", "unit"), fired)
     for name in ("unit", "network", "layer"):
         if name in ds.coords:
             ds = ds.assign_coords({name: ("unit", ds[name].values.astype(str).astype(object))})
     return ds
+
+
+def _lazy_events(packed: xr.DataArray, n_samples: int, path: Path,
+                 chunks: tuple[int, list[str]] | None) -> Any:
+    """``fired`` as a dask array unpacked chunk by chunk from ``fired_packed``."""
+    units = packed.shape[1]
+    rows = chunks[0] if chunks is not None else packed_chunk_rows(units)
+    data = packed.data.rechunk({0: rows, 1: -1})
+    sizes = [min(8 * size, n_samples - 8 * rows * i) for i, size in enumerate(data.chunks[0])]
+    digests = None if chunks is None else chunks[1]
+    return data.map_blocks(_unpack_chunk, dtype=bool, chunks=(tuple(sizes), (units,)),
+                           rows=rows, n_samples=n_samples, digests=digests, path=str(path))
+
+
+def _unpack_chunk(packed: np.ndarray, *, rows: int, n_samples: int, digests: list[str] | None,
+                  path: str, block_info: dict | None = None) -> np.ndarray:
+    """One chunk of ``fired``, unpacked after its checksum is checked."""
+    i = block_info[0]["chunk-location"][0] if block_info else 0
+    if digests is not None and chunk_digest(packed) != digests[i]:
+        raise DatasetError(f"path: {path!r} is damaged or was changed outside bayesactiv: chunk {i} "
+                           "of variable 'fired_packed' does not match its checksum")
+    count = min(8 * packed.shape[0], n_samples - 8 * rows * i)
+    return np.unpackbits(packed, axis=0, count=count).view(bool)
 
 
 def _packed_samples(packed: xr.DataArray, path: Path) -> int:
@@ -108,11 +175,31 @@ def _read(path: Path, fmt: str) -> xr.Dataset:
         return raw.load()
 
 
+def _open_lazily(path: Path) -> xr.Dataset:
+    """A zarr store as stored, every variable loaded but ``fired_packed`` (a dask array)."""
+    raw = xr.open_zarr(path, consolidated=False, chunks={})
+    small = [name for name in raw.variables if name != "fired_packed"]
+    loaded = raw[small].load() if small else xr.Dataset()
+    loaded = loaded.assign_attrs(raw.attrs)
+    if "fired_packed" in raw.data_vars:
+        loaded["fired_packed"] = raw["fired_packed"]
+    return loaded
+
+
 def _write(encoded: xr.Dataset, path: Path, fmt: str) -> None:
     if fmt == "netcdf":
-        encoded.to_netcdf(path, engine="h5netcdf")
-    else:
-        encoded.to_zarr(path, mode="w", consolidated=False)
+        encoded.to_netcdf(path, engine="h5netcdf", compute=True)
+        return
+    if "fired_packed" in encoded.data_vars:
+        encoded = encoded.copy()
+        units = encoded.sizes["unit"]
+        rows = packed_chunk_rows(units)
+        packed = encoded["fired_packed"]
+        if hasattr(packed.data, "dask"):
+            packed = packed.chunk({"packed_sample": rows, "unit": -1})
+        encoded["fired_packed"] = packed
+        encoded["fired_packed"].encoding = {"chunks": (rows, max(1, units))}
+    encoded.to_zarr(path, mode="w", consolidated=False)
 
 
 def digest(values: np.ndarray) -> str:
@@ -136,11 +223,47 @@ def digest(values: np.ndarray) -> str:
     return "sha256:" + sha.hexdigest()
 
 
+def chunk_digest(block: np.ndarray) -> str:
+    """SHA-256 of a block of ``fired_packed`` (uint8 rows): its shape and bytes.
+
+    Examples
+    --------
+    >>> chunk_digest(np.zeros((2, 3), dtype=np.uint8))[:7]
+    'sha256:'
+    """
+    sha = hashlib.sha256(repr(block.shape).encode())
+    sha.update(np.ascontiguousarray(block, dtype=np.uint8).tobytes())
+    return "sha256:" + sha.hexdigest()
+
+
 def _checksums(ds: xr.Dataset) -> dict[str, str]:
     return {str(name): digest(var.values) for name, var in ds.variables.items()}
 
 
-def _write_checksums(path: Path, fmt: str, checksums: dict[str, str]) -> None:
+def _stored_checksums(path: Path, fmt: str) -> tuple[dict[str, str], dict | None]:
+    """The checksums of what was written: every variable's digest and, for a zarr store,
+    ``fired_packed``'s per-chunk digests (read back one chunk at a time)."""
+    if fmt == "netcdf":
+        return _checksums(_read(path, fmt)), None
+    whole, _ = _stored_checksums_except_events(path)
+    if not (path / "fired_packed").exists():
+        return whole, None
+    import zarr
+
+    array = zarr.open_array(str(path / "fired_packed"), mode="r")
+    return whole, _chunk_checksums(array, packed_chunk_rows(array.shape[1]))
+
+
+def _chunk_checksums(packed: Any, rows: int) -> dict:
+    """Per-chunk digests of ``packed`` (an array of packed rows, read ``rows`` at a time)."""
+    total = packed.shape[0]
+    digests = [chunk_digest(np.asarray(packed[start:start + rows]))
+               for start in range(0, total, rows)]
+    return {"fired_packed": {"rows": int(rows), "digests": digests}}
+
+
+def _write_checksums(path: Path, fmt: str, checksums: dict[str, str],
+                     chunks: dict | None = None) -> None:
     text = json.dumps(checksums, sort_keys=True)
     if fmt == "netcdf":
         import h5netcdf
@@ -150,7 +273,32 @@ def _write_checksums(path: Path, fmt: str, checksums: dict[str, str]) -> None:
     else:
         import zarr
 
-        zarr.open_group(str(path), mode="r+").attrs[_CHECKSUMS] = text
+        attrs = zarr.open_group(str(path), mode="r+").attrs
+        attrs[_CHECKSUMS] = text
+        if chunks is not None:
+            attrs[_CHUNK_CHECKSUMS] = json.dumps(chunks, sort_keys=True)
+
+
+def _chunk_record(recorded: Any, packed: xr.DataArray) -> tuple[int, list[str]] | str:
+    """The rows per chunk and digests of ``fired_packed`` recorded by a save, checked against
+    its shape; a string says what is wrong."""
+    try:
+        entry = json.loads(recorded)["fired_packed"]
+        rows, digests = int(entry["rows"]), list(entry["digests"])
+    except (TypeError, ValueError, KeyError):
+        return "its chunk checksum attribute is unreadable"
+    if rows < 1 or len(digests) != -(-packed.shape[0] // rows):
+        return "variable 'fired_packed' does not match its chunk checksums (other number of chunks)"
+    return rows, digests
+
+
+def _damaged_chunks(packed: np.ndarray, rows: int, digests: list[str]) -> str | None:
+    bad = [i for i, start in enumerate(range(0, packed.shape[0], rows))
+           if chunk_digest(packed[start:start + rows]) != digests[i]]
+    if not bad:
+        return None
+    shown = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
+    return f"chunks {shown} of variable 'fired_packed' do not match their checksums"
 
 
 def _damage(raw: xr.Dataset, recorded: Any) -> str | None:
@@ -299,7 +447,7 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     try:
         tmp = tmp_dir / path.name
         _write(encoded, tmp, fmt)
-        _write_checksums(tmp, fmt, _checksums(_read(tmp, fmt)))
+        _write_checksums(tmp, fmt, *_stored_checksums(tmp, fmt))
         check_save_path(path)  # the target may have changed while the data were written
         _move_into_place(tmp, path, tmp_dir)
     finally:
@@ -427,7 +575,144 @@ def _renameat2(src: Path, dst: Path, flags: int) -> bool:
     raise OSError(code, os.strerror(code), str(src), None, str(dst))
 
 
-def open_dataset(path: str | os.PathLike) -> xr.Dataset:
+class EventStream:
+    """Write the ``fired`` events to a zarr store while they are recorded; the rest at the end.
+
+    :func:`bayesactiv.record` with ``keep_events=True, store=...`` uses it. The events
+    (bool, events x units) arrive batch by batch; they are bit-packed and written a chunk
+    (:func:`packed_chunk_rows`) at a time, with each chunk's checksum, into a temporary
+    store beside the target, so that memory holds at most one chunk of events. When the
+    recording is done, :meth:`finish` writes the other variables into the same store and
+    moves it into place as :func:`save` does (atomically; only over what :func:`save` may
+    replace). On an exception the temporary store is removed and the target is untouched.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The target ``.zarr`` store (checked with :func:`check_save_path` at once).
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba, tempfile, os
+    >>> from bayesactiv.data.files import EventStream
+    >>> fired = np.eye(30, 2, dtype=bool)
+    >>> target = os.path.join(tempfile.mkdtemp(), "events.zarr")
+    >>> with EventStream(target) as stream:
+    ...     for start in range(0, 30, 8):
+    ...         stream.append(fired[start:start + 8])
+    ...     ds = ba.make_dataset(fired.sum(0), 30, network="n", layer="l", fired=stream.events())
+    ...     path = stream.finish(ds)
+    >>> ba.open_dataset(path)["fired"].values.sum(0).tolist()
+    [1, 1]
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = check_save_path(path)
+        if _format_of(self.path) != "zarr":
+            raise DatasetError(f"store: expected a '.zarr' path, got {str(self.path)!r} (events are "
+                               "streamed to a zarr store)")
+        self.tmp_dir: Path | None = None
+        self.array: Any = None
+        self.rows = 0
+        self.pending: list[np.ndarray] = []
+        self.n_pending = 0
+        self.n_samples = 0
+        self.digests: list[str] = []
+
+    def __enter__(self) -> Self:
+        _remove_stale_temps(self.path)
+        self.tmp_dir = _make_temp_dir(self.path)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tmp_dir is not None and not _holds_the_only_copy(self.tmp_dir, self.path):
+            _remove_tree(self.tmp_dir)
+        self.tmp_dir = None
+
+    @property
+    def store(self) -> Path:
+        if self.tmp_dir is None:
+            raise RuntimeError("EventStream: use it as a context manager (with EventStream(...) as s)")
+        return self.tmp_dir / self.path.name
+
+    def append(self, events: np.ndarray) -> None:
+        """Add the next events (bool, events x units), in order."""
+        events = np.asarray(events)
+        if events.dtype != bool or events.ndim != 2:
+            raise DatasetError(f"fired: expected a 2-d bool array (events x units), got "
+                               f"{events.dtype} of shape {events.shape}")
+        if self.array is None:
+            self._create(events.shape[1])
+        if events.shape[1] != self.array.shape[1]:
+            raise DatasetError(f"fired: {events.shape[1]} units in these events, "
+                               f"{self.array.shape[1]} before")
+        self.pending.append(events)
+        self.n_pending += events.shape[0]
+        self.n_samples += events.shape[0]
+        per_chunk = 8 * self.rows
+        if self.n_pending >= per_chunk:
+            block = np.concatenate(self.pending)
+            full = (self.n_pending // per_chunk) * per_chunk
+            self._write(block[:full])
+            rest = block[full:]
+            self.pending, self.n_pending = ([rest] if rest.shape[0] else []), rest.shape[0]
+
+    def _create(self, units: int) -> None:
+        import zarr
+
+        self.rows = packed_chunk_rows(units)
+        group = zarr.open_group(str(self.store), mode="w")
+        self.array = group.create_array("fired_packed", shape=(0, units), dtype="uint8",
+                                        chunks=(self.rows, max(1, units)),
+                                        dimension_names=("packed_sample", "unit"))
+
+    def _write(self, events: np.ndarray) -> None:
+        packed = np.packbits(events, axis=0)
+        for start in range(0, packed.shape[0], self.rows):
+            self.digests.append(chunk_digest(packed[start:start + self.rows]))
+        self.array.append(packed, axis=0)
+
+    def events(self, n_units: int | None = None) -> Any:
+        """All the events appended, as a dask array read from the temporary store.
+
+        ``n_units``: the units, needed only when no events were appended."""
+        if self.array is None:
+            if n_units is None:
+                raise DatasetError("fired: no events were recorded, and the number of units is unknown")
+            self._create(n_units)
+        if self.pending:
+            self._write(np.concatenate(self.pending))
+            self.pending, self.n_pending = [], 0
+        self.array.attrs["n_samples"] = int(self.n_samples)
+        import dask.array as da
+
+        packed = xr.DataArray(da.from_zarr(self.array), dims=("packed_sample", "unit"))
+        return _lazy_events(packed, self.n_samples, self.store, (self.rows, self.digests))
+
+    def finish(self, ds: xr.Dataset) -> Path:
+        """Write ``ds`` (whose ``fired`` is :meth:`events`) into the store and move it into place.
+
+        Returns the target path; ``ds``'s ``fired`` must not be used after (its store moved)."""
+        validate(ds)
+        if "fired" not in ds.data_vars or ds.sizes["sample"] != self.n_samples:
+            raise DatasetError("fired: the dataset's events are not the ones streamed")
+        encoded = _encode(ds.drop_vars("fired"))
+        encoded.to_zarr(self.store, mode="a", consolidated=False)
+        whole, _ = _stored_checksums_except_events(self.store)
+        chunks = {"fired_packed": {"rows": int(self.rows), "digests": self.digests}}
+        _write_checksums(self.store, "zarr", whole, chunks)
+        check_save_path(self.path)  # the target may have changed while the events were written
+        _move_into_place(self.store, self.path, self.store.parent)
+        return self.path
+
+
+def _stored_checksums_except_events(path: Path) -> tuple[dict[str, str], None]:
+    raw = _open_lazily(path)
+    return {str(name): digest(var.values) for name, var in raw.variables.items()
+            if name != "fired_packed"}, None
+
+
+def open_dataset(path: str | os.PathLike, *, lazy: bool | None = None) -> xr.Dataset:
     """Read an activation dataset written by :func:`save`, check it and validate it.
 
     The checksums that :func:`save` stored are compared with the data read, so a
@@ -436,15 +721,24 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
     bayesactiv, or by another program) is read without that check; for a zarr
     store, where lost chunks would go unnoticed, a warning says so.
 
+    A zarr store can be opened lazily: every variable is read but ``fired``, which
+    becomes a dask array chunked along ``sample`` (about 1 MiB of packed events a
+    chunk), unpacked chunk by chunk when computed; each chunk is checked against its
+    checksum as it is read (a damaged chunk raises :class:`DatasetError` then). The
+    statistics that read events run on it block by block (:mod:`bayesactiv.data.lazy`).
+
     Parameters
     ----------
     path : str or path-like
         A ``.nc`` file or ``.zarr`` store.
+    lazy : bool, optional
+        Open ``fired`` lazily. Default: for a zarr store whose events take more than
+        :data:`LAZY_EVENTS_BYTES` (256 MiB) unpacked. ``True`` needs a zarr store.
 
     Returns
     -------
     xarray.Dataset
-        Loaded into memory, ``fired`` unpacked to bool.
+        ``fired`` unpacked to bool, in memory or (lazily) a dask array.
 
     Raises
     ------
@@ -452,33 +746,64 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
         When ``path`` does not exist.
     DatasetError
         When it cannot be read, does not match its checksums (the message names
-        the path and the variables) or breaks the contract.
+        the path and the variables) or breaks the contract, or ``lazy=True`` for a
+        netCDF file.
 
     Examples
     --------
-    >>> import bayesactiv as ba, tempfile, os
+    >>> import bayesactiv as ba, numpy as np, tempfile, os
     >>> path = ba.save(ba.make_dataset([3], 9, network="a", layer="b"),
     ...                os.path.join(tempfile.mkdtemp(), "x.zarr"))
     >>> ba.open_dataset(path)["unit"].values.tolist()
     ['a/b/0']
+    >>> fired = np.eye(20, 3, dtype=bool)
+    >>> path = ba.save(ba.make_dataset(fired.sum(0), 20, network="a", layer="b", fired=fired),
+    ...                os.path.join(tempfile.mkdtemp(), "events.zarr"))
+    >>> ds = ba.open_dataset(path, lazy=True)
+    >>> type(ds["fired"].data).__name__, ds["fired"].sum("sample").values.tolist()
+    ('Array', [1, 1, 1])
     """
     path = Path(path)
     fmt = _format_of(path)
+    if lazy is not None and not isinstance(lazy, bool):
+        raise TypeError(f"lazy: expected True, False or None, got {lazy!r}")
+    if lazy and fmt != "zarr":
+        raise DatasetError(f"lazy: {str(path)!r} is a netCDF file; only a '.zarr' store is read "
+                           "lazily (save it to a .zarr store first)")
     if not path.exists():
         raise FileNotFoundError(f"path: no such file {str(path)!r}")
     try:
-        raw = _read(path, fmt)
+        raw = _open_lazily(path) if fmt == "zarr" else _read(path, fmt)
+        if lazy is None:
+            lazy = fmt == "zarr" and "fired_packed" in raw.data_vars and \
+                8 * raw["fired_packed"].size > LAZY_EVENTS_BYTES
+        if not lazy:
+            raw = raw.load()
     except (OSError, ValueError, KeyError) as err:
         raise DatasetError(f"path: {str(path)!r} is not a readable {fmt} activation dataset ({err})") from err
     recorded = raw.attrs.pop(_CHECKSUMS, None)
+    chunk_recorded = raw.attrs.pop(_CHUNK_CHECKSUMS, None)
     damage = None if recorded is None else _damage(raw, recorded)
+    chunks = None
+    if chunk_recorded is not None and "fired_packed" in raw.data_vars:
+        chunks = _chunk_record(chunk_recorded, raw["fired_packed"])
+        if isinstance(chunks, str):
+            damage, chunks = "; ".join(filter(None, [damage, chunks])), None
+        elif not lazy:
+            bad = _damaged_chunks(raw["fired_packed"].values, *chunks)
+            damage = "; ".join(filter(None, [damage, bad])) or None
     if recorded is None and fmt == "zarr":
         warnings.warn(f"path: {str(path)!r} carries no checksums (written by an older bayesactiv or another "
                       "program), so lost chunk files, which zarr reads as zeros, cannot be detected; "
                       "save it again to add them", UserWarning, stacklevel=2)
+    elif lazy and chunks is None and "fired_packed" in raw.data_vars and not damage \
+            and '"fired_packed"' not in str(recorded):  # (an older store's whole-variable checksum)
+        warnings.warn(f"path: {str(path)!r} has no per-chunk checksums of its events (written by an "
+                      "older bayesactiv), so its events are read lazily unchecked; save it again to "
+                      "add them", UserWarning, stacklevel=2)
     damaged = f"{str(path)!r} is damaged or was changed outside bayesactiv: {damage}"
     try:
-        ds = validate(_decode(raw, path))
+        ds = validate(_decode(raw, path, chunks if lazy else None))
     except DatasetError as err:
         if damage:
             raise DatasetError(f"{err} ({damaged})") from err

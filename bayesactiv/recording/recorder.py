@@ -51,10 +51,13 @@ statistics in :mod:`~bayesactiv.recording.rules`, the inputs and layers in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,6 +74,7 @@ from bayesactiv.data.contract import (
     unit_dataset_parts,
     validate,
 )
+from bayesactiv.data.files import EventStream, check_save_path, open_dataset, save
 from bayesactiv.recording.distributed import (
     gather_and_merge,
     process_group,
@@ -161,6 +165,7 @@ def record(
     labels: Any = None,
     summaries: bool = True,
     attention_mask: str | None = "attention_mask",
+    store: str | os.PathLike | None = None,
 ) -> xr.Dataset:
     """Record how the units of chosen layers of a PyTorch network fire.
 
@@ -228,6 +233,14 @@ def record(
         True for a real token): masked (padding) tokens of ``[batch, sequence, features]``
         outputs are not events, so inputs of different lengths are counted right. None:
         every position is an event.
+    store : str or path-like, optional
+        A ``.zarr`` store to write the dataset to, atomically as :func:`bayesactiv.save`
+        does (only over a store bayesactiv wrote). With ``keep_events=True`` the events are
+        streamed there as they are recorded, bit-packed a chunk at a time (about 1 MiB),
+        so memory stays flat in the number of inputs, and the dataset returned is the
+        store opened lazily: ``fired`` is a dask array (:mod:`bayesactiv.data.lazy`). The
+        per-event ``input`` and ``label`` coordinates are kept in memory (8 bytes an event).
+        Not under torch.distributed.
 
     Under torch.distributed (an initialized process group of two or more ranks, as under
     ``torchrun``), each rank records the inputs it is given (its shard, e.g. from a
@@ -278,7 +291,9 @@ def record(
     batches = Batches(inputs, batch_size, labels, module_dtype(module))
     _check_reiterable(rule, batches)
     distributed = process_group() is not None
-    with inference(module):
+    target = _check_store(store, distributed)
+    stream = EventStream(target) if target is not None and keep_events else None
+    with inference(module), stream or contextlib.nullcontext():
         thresholds, hist_ranges, n_approx = _calibrate(
             module, batches, names, rule, dev, output, spatial, progress, attention_mask,
             distributed=distributed, global_range=distributed and summaries and hist_range is None)
@@ -286,12 +301,32 @@ def record(
             hist_ranges = dict.fromkeys(names, hist_range)
         recs, seen = _recording_pass(module, batches, names, rule, thresholds, hist_ranges,
                                      window_size, keep_events, summaries, topk, hist_bins, dev,
-                                     output, spatial, progress, attention_mask, mods)
+                                     output, spatial, progress, attention_mask, mods, stream)
         results = {name: recs[name].result(recs[name].count.shape[0]) for name in names}
-        events = _event_coords(results, recs, names, *seen) if keep_events else (None, None, None)
+        events = (_event_coords(results, recs, names, *seen, stream=stream) if keep_events
+                  else (None, None, None))
         ds = _assemble(results, recs, names, rule, window_size, network, module, spatial,
                        events, n_approx, summaries, mods)
+        if stream is not None:
+            return open_dataset(stream.finish(ds), lazy=True)
+    if target is not None:
+        return open_dataset(save(ds, target))
     return gather_and_merge(ds) if distributed else ds
+
+
+def _check_store(store: Any, distributed: bool) -> Path | None:
+    """The checked target of ``store=`` (before any recording), or None."""
+    if store is None:
+        return None
+    if not isinstance(store, str | os.PathLike):
+        raise TypeError(f"store: expected a path to a '.zarr' store, got {store!r}")
+    path = Path(store)
+    if path.suffix.lower() != ".zarr":
+        raise ValueError(f"store: expected a '.zarr' path, got {str(path)!r}")
+    if distributed:
+        raise ValueError("store: not supported under torch.distributed; record without store= "
+                         "(every rank gets the merged dataset) and save it from one rank")
+    return check_save_path(path)
 
 
 def _check_window_size(window_size: Any) -> int | None:
@@ -419,9 +454,11 @@ def _recording_pass(module: torch.nn.Module, batches: Batches, names: list[str],
                     keep_events: bool, summaries: bool, topk: int, hist_bins: int,
                     dev: torch.device, output: Any, spatial: str, progress: bool,
                     mask_key: str | None = "attention_mask",
-                    mods: dict[str, torch.nn.Module] | None = None
+                    mods: dict[str, torch.nn.Module] | None = None,
+                    stream: EventStream | None = None
                     ) -> tuple[dict[str, LayerReducer], tuple[list, list]]:
-    """The recording pass: a reducer per layer, and the inputs and labels of every batch."""
+    """The recording pass: a reducer per layer, and the inputs and labels of every batch
+    (``stream``: where the kept events go batch by batch, instead of staying in the reducers)."""
     fixed = rule.value if isinstance(rule, Fixed) else None
     recs = {name: LayerReducer(thresholds[name], window_size, keep_events, summaries, topk,
                                hist_bins, hist_ranges[name]) for name in names}
@@ -444,6 +481,8 @@ def _recording_pass(module: torch.nn.Module, batches: Batches, names: list[str],
 
     def on_batch(x: Any, y: np.ndarray | None) -> None:
         size = batch_length(x)
+        if stream is not None:  # the events of the batches before, complete by now
+            _stream_events(stream, recs, names)
         if keep_events:
             labels_seen.append(None if y is None else np.asarray(y))
             inputs_seen.append(np.arange(offset["inputs"], offset["inputs"] + size))
@@ -451,23 +490,46 @@ def _recording_pass(module: torch.nn.Module, batches: Batches, names: list[str],
 
     run_pass(module, batches, names, dev, handle, output, spatial, progress, "recording",
              on_batch, mask_key, mods)
+    if stream is not None:
+        _stream_events(stream, recs, names)
     for name, rec in recs.items():
         _check_finite(name, *rec.finite())
     return recs, (inputs_seen, labels_seen)
 
 
-def _event_coords(results: dict[str, dict[str, Any]], recs: dict[str, LayerReducer],
-                  names: list[str], inputs_seen: list[np.ndarray],
-                  labels_seen: list[np.ndarray | None]
-                  ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """The kept ``fired`` events of every layer side by side, their labels and inputs."""
-    label = None
-    sizes = {name: results[name]["n"] for name in names}
+def _stream_events(stream: EventStream, recs: dict[str, LayerReducer], names: list[str]) -> None:
+    """Move the events the layers' reducers hold to ``stream``, batch by batch, layers side by side."""
+    pending = [recs[name].fired for name in names]
+    for blocks in zip(*pending, strict=False):
+        blocks = [b if isinstance(b, np.ndarray) else b.numpy() for b in blocks]
+        _check_event_sizes({name: b.shape[0] for name, b in zip(names, blocks, strict=True)})
+        stream.append(blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1))
+    taken = min(len(p) for p in pending)
+    if any(len(p) != taken for p in pending):  # a layer ran more often than another
+        _check_event_sizes({name: recs[name].n for name in names})
+    for p in pending:
+        del p[:taken]
+
+
+def _check_event_sizes(sizes: dict[str, int]) -> None:
     if len(set(sizes.values())) > 1:
         raise ValueError(f"keep_events: the layers see different numbers of events {sizes}; "
                          f"the fired matrix needs one event axis; record them separately, or "
                          f"pass spatial='any' (one event per input for convolutions)")
-    fired = np.concatenate([results[name]["fired"] for name in names], axis=1)
+
+
+def _event_coords(results: dict[str, dict[str, Any]], recs: dict[str, LayerReducer],
+                  names: list[str], inputs_seen: list[np.ndarray],
+                  labels_seen: list[np.ndarray | None], stream: EventStream | None = None
+                  ) -> tuple[Any, np.ndarray | None, np.ndarray]:
+    """The kept ``fired`` events of every layer side by side (read lazily from ``stream`` when
+    they were streamed there), their labels and inputs."""
+    label = None
+    _check_event_sizes({name: results[name]["n"] for name in names})
+    if stream is not None:
+        fired = stream.events(sum(results[name]["count"].shape[0] for name in names))
+    else:
+        fired = np.concatenate([results[name]["fired"] for name in names], axis=1)
     per_batch = [recs[name].events_per_batch for name in names]
     if any(len(p) != len(per_batch[0]) or not all(np.array_equal(a, b) for a, b in
                                                   zip(p, per_batch[0], strict=True))

@@ -416,7 +416,7 @@ class LayerReducer:
                 out["window_count"] = np.concatenate([_host(wc) for wc in self.windows])
             else:
                 out["window_count"] = np.zeros((0, units), dtype=np.int64)
-        if self.keep_events:
+        if self.keep_events and self.fired:  # (none left when the events were streamed to a store)
             out["fired"] = (np.concatenate(self.fired, 0) if self.fast
                             else torch.cat(self.fired, 0).numpy())
         if self.cluster is not None:
