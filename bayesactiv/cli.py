@@ -163,6 +163,9 @@ def cmd_record(args: argparse.Namespace) -> int:
     if reference and args.weights is not None:
         raise CliError("--weights: only for a network built by package.module:callable "
                        f"({args.network!r} is a reference network with its own checkpoints)")
+    # under torchrun the process group comes first, so that an --inputs callable can build a
+    # DistributedSampler of this rank
+    rank, world = _process_group()
     if reference:
         network = zoo.load(args.network, epoch=args.epoch)
         x, y = zoo.dataset(args.network, split=args.split)
@@ -171,7 +174,6 @@ def cmd_record(args: argparse.Namespace) -> int:
             x, y = load_inputs(args.inputs)
     else:
         network, x, y, layers = _external(args)
-    rank, world = _process_group()
     if world > 1 and _is_array(x):  # under torchrun: this rank's contiguous shard (record
         per = -(-len(x) // world)  # merges rank-major); an iterable (a DataLoader with a
         x = x[rank * per:(rank + 1) * per]  # DistributedSampler) is this rank's already
