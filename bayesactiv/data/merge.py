@@ -269,7 +269,12 @@ def _concat_events(out: xr.Dataset, parts: list[xr.Dataset]) -> xr.Dataset:
             values = shifted
         coords[c] = ("sample", np.concatenate(values))
     total = sum(f.sizes["sample"] for f in fired)
-    data = np.concatenate([f.transpose("sample", "unit").values for f in fired], axis=0)
+    if any(hasattr(f.data, "dask") for f in fired):  # out-of-core parts stay out of core
+        import dask.array as da
+
+        data = da.concatenate([f.transpose("sample", "unit").data for f in fired], axis=0)
+    else:
+        data = np.concatenate([f.transpose("sample", "unit").values for f in fired], axis=0)
     drop = ["fired", "sample", *sample_coords]
     out = out.drop_vars([d for d in drop if d in out.variables])
     out = out.assign_coords(sample=("sample", np.arange(total)), **coords)

@@ -217,3 +217,15 @@ def test_a_killed_recording_leaves_no_target_and_its_temporary_store_is_cleaned(
     net, x = _mlp(), _inputs(50)
     ba.record(net, x, ["1"], keep_events=True, progress=False, store=target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ev.zarr", "ready", "rec.py"]
+
+
+def test_lazy_parts_merge_lazily(tmp_path, small_chunks):
+    net, x = _mlp(), _inputs(300)
+    kw = {"keep_events": True, "progress": False, "hist_range": (0.0, 4.0)}
+    parts = [ba.record(net, x[:120], ["1"], store=tmp_path / "a.zarr", **kw),
+             ba.record(net, x[120:], ["1"], store=tmp_path / "b.zarr", **kw)]
+    merged = ba.merge(parts)
+    assert is_lazy(merged)
+    whole = ba.record(net, x, ["1"], **kw)
+    np.testing.assert_array_equal(merged["fired"].values, whole["fired"].values)
+    np.testing.assert_array_equal(merged["count"].values, whole["count"].values)
