@@ -42,9 +42,11 @@ _LAZY = {
     "compare_models": "bayesactiv.bayes",
     "compare": "bayesactiv.comparison",
     "Comparison": "bayesactiv.comparison",
+    "FiringMonitor": "bayesactiv.monitor",
 }
 # the rooms, one per stage (see the README's "Architecture")
-_ROOMS = ("data", "recording", "stats", "bayes", "comparison", "viz", "report", "studies", "zoo")
+_ROOMS = ("data", "recording", "stats", "bayes", "comparison", "monitor", "viz", "report", "studies",
+          "zoo")
 # names of the 0.1 flat layout, kept as aliases of the modules that now hold them
 _ALIASES = {
     "dataset": "bayesactiv.data",
