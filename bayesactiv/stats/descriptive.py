@@ -22,6 +22,7 @@ import xarray as xr
 
 from bayesactiv.data import DatasetError, require, validate
 from bayesactiv.data.checks import ArgumentError, check_int, check_number
+from bayesactiv.data.lazy import EventBlock, event_blocks, is_lazy, reduce_blocks
 from bayesactiv.stats.groups import BY_LAYER, KEEP_EVENTS, group_layout, unit_frame
 
 __all__ = [
@@ -361,6 +362,10 @@ def coactivation(ds: xr.Dataset, layer: str, network: str | None = None) -> xr.D
     correlation of the binary firing indicators); NaN for a unit that never or
     always fired (constant).
 
+    A dask-backed ``fired`` (events out of core) is read one block of events at a time:
+    the joint counts :math:`c_{ij}` and the counts :math:`c_i` add over blocks
+    (:func:`bayesactiv.data.lazy.reduce_blocks`), and are the same integers as in memory.
+
     Parameters
     ----------
     ds : xarray.Dataset
@@ -398,12 +403,13 @@ def coactivation(ds: xr.Dataset, layer: str, network: str | None = None) -> xr.D
         if not mask.any():
             raise ArgumentError(f"network: no layer {layer!r} in network {network!r}")
     sub = ds.isel(unit=np.flatnonzero(mask))
-    fired = sub["fired"].values
-    n = float(fired.shape[0])
-    ftype = np.float32 if n < 2**24 else np.float64
-    f = fired.astype(ftype)
-    joint = (f.T @ f).astype(np.float64)
-    c = fired.sum(axis=0).astype(np.float64)
+    n = float(sub.sizes["sample"])
+    if is_lazy(sub):
+        blocks = event_blocks(sub.drop_vars("input", errors="ignore"))
+        totals = reduce_blocks(sub, _block_coactivation, blocks=blocks)
+        joint, c = totals[:-1], totals[-1]
+    else:
+        joint, c = _joint_counts(sub["fired"].values)
     spread = c * (n - c)
     with np.errstate(invalid="ignore", divide="ignore"):
         phi = (n * joint - np.outer(c, c)) / np.sqrt(np.outer(spread, spread))
@@ -416,6 +422,19 @@ def coactivation(ds: xr.Dataset, layer: str, network: str | None = None) -> xr.D
         name="phi",
         attrs={"layer": str(layer), "network": str(net[mask][0])},
     )
+
+
+def _joint_counts(fired: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``fired^T fired`` (unit, unit) and ``fired.sum(0)``, both exact integers as float64."""
+    ftype = np.float32 if fired.shape[0] < 2**24 else np.float64  # exact integer sums
+    f = fired.astype(ftype)
+    return (f.T @ f).astype(np.float64), fired.sum(axis=0).astype(np.float64)
+
+
+def _block_coactivation(block: EventBlock, events: np.ndarray) -> np.ndarray:
+    """Joint counts of one block's events, with their counts as the last row (unit + 1, unit)."""
+    joint, c = _joint_counts(events)
+    return np.vstack([joint, c[None, :]])
 
 
 def top_inputs(ds: xr.Dataset, unit: str | int) -> xr.Dataset:

@@ -13,11 +13,17 @@ the standard errors and intervals of clustered units are widened by their design
 to the binomial variance), i.e. they are computed from the effective count
 ``count / d`` out of the effective events ``n / d``. Dense units (one event per input)
 have ``d = 1`` and keep their numbers exactly.
+
+Events out of core. When ``fired`` is a dask array the per-input counts are computed
+one block of whole inputs at a time (:mod:`bayesactiv.data.lazy`): the cluster sums add
+over blocks and the curves carry their running sums from block to block, so the numbers
+are those of ``fired`` in memory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -27,6 +33,7 @@ from scipy import special
 
 from bayesactiv.data import DatasetError, input_count_sums, validate
 from bayesactiv.data.checks import ArgumentError, check_choice, check_int, check_prob
+from bayesactiv.data.lazy import EventBlock, event_blocks, is_lazy, map_blocks, reduce_blocks
 from bayesactiv.stats.groups import (
     BY_LAYER,
     KEEP_EVENTS,
@@ -71,6 +78,11 @@ def cluster_sums(ds: xr.Dataset) -> dict[str, np.ndarray] | None:
     statistics of a recording, or else computed from ``fired`` and its ``input``
     coordinate. None when the dataset has neither, or when every input holds one event.
 
+    A dask-backed ``fired`` (events out of core) is read one block of whole inputs at a
+    time (:func:`bayesactiv.data.lazy.reduce_blocks`): the per-input counts of a block
+    are summed there, so no more than a block's events are in memory, and the sums are
+    the same integers as from ``fired`` in memory.
+
     Parameters
     ----------
     ds : xarray.Dataset
@@ -97,13 +109,82 @@ def cluster_sums(ds: xr.Dataset) -> dict[str, np.ndarray] | None:
         clusters = event_clusters(ds)
         if clusters is None:
             return None
-        c, t = cluster_counts(ds["fired"].values, clusters)
-        sums = {name: v.astype(np.float64) for name, v in input_count_sums(c, t).items()
-                if name in _SUM_NAMES}
+        if is_lazy(ds):
+            totals = reduce_blocks(ds, partial(_block_cluster_sums, clusters=clusters))
+            sums = {name: totals[i].astype(np.float64) for i, name in enumerate(_SUM_NAMES)}
+        else:
+            c, t = cluster_counts(ds["fired"].values, clusters)
+            sums = {name: v.astype(np.float64) for name, v in input_count_sums(c, t).items()
+                    if name in _SUM_NAMES}
     if not (sums["cluster_n"] < n).any():
         return None
     sums["count"], sums["n"] = count, n
     return sums
+
+
+def _block_counts(block: EventBlock, events: np.ndarray,
+                  clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-input counts ``c`` (input, unit) and events ``t`` of the whole inputs of a block."""
+    if block.inputs is None:
+        raise DatasetError("input: a block of clustered events without its inputs")
+    return cluster_counts(events, clusters[block.events] - block.inputs.start)
+
+
+def _block_cluster_sums(block: EventBlock, events: np.ndarray, *,
+                        clusters: np.ndarray) -> np.ndarray:
+    """The sums of :data:`_SUM_NAMES` over the inputs of one block, (4, unit) int64."""
+    c, t = _block_counts(block, events, clusters)
+    sums = input_count_sums(c, t)
+    return np.stack([np.asarray(sums[name], dtype=np.int64) for name in _SUM_NAMES])
+
+
+def _block_prefix(values: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Total of ``values`` (rows, ...) over its rows, and its running sums after ``points`` rows.
+
+    ``points``: ascending, distinct, in ``1 .. rows``. Sums of the segments between the
+    points (int64), not a running sum of every row.
+    """
+    if values.dtype == bool:
+        values = values.view(np.uint8)
+    edges = np.r_[0, points[points < len(values)]].astype(np.int64)
+    running = np.cumsum(np.add.reduceat(values, edges, axis=0, dtype=np.int64), axis=0)
+    return running[-1], running[np.searchsorted(edges, points) - 1]
+
+
+def _running_sums(parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Running sums at the grid points from per-block ``(total, running within the block)``.
+
+    The blocks are in order and each holds the grid points that fall in it, so the running
+    sum at a point is the totals of the blocks before it plus its block's own.
+    """
+    before = np.zeros_like(parts[0][0])
+    out = []
+    for total, within in parts:
+        out.append(within + before)
+        before = before + total
+    return np.concatenate(out, axis=0)
+
+
+def _block_event_prefix(block: EventBlock, events: np.ndarray, *,
+                        grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fired counts per unit over the block, and over the first ``g`` events at its grid points."""
+    lo, hi = block.events.start, block.events.stop
+    local = grid[(grid > lo) & (grid <= hi)] - lo
+    return _block_prefix(events, local)
+
+
+def _block_cluster_prefix(block: EventBlock, events: np.ndarray, *, clusters: np.ndarray,
+                          grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`_block_event_prefix` over inputs, of ``[c, c**2, c t, t, t**2]``.
+
+    Returns the block's totals (3 unit + 2,) and the running sums (points, 3 unit + 2) at
+    the grid points (numbers of inputs) that fall in the block, all int64.
+    """
+    c, t = _block_counts(block, events, clusters)
+    values = np.concatenate([c, c * c, c * t[:, None], t[:, None], (t * t)[:, None]], axis=1)
+    lo, hi = block.inputs.start, block.inputs.stop
+    local = grid[(grid > lo) & (grid <= hi)] - lo
+    return _block_prefix(values, local)
 
 
 def _residual_sq(sums: dict[str, np.ndarray], p: np.ndarray) -> np.ndarray:
@@ -137,7 +218,11 @@ def cluster_variances(ds: xr.Dataset) -> dict[str, np.ndarray] | None:
     >>> {k: v.tolist() for k, v in cluster_variances(ds).items() if k in ("var", "binom")}
     {'var': [16.0], 'binom': [2.0]}
     """
-    sums = cluster_sums(ds)
+    return _variances(cluster_sums(ds))
+
+
+def _variances(sums: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
+    """:func:`cluster_variances` from the cluster sums (None: not clustered)."""
     if sums is None:
         return None
     n, inputs = sums["n"], sums["cluster_n"]
@@ -184,9 +269,14 @@ def design_effect(ds: xr.Dataset) -> np.ndarray:
     >>> design_effect(ds).round(2).tolist()
     [10.67, 1.0]
     """
+    return _design_effect(ds, cluster_sums(ds))
+
+
+def _design_effect(ds: xr.Dataset, sums: dict[str, np.ndarray] | None) -> np.ndarray:
+    """:func:`design_effect` from the cluster sums of ``ds`` (None: not clustered)."""
     k = ds.sizes["unit"]
     d = np.ones(k)
-    cv = cluster_variances(ds)
+    cv = _variances(sums)
     if cv is None:
         return d
     var, binom, is_clustered, informative = (cv[k] for k in ("var", "binom", "clustered",
@@ -268,8 +358,9 @@ def monte_carlo(
     n = ds["n"].values.astype(np.float64)
     member, gcoords = group_layout(ds, group_by=group_by)
     p = proportion(count, n)
-    clustered = cluster_sums(ds) is not None
-    d = design_effect(ds) if clustered and cluster_robust else np.ones(ds.sizes["unit"])
+    sums = cluster_sums(ds)
+    clustered = sums is not None
+    d = _design_effect(ds, sums) if clustered and cluster_robust else np.ones(ds.sizes["unit"])
     with np.errstate(invalid="ignore", divide="ignore"):
         se = np.sqrt(p * (1.0 - p) / n) if not clustered else np.sqrt(d * p * (1.0 - p) / n)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -302,19 +393,27 @@ def _cluster_curve(
     the ``j`` inputs is the cluster-robust one, ``sqrt(j / (j - 1) sum_i (c_i - p t_i)**2)
     / T_j``, floored at the binomial ``sqrt(p (1 - p) / T_j)``; NaN at ``j = 1``.
     """
-    c, t = cluster_counts(ds["fired"].values, clusters)
-    j = _grid(t.size, n_points)
-    c = c.astype(np.float64)
-    t = t.astype(np.float64)
-    big_c = np.cumsum(c, axis=0)[j - 1]
-    big_t = np.cumsum(t)[j - 1][:, None]
+    j = _grid(int(clusters.max(initial=-1)) + 1, n_points)
+    if is_lazy(ds):  # running sums block by block: the same integers
+        parts = map_blocks(ds, partial(_block_cluster_prefix, clusters=clusters, grid=j))
+        run = _running_sums(parts).astype(np.float64)
+        k = ds.sizes["unit"]
+        big_c, big_t = run[:, :k], run[:, 3 * k:3 * k + 1]
+        sums = {"cluster_count_sq": run[:, k:2 * k], "cluster_count_n": run[:, 2 * k:3 * k],
+                "cluster_n_sq": run[:, 3 * k + 1:]}
+    else:
+        c, t = cluster_counts(ds["fired"].values, clusters)
+        c = c.astype(np.float64)
+        t = t.astype(np.float64)
+        big_c = np.cumsum(c, axis=0)[j - 1]
+        big_t = np.cumsum(t)[j - 1][:, None]
+        sums = {"cluster_count_sq": np.cumsum(c * c, axis=0)[j - 1],
+                "cluster_count_n": np.cumsum(c * t[:, None], axis=0)[j - 1],
+                "cluster_n_sq": np.cumsum(t * t)[j - 1][:, None]}
     p = big_c / big_t
     binom = p * (1.0 - p) / big_t
     if not cluster_robust:
         return big_t[:, 0].astype(np.int64), j, p, np.sqrt(binom)
-    sums = {"cluster_count_sq": np.cumsum(c * c, axis=0)[j - 1],
-            "cluster_count_n": np.cumsum(c * t[:, None], axis=0)[j - 1],
-            "cluster_n_sq": np.cumsum(t * t)[j - 1][:, None]}
     jj = j[:, None].astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         robust = jj / (jj - 1.0) * _residual_sq(sums, p) / big_t**2
@@ -353,6 +452,10 @@ def monte_carlo_curve(
     statistics), every point's binomial error is widened by the design effect of all
     events (:func:`design_effect`), an approximation. ``attrs["standard_error"]``
     says which error was computed.
+
+    A dask-backed ``fired`` (events out of core) is read one block of whole inputs at a
+    time; the running sums at the grid points are carried from block to block, and are
+    the same integers as in memory.
 
     Parameters
     ----------
@@ -401,7 +504,13 @@ def monte_carlo_curve(
                 "binomial sqrt(p (1 - p) / m): treats clustered events as independent "
                 "(cluster_robust=False), too small")
     else:
-        if "fired" in ds.data_vars:
+        if "fired" in ds.data_vars and is_lazy(ds):
+            grid = _grid(ds.sizes["sample"], n_points)
+            blocks = event_blocks(ds.drop_vars("input", errors="ignore"))
+            counts = _running_sums(map_blocks(ds, partial(_block_event_prefix, grid=grid),
+                                              blocks=blocks))
+            source = "fired"
+        elif "fired" in ds.data_vars:
             fired = ds["fired"].values
             grid = _grid(fired.shape[0], n_points)
             starts = np.concatenate([[0], grid[:-1]])
@@ -518,8 +627,9 @@ def intervals(
     c = ds["count"].values.astype(np.float64)
     n = ds["n"].values.astype(np.float64)
     p = proportion(c, n)
-    clustered = cluster_sums(ds) is not None
-    d = design_effect(ds) if clustered and cluster_robust else np.ones(ds.sizes["unit"])
+    sums = cluster_sums(ds)
+    clustered = sums is not None
+    d = _design_effect(ds, sums) if clustered and cluster_robust else np.ones(ds.sizes["unit"])
     if clustered:
         c, n = c / d, n / d
     z = special.ndtri(1.0 - alpha / 2)

@@ -11,12 +11,20 @@ whole *inputs* come in random order, each keeping its events together:
 :func:`order_permutation_test` permutes whole inputs and :func:`fano_factor` reports the
 null of random input order. :func:`cluster_fano` is the Fano factor of the per-input
 counts themselves, the plug-in of the clustered model's MF.
+
+Events out of core. When ``fired`` is a dask array (a lazily opened store) the
+statistics that read it run one block of events at a time
+(:mod:`bayesactiv.data.lazy`) and give the numbers of ``fired`` in memory: the cluster
+sums and window counts are integer sums over blocks, the inter-spike intervals carry
+each unit's last spike from block to block, and :func:`order_permutation_test` draws
+the same permutations and counts each one's windows block by block.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -24,6 +32,7 @@ import xarray as xr
 
 from bayesactiv.data import dense_cluster_stats, require, validate
 from bayesactiv.data.checks import ArgumentError, check_choice, check_int
+from bayesactiv.data.lazy import EventBlock, event_blocks, is_lazy, reduce_blocks
 from bayesactiv.stats.groups import (
     BY_LAYER,
     KEEP_EVENTS,
@@ -174,7 +183,8 @@ def fano_null(p: np.ndarray, n: np.ndarray, window_size: int, n_windows: int) ->
 
 
 def _input_null(
-    ds: xr.Dataset, size: int, n_windows: int, factor_in: np.ndarray
+    ds: xr.Dataset, size: int, n_windows: int, factor_in: np.ndarray,
+    sums: dict[str, np.ndarray] | None,
 ) -> np.ndarray:
     r"""Expected Fano factor of window counts when whole inputs come in random order.
 
@@ -184,9 +194,8 @@ def _input_null(
     ``I`` inputs, and as in :func:`fano_null`
     :math:`F_0 = F_c \, ((I - r) - (I - N')/m) / (I - 1)`, with :math:`F_c` the Fano
     factor of the per-input counts (:func:`cluster_fano`) and :math:`N' = m r` the
-    inputs covered. NaN where the form does not apply.
+    inputs covered. NaN where the form does not apply. ``sums``: :func:`cluster_sums`.
     """
-    sums = cluster_sums(ds)
     k = ds.sizes["unit"]
     if sums is None:
         return np.full(k, np.nan)
@@ -267,7 +276,7 @@ def fano_factor(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = BY_LAY
     events_null = null
     if is_clustered:
         unit_clustered = sums["cluster_n"] < sums["n"]
-        input_null = _input_null(ds, size, wc.shape[0], _plug_in_fano(ds))
+        input_null = _input_null(ds, size, wc.shape[0], _plug_in_fano(ds, sums), sums)
         null = np.where(unit_clustered, input_null, events_null)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(null > 0, factor / null, np.nan)
@@ -296,11 +305,13 @@ def fano_factor(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = BY_LAY
     return out
 
 
-def _plug_in_fano(ds: xr.Dataset) -> np.ndarray:
-    """Per-unit ``sum_i (c_i - p t_i)**2 / (p n)`` (see :func:`cluster_fano`); NaN if never fired."""
+def _plug_in_fano(ds: xr.Dataset, sums: dict[str, np.ndarray] | None) -> np.ndarray:
+    """Per-unit ``sum_i (c_i - p t_i)**2 / (p n)`` (see :func:`cluster_fano`); NaN if never fired.
+
+    ``sums``: :func:`cluster_sums` of ``ds`` (None: one event per input).
+    """
     count = ds["count"].values.astype(np.float64)
     n = ds["n"].values.astype(np.float64)
-    sums = cluster_sums(ds)
     if sums is None:
         sums = {k: v.astype(np.float64) for k, v in dense_cluster_stats(
             ds["count"].values, ds["n"].values).items()}
@@ -365,14 +376,15 @@ def cluster_fano(ds: xr.Dataset, *, group_by: Sequence[str] | str | None = BY_LA
     """
     validate(ds)
     member, gcoords = group_layout(ds, group_by=group_by)
-    factor = _plug_in_fano(ds)
+    sums = cluster_sums(ds)
+    factor = _plug_in_fano(ds, sums)
     out = group_frame(ds, gcoords)
     out["cluster_fano"] = ("unit", factor)
     out["mf"] = ("group", group_mean(member, factor))
     out["fano_var"] = ("group", group_var(member, factor))
     out["n_fano"] = ("group", (member & np.isfinite(factor)).sum(axis=1))
     word = event_word(ds)
-    if cluster_sums(ds) is None:
+    if sums is None:
         events = "one event per input: the Fano factor of Bernoulli events, 1 - p"
     else:
         events = f"{'events' if word == 'inputs' else word} clustered by input"
@@ -388,6 +400,129 @@ def _intervals_by_unit(fired: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     unit_idx, sample_idx = np.nonzero(np.ascontiguousarray(fired.T))
     same = unit_idx[1:] == unit_idx[:-1]
     return np.diff(sample_idx)[same].astype(np.float64), unit_idx[1:][same]
+
+
+#: Events x units of a block handled at once by the block functions below (their spike
+#: lists take a few int64 per spike).
+_GROUP_CELLS = 2**20
+
+
+def _unit_groups(n_events: int, n_units: int) -> list[slice]:
+    """Slices of units of about :data:`_GROUP_CELLS` events x units each."""
+    per = max(1, _GROUP_CELLS // max(1, n_events))
+    return [slice(lo, min(lo + per, n_units)) for lo in range(0, n_units, per)]
+
+
+def _isi_block(block: EventBlock, events: np.ndarray) -> dict[str, np.ndarray]:
+    """Per unit, the spike train of one block of events (:func:`_isi_trains`), units in groups."""
+    parts = [_isi_trains(events[:, units], block.events.start)
+             for units in _unit_groups(*events.shape)]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
+def _isi_trains(events: np.ndarray, start: int) -> dict[str, np.ndarray]:
+    """Per unit, the spike train of events from sample ``start`` on, summed up so that blocks join.
+
+    ``spikes``; ``first``/``last`` spike (global sample index, -1 without a spike);
+    ``isi_first``/``isi_last`` (its first and last interval, 0 with fewer than 2 spikes);
+    ``isi_sum``, ``isi_sq`` (the sums of its intervals and of their squares, int64);
+    ``ratio_abs``, ``ratio_sq`` (the sums over its consecutive pairs of intervals of
+    ``|I_{i+1} - I_i| / (I_{i+1} + I_i)`` and of its square, float64).
+    """
+    k = events.shape[1]
+    unit_idx, sample_idx = np.nonzero(np.ascontiguousarray(events.T))
+    sample_idx = sample_idx.astype(np.int64) + start
+    spikes = np.bincount(unit_idx, minlength=k).astype(np.int64)
+    ends = np.cumsum(spikes)
+    has = spikes > 0
+    first = np.full(k, -1, dtype=np.int64)
+    last = np.full(k, -1, dtype=np.int64)
+    first[has] = sample_idx[(ends - spikes)[has]]
+    last[has] = sample_idx[ends[has] - 1]
+    same = unit_idx[1:] == unit_idx[:-1]
+    isi = np.diff(sample_idx)[same]
+    owner = unit_idx[1:][same]
+    n_isi = np.maximum(spikes - 1, 0)
+    isi_ends = np.cumsum(n_isi)
+    two = n_isi > 0
+    isi_first = np.zeros(k, dtype=np.int64)
+    isi_last = np.zeros(k, dtype=np.int64)
+    isi_first[two] = isi[(isi_ends - n_isi)[two]]
+    isi_last[two] = isi[isi_ends[two] - 1]
+    running = np.concatenate([[0], np.cumsum(isi)])
+    running_sq = np.concatenate([[0], np.cumsum(isi * isi)])
+    pair = owner[1:] == owner[:-1]
+    as_float = isi.astype(np.float64)
+    ratio = (np.diff(as_float) / (as_float[:-1] + as_float[1:]))[pair]
+    pair_owner = owner[1:][pair]
+    return {"spikes": spikes, "first": first, "last": last, "isi_first": isi_first,
+            "isi_last": isi_last, "isi_sum": running[isi_ends] - running[isi_ends - n_isi],
+            "isi_sq": running_sq[isi_ends] - running_sq[isi_ends - n_isi],
+            "ratio_abs": np.bincount(pair_owner, weights=np.abs(ratio), minlength=k),
+            "ratio_sq": np.bincount(pair_owner, weights=ratio**2, minlength=k)}
+
+
+def _ratio_terms(earlier: np.ndarray, later: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray,
+                                                                                      np.ndarray]:
+    """``|r|`` and ``r**2`` of the pair of intervals (earlier, later) where ``valid``, else 0."""
+    a = earlier.astype(np.float64)
+    b = later.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(valid, (b - a) / np.where(valid, a + b, 1.0), 0.0)
+    return np.abs(ratio), ratio**2
+
+
+def _isi_join(left: dict[str, np.ndarray], right: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The summary of two consecutive segments of events, ``left`` before ``right``.
+
+    Where both hold spikes, the interval between ``left``'s last and ``right``'s first
+    spike joins the train, with the pairs it forms with its neighbours. Associative, so
+    that :func:`bayesactiv.data.lazy.reduce_blocks` may join blocks in a tree.
+    """
+    both = (left["spikes"] > 0) & (right["spikes"] > 0)
+    gap = np.where(both, right["first"] - left["last"], 0)
+    left_two = both & (left["spikes"] >= 2)
+    right_two = both & (right["spikes"] >= 2)
+    abs_l, sq_l = _ratio_terms(left["isi_last"], gap, left_two)
+    abs_r, sq_r = _ratio_terms(gap, right["isi_first"], right_two)
+    right_only = left["spikes"] == 0
+    left_only = right["spikes"] == 0
+    return {
+        "spikes": left["spikes"] + right["spikes"],
+        "first": np.where(right_only, right["first"], left["first"]),
+        "last": np.where(left_only, left["last"], right["last"]),
+        "isi_first": np.where(right_only, right["isi_first"],
+                              np.where(both & (left["spikes"] == 1), gap, left["isi_first"])),
+        "isi_last": np.where(left_only, left["isi_last"],
+                             np.where(both & (right["spikes"] == 1), gap, right["isi_last"])),
+        "isi_sum": left["isi_sum"] + right["isi_sum"] + gap,
+        "isi_sq": left["isi_sq"] + right["isi_sq"] + gap * gap,
+        "ratio_abs": left["ratio_abs"] + right["ratio_abs"] + abs_l + abs_r,
+        "ratio_sq": left["ratio_sq"] + right["ratio_sq"] + sq_l + sq_r,
+    }
+
+
+def _lazy_isi(ds: xr.Dataset, ddof: int) -> tuple[np.ndarray, ...]:
+    """``(mean, cv, cv2, lv)`` per unit of a dask-backed ``fired``, block by block.
+
+    The sums of the intervals and of their squares are exact integers, and the variance
+    ``(m sum I**2 - (sum I)**2) / (m (m - ddof))`` is taken in exact integer arithmetic,
+    so it differs from the two-pass variance in memory by float rounding only.
+    """
+    blocks = event_blocks(ds.drop_vars("input", errors="ignore"))
+    train = reduce_blocks(ds, _isi_block, combine=_isi_join, blocks=blocks)
+    m = np.maximum(train["spikes"] - 1, 0)
+    pairs = np.maximum(train["spikes"] - 2, 0).astype(np.float64)
+    numerator = [int(a) * int(b) - int(c) ** 2
+                 for a, b, c in zip(m, train["isi_sq"], train["isi_sum"], strict=True)]
+    var = np.array([num / (int(a) * (int(a) - ddof)) if a > ddof else np.nan
+                    for num, a in zip(numerator, m, strict=True)], dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = train["isi_sum"].astype(np.float64) / m
+        cv = np.where(m > ddof, np.sqrt(var) / mean, np.nan)
+        cv2 = np.where(pairs > 0, 2.0 * train["ratio_abs"] / pairs, np.nan)
+        lv = np.where(pairs > 0, 3.0 * train["ratio_sq"] / pairs, np.nan)
+    return np.where(m >= 1, mean, np.nan), cv, cv2, lv
 
 
 def _isi_variation(isi: np.ndarray, owner: np.ndarray, k: int, ddof: int) -> tuple[np.ndarray, ...]:
@@ -439,6 +574,14 @@ def isi_cv(
     nothing is raised, the affected units are NaN, and ``n_isi_cv`` counts the
     units with a defined CV.
 
+    A dask-backed ``fired`` (events out of core) is read one block of events at a time:
+    each block's trains are summed up (spikes, first and last spike, first and last
+    interval, the sums of the intervals, of their squares and of the pair ratios) and
+    the blocks joined in order, the interval across a boundary carried from a unit's
+    last spike before it. The means are those in memory; the variance is taken from the
+    exact integer sums, so ``isi_cv`` differs from the two-pass one in memory, and
+    ``isi_cv2``/``isi_lv`` (sums in another order) too, by float rounding only.
+
     For independent firing with probability ``p`` the intervals are geometric and
     the CV is about :math:`\sqrt{1-p}` (1 only in the Poisson limit). Per group:
     ``mean_isi_cv``, ``mean_isi_cv2``, ``mean_isi_lv`` over the units where each
@@ -472,9 +615,12 @@ def isi_cv(
     require(ds, "fired", "the coefficient of variation of inter-spike intervals", KEEP_EVENTS)
     member, gcoords = group_layout(ds, group_by=group_by)
     k = ds["fired"].shape[1]
-    isi, owner = _intervals_by_unit(ds["fired"].values)
-    _, mean, cv = _isi_variation(isi, owner, k, ddof)
-    cv2, lv = _isi_local(isi, owner, k)
+    if is_lazy(ds):
+        mean, cv, cv2, lv = _lazy_isi(ds, ddof)
+    else:
+        isi, owner = _intervals_by_unit(ds["fired"].values)
+        _, mean, cv = _isi_variation(isi, owner, k, ddof)
+        cv2, lv = _isi_local(isi, owner, k)
     out = group_frame(ds, gcoords)
     out["isi_cv"] = ("unit", cv)
     out["isi_cv2"] = ("unit", cv2)
@@ -608,9 +754,40 @@ class _InputShuffler:
         return np.minimum(pos // self.window_size, self.m)
 
 
+def _block_window_counts(block: EventBlock, events: np.ndarray, *, labels: np.ndarray,
+                         m: int) -> np.ndarray:
+    """Window counts (b, unit, m) of one block's spikes, given each event's window labels.
+
+    ``labels`` (b, sample): the window of every event under ``b`` orders (label ``m``:
+    the uncovered tail). Integer counts, which add over blocks.
+    """
+    b, k = labels.shape[0], events.shape[1]
+    out = np.empty((b, k, m), dtype=np.int64)
+    block_labels = labels[:, block.events]
+    for units in _unit_groups(events.shape[0] * b, k):
+        unit_idx, sample_idx = np.nonzero(np.ascontiguousarray(events[:, units].T))
+        g = units.stop - units.start
+        keys = (block_labels[:, sample_idx] + (unit_idx * (m + 1))[None, :]
+                + (np.arange(b) * g * (m + 1))[:, None])
+        wc = np.bincount(keys.ravel(), minlength=b * g * (m + 1)).reshape(b, g, m + 1)
+        out[:, units] = wc[:, :, :m]
+    return out
+
+
+def _lazy_window_counts(ds: xr.Dataset, blocks: list[EventBlock], labels: np.ndarray,
+                        m: int) -> np.ndarray:
+    """Window counts (b, m, unit) of a dask-backed ``fired`` under the event labels (b, sample).
+
+    Laid out in memory as :meth:`_WindowBinner.spike_counts` lays them out, so that the
+    Fano factors are summed in the same order.
+    """
+    counts = reduce_blocks(ds, partial(_block_window_counts, labels=labels, m=m), blocks=blocks)
+    return np.swapaxes(counts, 1, 2).astype(np.float64)
+
+
 def _permutation_tallies(
-    draw: Callable[[int], np.ndarray],
-    binner: _WindowBinner,
+    window_counts: Callable[[int], np.ndarray],
+    k: int,
     member: np.ndarray,
     observed: np.ndarray,
     mf_obs: np.ndarray,
@@ -619,17 +796,16 @@ def _permutation_tallies(
 ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     """Counts of permuted statistics >= and <= the observed ones, and their sums.
 
-    ``draw(b)`` gives the window labels of the spikes under ``b`` permutations.
-    Returns ``(ge, le, total)`` per unit and per group.
+    ``window_counts(b)`` gives the window counts (b, window, unit) under the next ``b``
+    permutations. Returns ``(ge, le, total)`` per unit and per group.
     """
-    k = binner.k
     ge, le, total = np.zeros(k), np.zeros(k), np.zeros(k)
     g = len(mf_obs)
     gge, gle, gtotal = np.zeros(g), np.zeros(g), np.zeros(g)
     tol = 1e-12
     for start in range(0, n_permutations, batch):
         b = min(batch, n_permutations - start)
-        perm = fano(binner.spike_counts(draw(b)))  # (b, k)
+        perm = fano(window_counts(b))  # (b, k)
         ge += (perm >= observed - tol).sum(axis=0)
         le += (perm <= observed + tol).sum(axis=0)
         total += perm.sum(axis=0)
@@ -698,6 +874,13 @@ def order_permutation_test(
     firing), the mirror for ``"less"`` (regular firing), and twice the smaller,
     capped at 1, for ``"two-sided"``. Units without a defined Fano factor get NaN.
 
+    A dask-backed ``fired`` (events out of core) gives the same numbers for the same
+    seed and ``batch``: the permutations are drawn as in memory, and each batch's
+    window counts are summed block by block
+    (:func:`bayesactiv.data.lazy.reduce_blocks`), one pass over the events per batch;
+    the window labels of every event of a batch (``batch * sample`` integers) are in
+    memory, and by default ``batch`` keeps them and the window counts near 32 MiB.
+
     Parameters
     ----------
     ds : xarray.Dataset
@@ -752,8 +935,9 @@ def order_permutation_test(
             raise ArgumentError("window_size: not given and the dataset has no 'window_size' attribute")
         window_size = ds.attrs["window_size"]
     window_size = check_int(window_size, "window_size", minimum=1)
-    fired = ds["fired"].values
-    n, k = fired.shape
+    lazy = is_lazy(ds)
+    fired = None if lazy else ds["fired"].values
+    n, k = ds.sizes["sample"], ds.sizes["unit"]
     m = n // window_size
     if m < 2:
         raise ArgumentError(
@@ -761,18 +945,26 @@ def order_permutation_test(
         )
     labels = np.full(n, m, dtype=np.int64)  # label m: the uncovered tail
     labels[: m * window_size] = np.repeat(np.arange(m), window_size)
-    binner = _WindowBinner(fired, m)
-    observed = fano(binner.counts(labels[None, :]))[0]
+    if lazy:
+        blocks = event_blocks(ds.drop_vars("input", errors="ignore"))
+        observed = fano(_lazy_window_counts(ds, blocks, labels[None, :], m))[0]
+        spike_idx = np.arange(n)  # labels of every event, counted per block
+        per_draw = n + k * (m + 1)
+    else:
+        binner = _WindowBinner(fired, m)
+        observed = fano(binner.counts(labels[None, :]))[0]
+        spike_idx = binner.sample_idx
+        per_draw = binner.spikes + k * (m + 1)
     member, gcoords = group_layout(ds, group_by=group_by)
     mf_obs = group_mean(member, observed)
     if batch is None:
-        batch = max(1, min(n_permutations, 2**22 // max(binner.spikes + k * (m + 1), 1)))
+        batch = max(1, min(n_permutations, 2**22 // max(per_draw, 1)))
     clusters = event_clusters(ds)
     over = windows_statement(ds, window_size)
     word = event_word(ds)
     word = "events" if word == "inputs" else word
     if clusters is not None and permute != "events":
-        shuffler = _InputShuffler(clusters, binner.sample_idx, window_size, m)
+        shuffler = _InputShuffler(clusters, spike_idx, window_size, m)
         lengths = shuffler.lengths
         per = (f"{lengths[0]}" if (lengths == lengths[0]).all()
                else f"{lengths.min()} to {lengths.max()}")
@@ -793,10 +985,16 @@ def order_permutation_test(
             f"single {word} (permute='events': each input's {word} are broken apart)")
 
         def draw(b: int) -> np.ndarray:
-            return rng.permuted(np.broadcast_to(labels, (b, n)), axis=1)[:, binner.sample_idx]
+            permuted = rng.permuted(np.broadcast_to(labels, (b, n)), axis=1)
+            return permuted if lazy else permuted[:, spike_idx]
+
+    def window_counts(b: int) -> np.ndarray:
+        if lazy:
+            return _lazy_window_counts(ds, blocks, draw(b), m)
+        return binner.spike_counts(draw(b))
 
     unit_t, group_t = _permutation_tallies(
-        draw, binner, member, observed, mf_obs, n_permutations, batch
+        window_counts, k, member, observed, mf_obs, n_permutations, batch
     )
     ge, le, total = unit_t
     gge, gle, gtotal = group_t
