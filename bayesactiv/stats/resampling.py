@@ -37,6 +37,7 @@ bootstrap of :func:`bayesactiv.compare` and the report's layer bootstrap use the
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Literal
@@ -48,6 +49,7 @@ from scipy import special
 
 from bayesactiv.data import DatasetError, validate
 from bayesactiv.data.checks import check_choice, check_int, check_prob
+from bayesactiv.data.lazy import EventBlock, event_blocks, is_lazy, reduce_blocks
 from bayesactiv.stats.groups import (
     KEEP_EVENTS,
     WINDOWS,
@@ -57,6 +59,7 @@ from bayesactiv.stats.groups import (
 )
 
 __all__ = [
+    "block_group_replicates",
     "bootstrap",
     "chunk_sizes",
     "cluster_counts",
@@ -76,6 +79,7 @@ __all__ = [
     "resampled_cluster_fano",
     "resampled_cluster_rates",
     "resampled_fano",
+    "resampled_input_sums",
     "resampled_rates",
     "resampled_statement",
     "window_clusters",
@@ -722,17 +726,26 @@ def group_input_fano_replicates(
 
     def mean_fano(w: np.ndarray) -> np.ndarray:
         s1, s2, sct = (w @ x for x in cols)
-        st, stt = w @ t, w @ (t * t)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p = s1 / st[:, None]
-            f = cluster_residual_sq(s2, sct, stt[:, None], p) / s1
-        f = np.where(s1 > 0, f, np.nan)
-        return np.stack([nanmean(f[:, u]) for u in units], axis=1)
+        return _input_fano_means(s1, s2, sct, w @ t, w @ (t * t), units)
 
     obs = mean_fano(np.ones((1, c.shape[0])))[0]
     per = default_chunk(c.shape[0], c.shape[1])
     reps = [mean_fano(w) for w in resample_counts(rng, c.shape[0], chunk_sizes(n_resamples, per))]
     return obs, np.concatenate(reps) if reps else np.empty((0, len(units)))
+
+
+def _input_fano_means(s1: np.ndarray, s2: np.ndarray, sct: np.ndarray, st: np.ndarray,
+                      stt: np.ndarray, units: Sequence[np.ndarray]) -> np.ndarray:
+    """Mean per-input Fano factor per group from the weighted sums over inputs.
+
+    ``s1``, ``s2``, ``sct`` (b, unit): sums of ``c``, ``c**2``, ``c t``; ``st``, ``stt`` (b,):
+    sums of ``t``, ``t**2`` (see :func:`group_input_fano_replicates`). Returns (b, group).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = s1 / st[:, None]
+        f = cluster_residual_sq(s2, sct, stt[:, None], p) / s1
+    f = np.where(s1 > 0, f, np.nan)
+    return np.stack([nanmean(f[:, u]) for u in units], axis=1)
 
 
 def group_fano_replicates(
@@ -803,7 +816,8 @@ def window_counts(ds: xr.Dataset, window_size: int | None) -> tuple[np.ndarray |
     """Window counts (window, unit) to resample for the Fano factor, or a reason why none.
 
     With ``window_size`` and ``fired``: windows of ``window_size`` consecutive inputs
-    built from the events; otherwise the recorded ``window_count``.
+    built from the events (summed chunk by chunk when ``fired`` is a dask array, see
+    :mod:`bayesactiv.data.lazy`); otherwise the recorded ``window_count``.
 
     Parameters
     ----------
@@ -830,6 +844,14 @@ def window_counts(ds: xr.Dataset, window_size: int | None) -> tuple[np.ndarray |
     >>> window_counts(ds, 5)[0].shape, window_counts(ds, None)[1][:21]
     ((2, 1), 'needs window counts: ')
     """
+    if window_size is not None and "fired" in ds.data_vars and is_lazy(ds):
+        nw = ds.sizes["sample"] // window_size
+        if nw < 2:
+            return None, f"fewer than two windows of {window_size} events"
+        # summed chunk by chunk: only the (window, unit) counts are held
+        fired = ds["fired"].transpose("sample", ...).isel(sample=slice(0, nw * window_size))
+        wc = fired.coarsen(sample=window_size).sum().values
+        return wc.astype(np.float64), ""
     if window_size is not None and "fired" in ds.data_vars:
         fired = ds["fired"].values
         nw = fired.shape[0] // window_size
@@ -851,6 +873,282 @@ def window_counts(ds: xr.Dataset, window_size: int | None) -> tuple[np.ndarray |
     if "fired" in ds.data_vars:
         return None, "needs window counts: pass window_size= (the dataset keeps fired events)"
     return None, "needs window counts: record with window_size=..."
+
+
+# ----------------------------------------------------------------------------- out of core
+
+#: Resample counts (resamples x inputs of a block) that the block bootstrap draws at once.
+BLOCK_DRAW_CELLS = 2**20
+
+_SUM_KEYS = ("counts", "events")
+_MOMENT_KEYS = ("counts_sq", "counts_events", "events_sq")
+
+
+def _block_generator(key: Sequence[int], index: int) -> np.random.Generator:
+    """The random stream of block ``index``: a function of ``key`` and the index only."""
+    return np.random.default_rng(np.random.SeedSequence(entropy=list(key), spawn_key=(index,)))
+
+
+def _block_items(block: EventBlock, events: np.ndarray, input_events: np.ndarray | None,
+                 dtype: type) -> tuple[np.ndarray, np.ndarray | None]:
+    """The block's fired events per input ``c`` (input, unit) and events per input ``t``.
+
+    Unclustered events (``input_events`` None): ``c`` is the events themselves and ``t`` None
+    (one event per input).
+    """
+    fired = np.asarray(events, dtype=bool)
+    if input_events is None:
+        return fired.astype(dtype), None
+    t = input_events[block.inputs]
+    if int(t.sum()) != fired.shape[0]:
+        raise DatasetError(
+            f"input: block {block.index} holds {fired.shape[0]} events but its inputs "
+            f"{block.inputs.start}..{block.inputs.stop - 1} hold {int(t.sum())}")
+    starts = np.r_[0, np.cumsum(t)[:-1]].astype(np.int64)
+    counts = np.add.reduceat(fired.view(np.uint8), starts, axis=0, dtype=dtype)
+    return counts, t.astype(dtype)
+
+
+def _block_input_sums(
+    block: EventBlock, events: np.ndarray, *, draws: np.ndarray, key: tuple[int, ...],
+    input_events: np.ndarray | None, dtype: type, moments: bool, batch: int | None,
+) -> dict[str, np.ndarray]:
+    """The sums of :func:`resampled_input_sums` over the inputs of one block."""
+    c, t = _block_items(block, events, input_events, dtype)
+    k, n_units = c.shape
+    if t is None and moments:
+        t = np.ones(k, dtype=dtype)
+    items = {"counts": c}
+    scalars = {"events": t}
+    if moments:
+        items.update(counts_sq=c * c, counts_events=c * t[:, None])
+        scalars["events_sq"] = t * t
+    per_block = draws[:, block.index]
+    n_resamples = per_block.size
+    out: dict[str, np.ndarray] = {}
+    for name, values in items.items():
+        out[name] = np.empty((n_resamples, n_units), dtype=dtype)
+        out["total_" + name] = values.sum(axis=0, dtype=np.float64)
+    for name, values in scalars.items():
+        out[name] = np.empty(n_resamples, dtype=dtype)
+        out["total_" + name] = np.float64(k if values is None else values.sum(dtype=np.float64))
+    rng = _block_generator(key, block.index)
+    per = batch if batch is not None else max(1, BLOCK_DRAW_CELLS // k)
+    for start in range(0, n_resamples, per):
+        drawn = per_block[start : start + per]
+        b = drawn.size
+        # the drawn.sum() draws of these resamples that land in this block, uniform on its inputs
+        index = rng.integers(0, k, size=int(drawn.sum()), dtype=np.int64)
+        index += np.repeat(np.arange(b, dtype=np.int64) * k, drawn)
+        weights = np.bincount(index, minlength=b * k).reshape(b, k).astype(dtype)
+        del index
+        rows = slice(start, start + b)
+        for name, values in items.items():
+            out[name][rows] = weights @ values
+        for name, values in scalars.items():
+            out[name][rows] = drawn if values is None else weights @ values
+    return out
+
+
+def _add_sums(left: dict[str, np.ndarray], right: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Key by key sum of two blocks' partial sums (associative: the tree of reduce_blocks)."""
+    return {name: left[name] + right[name] for name in left}
+
+
+def resampled_input_sums(
+    ds: xr.Dataset,
+    n_resamples: int,
+    seed: int | np.random.Generator | None = None,
+    *,
+    moments: bool = False,
+    batch: int | None = None,
+    blocks: list[EventBlock] | None = None,
+) -> dict[str, np.ndarray]:
+    """Sums over bootstrap resamples of inputs, block by block of ``fired`` (out of core).
+
+    A resample draws the ``n`` inputs uniformly with replacement: how often each input is
+    drawn is its count ``w_i`` (a multinomial(n, 1/n) vector), and every statistic of the
+    bootstraps here is a ratio of sums ``w @ x`` over inputs. The draws are split over the
+    blocks of whole inputs (:func:`bayesactiv.data.lazy.event_blocks`) exactly: first how
+    many of a resample's ``n`` draws land in each block (multinomial over the blocks, with
+    probabilities their shares of the inputs; a (n_resamples, block) array drawn up front
+    from ``seed``), then, within a block, that many inputs uniformly among its own
+    (counted with ``bincount``). The result has the distribution of the in-memory draws
+    (:func:`resample_counts`), not their random stream. Each block's stream is derived from
+    ``seed`` and the block's index only (:class:`numpy.random.SeedSequence`), so the sums
+    depend on the seed and the blocks, not on the scheduler, the number of workers or the
+    order the blocks run in. Blocks are dask tasks (:func:`bayesactiv.data.lazy.reduce_blocks`),
+    summed in a tree; a block holds only its events (as float32 or float64) and the counts
+    of ``batch`` resamples over its inputs at a time.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset with ``fired`` (a dask array or in memory).
+    n_resamples : int
+        Resamples ``B``.
+    seed : int or numpy.random.Generator, optional
+    moments : bool
+        Also the sums of ``c**2``, ``c t`` and ``t**2`` (the per-input Fano factor).
+    batch : int, optional
+        Resamples drawn at once in a block; default: about :data:`BLOCK_DRAW_CELLS`
+        counts (resamples x inputs of the block).
+    blocks : list of EventBlock, optional
+        Default :func:`bayesactiv.data.lazy.event_blocks` of ``ds``.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        With ``c`` the fired events per input and unit and ``t`` the events per input
+        (``t = 1`` for one event per input): ``counts`` (B, unit) = ``w @ c``, ``events``
+        (B,) = ``w @ t``; with ``moments``, ``counts_sq``, ``counts_events`` (B, unit) and
+        ``events_sq`` (B,); and, for each, ``total_<name>`` the sum over all inputs once
+        (float64). Sums are float32 when they are integers below 2**24, else float64.
+
+    Raises
+    ------
+    DatasetError
+        Without ``fired``, fewer than 2 inputs, or an input whose events are not
+        consecutive (see :func:`bayesactiv.data.lazy.event_blocks`).
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> fired = np.eye(6, dtype=bool)  # unit u fires on input u only: counts = weights
+    >>> ds = ba.make_dataset(fired.sum(0), 6, network="n", layer="l", fired=fired)
+    >>> sums = resampled_input_sums(ds.chunk({"sample": 2}), 4, seed=0)
+    >>> sums["counts"].shape, sums["counts"].sum(axis=1).tolist(), sums["total_events"].item()
+    ((4, 6), [6.0, 6.0, 6.0, 6.0], 6.0)
+    """
+    n_resamples = check_int(n_resamples, "n_resamples", minimum=1)
+    if batch is not None:
+        batch = check_int(batch, "batch", minimum=1)
+    if blocks is None:
+        blocks = event_blocks(ds)
+    clusters = event_clusters(ds)
+    if clusters is None:
+        input_events = None
+        sizes = np.array([b.events.stop - b.events.start for b in blocks], dtype=np.int64)
+        top = 1
+    else:
+        if any(b.inputs is None for b in blocks):
+            raise DatasetError("input: the blocks do not say which inputs they hold")
+        input_events = np.bincount(clusters).astype(np.int64)
+        sizes = np.array([b.inputs.stop - b.inputs.start for b in blocks], dtype=np.int64)
+        top = int(input_events.max())
+    n_inputs = int(sizes.sum())
+    if n_inputs < 2:
+        raise DatasetError(f"fired: the bootstrap needs at least 2 inputs, got {n_inputs}")
+    rng = as_generator(seed)
+    draws = rng.multinomial(n_inputs, sizes / n_inputs, size=n_resamples)
+    key = tuple(int(x) for x in rng.integers(0, 2**63, size=4, dtype=np.int64))
+    # float32 holds integer sums exactly up to 2**24
+    exact32 = not moments and n_inputs * max(1, top) < 2**24
+    func = functools.partial(_block_input_sums, draws=draws, key=key, input_events=input_events,
+                             dtype=np.float32 if exact32 else np.float64, moments=moments,
+                             batch=batch)
+    return reduce_blocks(ds, func, combine=_add_sums, blocks=blocks)
+
+
+def _block_jackknife(block: EventBlock, events: np.ndarray, *, input_events: np.ndarray,
+                     total_counts: np.ndarray, total_events: float,
+                     center: np.ndarray) -> dict[str, np.ndarray]:
+    """Power sums over the block's inputs of ``theta_(i) - center`` (leave input i out)."""
+    c, t = _block_items(block, events, input_events, np.float64)
+    shifted = (total_counts[None, :] - c) / (total_events - t)[:, None] - center[None, :]
+    return {"s1": shifted.sum(axis=0), "s2": (shifted**2).sum(axis=0),
+            "s3": (shifted**3).sum(axis=0), "k": np.float64(t.size)}
+
+
+def _lazy_jackknife_acceleration(ds: xr.Dataset, blocks: list[EventBlock],
+                                 total_counts: np.ndarray, total_events: float) -> np.ndarray:
+    """The BCa acceleration of the clustered ratio estimator, from one pass over the blocks.
+
+    ``a = sum d**3 / (6 (sum d**2)**1.5)``, ``d_i = mean(theta_(.)) - theta_(i)``,
+    ``theta_(i) = (C - c_i) / (T - t_i)``, from the power sums of ``theta_(i) - C/T``.
+    """
+    clusters = event_clusters(ds)
+    if clusters is None:
+        raise DatasetError("input: the jackknife over inputs needs clustered events")
+    center = total_counts / total_events
+    func = functools.partial(_block_jackknife, input_events=np.bincount(clusters),
+                             total_counts=total_counts, total_events=total_events,
+                             center=center)
+    sums = reduce_blocks(ds, func, combine=_add_sums, blocks=blocks)
+    k = float(sums["k"])
+    mean = sums["s1"] / k
+    spread = np.maximum(sums["s2"] - k * mean**2, 0.0)
+    third = -(sums["s3"] - 3 * mean * sums["s2"] + 2 * k * mean**3)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(spread > 0, third / (6.0 * spread**1.5), np.nan)
+
+
+def block_group_replicates(
+    ds: xr.Dataset,
+    units: Sequence[np.ndarray],
+    rng: np.random.Generator,
+    n_resamples: int,
+    *,
+    epsilon: float | None = None,
+    input_fano: bool = False,
+    batch: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Observed and resampled group statistics of inputs resampled block by block.
+
+    The out-of-core counterpart of :func:`group_rate_replicates` (MFR, fraction of dead
+    units) and :func:`group_input_fano_replicates` (mean per-input Fano factor) for a
+    dataset whose ``fired`` is a dask array: the resamples are those of
+    :func:`resampled_input_sums` (same distribution, another random stream), shared by all
+    the statistics and groups, and no array of all events is built.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset with ``fired``.
+    units : sequence of integer arrays
+        The unit columns of each group.
+    rng : numpy.random.Generator
+    n_resamples : int
+    epsilon : float, optional
+        A unit with rate below it is dead; None: no fraction of dead units.
+    input_fano : bool
+        Also the mean per-input Fano factor (clustered events).
+    batch : int, optional
+        As :func:`resampled_input_sums`.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        ``obs_mfr`` (group,), ``rep_mfr`` (B, group); with ``epsilon``, ``obs_dead``,
+        ``rep_dead``; with ``input_fano``, ``obs_mf``, ``rep_mf``.
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> fired = np.random.default_rng(0).random((50, 3)) < [0.0, 0.2, 0.6]
+    >>> ds = ba.make_dataset(fired.sum(0), 50, network="n", layer="l", fired=fired)
+    >>> out = block_group_replicates(ds.chunk({"sample": 20}), [np.arange(3)],
+    ...                              np.random.default_rng(1), 100, epsilon=0.01)
+    >>> out["rep_mfr"].shape, float(out["obs_dead"][0])
+    ((100, 1), 0.3333333333333333)
+    """
+    sums = resampled_input_sums(ds, n_resamples, rng, moments=input_fano, batch=batch)
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        observed = sums["total_counts"][None, :] / sums["total_events"]
+        rates = sums["counts"].astype(np.float64) / sums["events"].astype(np.float64)[:, None]
+    out["obs_mfr"], out["rep_mfr"] = group_means(observed, units)[0], group_means(rates, units)
+    if epsilon is not None:
+        out["obs_dead"] = group_means(observed < epsilon, units)[0]
+        out["rep_dead"] = group_means(rates < epsilon, units)
+    del rates
+    if input_fano:
+        names = ("counts", "counts_sq", "counts_events", "events", "events_sq")
+        out["obs_mf"] = _input_fano_means(
+            *(np.atleast_1d(sums["total_" + name])[None] for name in names[:3]),
+            *(np.atleast_1d(sums["total_" + name]) for name in names[3:]), units)[0]
+        out["rep_mf"] = _input_fano_means(*(sums[name] for name in names), units)
+    return out
 
 
 # ----------------------------------------------------------------------------- differences
@@ -942,19 +1240,22 @@ def _column_quantile(sorted_b: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 def _bca_levels(
     theta_b: np.ndarray, theta_hat: np.ndarray, data: np.ndarray, denom: float, alpha: float,
-    *, inputs: bool, events: np.ndarray | None = None,
+    *, inputs: bool, events: np.ndarray | None = None, acceleration: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The BCa quantile levels of each unit's low and high bound (Efron & Tibshirani 14.10).
 
     With ``events`` (clustered events: ``data`` holds fired events per input, ``events``
     the events per input) the acceleration is the jackknife one of the ratio estimator,
-    leaving out one whole input at a time.
+    leaving out one whole input at a time. A given ``acceleration`` (per unit) is used as
+    it is (``data`` is then not read).
     """
     n_resamples = theta_b.shape[0]
     below = (theta_b < theta_hat).sum(axis=0) + (theta_b <= theta_hat).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         z0 = special.ndtri(below / (2.0 * n_resamples))
-        if events is not None:
+        if acceleration is not None:
+            a = acceleration
+        elif events is not None:
             counts = data.astype(np.float64)
             ev = events.astype(np.float64)
             jack = (counts.sum(axis=0)[None, :] - counts) / (ev.sum() - ev)[:, None]
@@ -1078,6 +1379,9 @@ def bootstrap(
     if batch is not None:
         batch = check_int(batch, "batch", minimum=1)
     rng = as_generator(seed)
+    if "fired" in ds.data_vars and is_lazy(ds):
+        return _lazy_bootstrap(ds, n_resamples=n_resamples, level=level, method=method, rng=rng,
+                               batch=batch)
     clusters = event_clusters(ds)
     events = None
     windows_over = None
@@ -1135,6 +1439,16 @@ def bootstrap(
     else:
         q_low = np.full(data.shape[1], alpha)
         q_high = np.full(data.shape[1], 1 - alpha)
+    return _bootstrap_frame(ds, theta_b, theta_hat, q_low, q_high, method=method, level=level,
+                            resampled=resampled, windows_over=windows_over)
+
+
+def _bootstrap_frame(
+    ds: xr.Dataset, theta_b: np.ndarray, theta_hat: np.ndarray, q_low: np.ndarray,
+    q_high: np.ndarray, *, method: str, level: float, resampled: str, windows_over: str | None,
+) -> xr.Dataset:
+    """The intervals of :func:`bootstrap` from the resampled estimates (sorted in place)."""
+    n_resamples = theta_b.shape[0]
     theta_b.sort(axis=0)
     low = _column_quantile(theta_b, q_low)
     high = _column_quantile(theta_b, q_high)
@@ -1154,4 +1468,33 @@ def bootstrap(
     if windows_over is not None:
         out.attrs["windows_over"] = windows_over
     return out
+
+
+def _lazy_bootstrap(
+    ds: xr.Dataset, *, n_resamples: int, level: float, method: str, rng: np.random.Generator,
+    batch: int | None,
+) -> xr.Dataset:
+    """:func:`bootstrap` of a dataset whose ``fired`` is a dask array, block by block."""
+    blocks = event_blocks(ds)
+    clustered = blocks[0].inputs is not None
+    sums = resampled_input_sums(ds, n_resamples, rng, batch=batch, blocks=blocks)
+    denom = float(sums["total_events"])
+    theta_hat = sums["total_counts"] / denom
+    if clustered:
+        events_b = sums["events"].astype(np.float64)[:, None]
+        theta_b = sums["counts"].astype(np.float64) / events_b
+    else:
+        theta_b = sums["counts"].astype(np.float64) / denom
+    del sums
+    alpha = (1.0 - level) / 2
+    if method == "bca":
+        accel = (_lazy_jackknife_acceleration(ds, blocks, theta_hat * denom, denom)
+                 if clustered else None)
+        q_low, q_high = _bca_levels(theta_b, theta_hat, np.empty((0, theta_hat.size)), denom,
+                                    alpha, inputs=True, acceleration=accel)
+    else:
+        q_low = np.full(theta_hat.size, alpha)
+        q_high = np.full(theta_hat.size, 1 - alpha)
+    return _bootstrap_frame(ds, theta_b, theta_hat, q_low, q_high, method=method, level=level,
+                            resampled=resampled_statement(ds), windows_over=None)
 
