@@ -188,7 +188,7 @@ def _open_lazily(path: Path) -> xr.Dataset:
 
 def _write(encoded: xr.Dataset, path: Path, fmt: str) -> None:
     if fmt == "netcdf":
-        encoded.to_netcdf(path, engine="h5netcdf", compute=True)
+        encoded.to_netcdf(path, engine="h5netcdf")
         return
     if "fired_packed" in encoded.data_vars:
         encoded = encoded.copy()
@@ -245,7 +245,7 @@ def _stored_checksums(path: Path, fmt: str) -> tuple[dict[str, str], dict | None
     ``fired_packed``'s per-chunk digests (read back one chunk at a time)."""
     if fmt == "netcdf":
         return _checksums(_read(path, fmt)), None
-    whole, _ = _stored_checksums_except_events(path)
+    whole = _stored_checksums_except_events(path)
     if not (path / "fired_packed").exists():
         return whole, None
     import zarr
@@ -698,7 +698,7 @@ class EventStream:
             raise DatasetError("fired: the dataset's events are not the ones streamed")
         encoded = _encode(ds.drop_vars("fired"))
         encoded.to_zarr(self.store, mode="a", consolidated=False)
-        whole, _ = _stored_checksums_except_events(self.store)
+        whole = _stored_checksums_except_events(self.store)
         chunks = {"fired_packed": {"rows": int(self.rows), "digests": self.digests}}
         _write_checksums(self.store, "zarr", whole, chunks)
         check_save_path(self.path)  # the target may have changed while the events were written
@@ -706,10 +706,11 @@ class EventStream:
         return self.path
 
 
-def _stored_checksums_except_events(path: Path) -> tuple[dict[str, str], None]:
+def _stored_checksums_except_events(path: Path) -> dict[str, str]:
+    """The digest of every variable of a zarr store but ``fired_packed`` (checked per chunk)."""
     raw = _open_lazily(path)
     return {str(name): digest(var.values) for name, var in raw.variables.items()
-            if name != "fired_packed"}, None
+            if name != "fired_packed"}
 
 
 def open_dataset(path: str | os.PathLike, *, lazy: bool | None = None) -> xr.Dataset:
