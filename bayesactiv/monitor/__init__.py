@@ -13,9 +13,9 @@ The optional extras live in their own modules, imported only when used:
 :mod:`bayesactiv.monitor.tensorboard` (TensorBoard scalars).
 """
 
+from bayesactiv.monitor.hamming import oui
 from bayesactiv.monitor.indicator import AlarmResult, FiringAlarm, firing_trajectory, mfr_change
 from bayesactiv.monitor.monitor import PROBE_SOURCE, FiringMonitor, firing_scalars
-from bayesactiv.monitor.oui import oui
 from bayesactiv.monitor.training import TRAINING_SOURCE, TrainingBatchCounter, training_network
 
 __all__ = ["PROBE_SOURCE", "TRAINING_SOURCE", "AlarmResult", "FiringAlarm", "FiringMonitor",

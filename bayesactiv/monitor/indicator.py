@@ -67,8 +67,8 @@ from bayesactiv.data.checks import ArgumentError
 from bayesactiv.data.contract import DatasetError, validate
 from bayesactiv.data.grouping import group_units
 
-__all__ = ["DIRECTIONS", "AlarmResult", "FiringAlarm", "calibrate_margin", "firing_trajectory",
-           "mfr_change"]
+__all__ = ["DIRECTIONS", "AlarmResult", "FiringAlarm", "calibrate_margin", "change_from_draws",
+           "firing_trajectory", "join_draws", "mfr_change", "summarize_draws", "trajectory_draws"]
 
 #: Directions of change an alarm can watch.
 DIRECTIONS = ("down", "up", "either")
@@ -166,14 +166,13 @@ def _layer_prior(count: np.ndarray, n: np.ndarray, index: np.ndarray, n_groups: 
     return mean * kappa, (1 - mean) * kappa
 
 
-def _window_fano_draws(ds: xr.Dataset, groups: _Groups, draws: int,
-                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _window_fano_draws(ds: xr.Dataset, groups: _Groups, weights: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MF draws (draws, groups) by the Bayesian bootstrap over windows, plug-in MF and null."""
     from bayesactiv.stats.spikes import fano, fano_null
 
     wc = ds["window_count"].values.astype(np.float64)
     n_windows = wc.shape[0]
-    weights = rng.dirichlet(np.ones(n_windows), size=draws)
     mean = weights @ wc
     var = weights @ wc**2 - mean**2
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -192,8 +191,22 @@ def _window_fano_draws(ds: xr.Dataset, groups: _Groups, draws: int,
 
 
 def trajectory_draws(ds: xr.Dataset, *, draws: int = 1000, dead_below: float = 0.01,
-                     method: str | None = None, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+                     method: str | None = None, seed: int = 0, epoch_seed: int | None = None
+                     ) -> tuple[pd.DataFrame, dict]:
     """The groups of :func:`firing_trajectory` and the posterior draws behind it.
+
+    Each epoch is drawn alone: the Dirichlet weights over the probe's inputs (and windows)
+    come from ``seed`` and are the same at every epoch; the other draws of epoch ``e`` come
+    from the stream ``(seed, e + 1)``. So the draws of one epoch do not depend on which
+    other epochs are in ``ds``, and a monitor can draw each epoch once, as it arrives.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    draws, dead_below, method, seed
+        As for :func:`firing_trajectory`.
+    epoch_seed : int, optional
+        Draw ``ds`` as the single epoch ``epoch_seed`` (what the monitor does per epoch).
 
     Returns
     -------
@@ -220,33 +233,85 @@ def trajectory_draws(ds: xr.Dataset, *, draws: int = 1000, dead_below: float = 0
         raise ArgumentError(f"dead_below: expected a firing probability in (0, 1), got "
                             f"{dead_below!r}")
     method = _check_method(method, ds)
+    shared = _shared_weights(ds, method, draws, seed)
+    if "epoch" not in ds.coords or epoch_seed is not None:  # (one epoch, as the monitor draws)
+        stream = 0 if epoch_seed is None else int(epoch_seed) + 1
+        return _epoch_draws(ds, shared, method, dead_below, np.random.default_rng([seed, stream]))
+    epochs = ds["epoch"].values
+    frames, parts = [], []
+    for epoch in pd.unique(epochs):  # (each epoch alone: what the monitor caches is the same)
+        f, d = _epoch_draws(ds.isel(unit=np.flatnonzero(epochs == epoch)), shared, method,
+                            dead_below, np.random.default_rng([seed, int(epoch) + 1]))
+        frames.append(f)
+        parts.append(d)
+    return join_draws(frames, parts)
+
+
+def _shared_weights(ds: xr.Dataset, method: str, draws: int, seed: int
+                    ) -> dict[str, np.ndarray]:
+    """The Dirichlet weights every epoch shares: over the probe's inputs and its windows."""
     rng = np.random.default_rng(seed)
+    out = {}
+    if method == "inputs":
+        if "input" in ds["fired"].coords:
+            n_inputs = len(pd.unique(ds["input"].values))
+        else:
+            n_inputs = ds.sizes["sample"]
+        out["inputs"] = rng.dirichlet(np.ones(n_inputs), size=draws)
+    if "window_count" in ds.data_vars and "window_size" in ds.attrs:
+        out["windows"] = rng.dirichlet(np.ones(ds.sizes["window"]), size=min(draws, MF_DRAWS))
+    out["draws"] = np.array(draws)
+    return out
+
+
+def join_draws(frames: Sequence[pd.DataFrame], parts: Sequence[dict[str, np.ndarray]]
+               ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Put the groups and draws of several epochs (from :func:`trajectory_draws`) together.
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> f0, d0 = trajectory_draws(ba.make_dataset([3], 10, network="n", layer="l", epoch=0))
+    >>> f1, d1 = trajectory_draws(ba.make_dataset([5], 10, network="n", layer="l", epoch=1))
+    >>> frame, d = join_draws([f0, f1], [d0, d1])
+    >>> frame["epoch"].tolist(), d["mfr"].shape
+    ([0, 1], (1000, 2))
+    """
+    frame = pd.concat(frames, ignore_index=True)
+    keys = set.intersection(*(set(p) for p in parts))
+    return frame, {k: np.concatenate([p[k] for p in parts], axis=-1) for k in sorted(keys)}
+
+
+def _epoch_draws(ds: xr.Dataset, shared: dict[str, np.ndarray], method: str,
+                 dead_below: float, rng: np.random.Generator
+                 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    draws = int(shared["draws"])
     groups = _Groups.of(ds)
     frame = groups.frame.copy()
     frame["method"] = method
     n_groups = len(frame)
     count = ds["count"].values.astype(np.float64)
     n = ds["n"].values.astype(np.float64)
+    units = frame["units"].to_numpy()
+    frame["frac_silent"] = _group_sums((count == 0).astype(np.float64), groups) / units
     out: dict[str, np.ndarray] = {}
     if method == "inputs":
         sums, pairs = _input_sums(ds, groups)
         frame["inputs"] = sums.shape[0]
-        weights = rng.dirichlet(np.ones(sums.shape[0]), size=draws)
+        weights = shared["inputs"]
         out["mfr"] = (weights @ sums) / (weights @ pairs)
-    else:
+    else:  # (Jeffreys per unit: the layer's mean must not lean on its own prior)
         frame["inputs"] = -1
+        rates = rng.beta(0.5 + count, 0.5 + n - count, size=(draws, len(count)))
+        out["mfr"] = _group_sums(rates, groups) / units
     a, b = _layer_prior(count, n, groups.index, n_groups)
     post_a, post_b = a[groups.index] + count, b[groups.index] + n - count
-    if method == "units":  # (Jeffreys per unit: the layer's mean must not lean on its own prior)
-        rates = rng.beta(0.5 + count, 0.5 + n - count, size=(draws, len(count)))
-        out["mfr"] = _group_sums(rates, groups) / frame["units"].to_numpy()
     dead_prob = special.betainc(post_a, post_b, dead_below)
     dead = (rng.random((draws, len(count))) < dead_prob).astype(np.float64)
-    out["frac_dead"] = _group_sums(dead, groups) / frame["units"].to_numpy()
-    out["_dead_prob"] = dead_prob
-    if "window_count" in ds.data_vars and "window_size" in ds.attrs:
-        mf_draws, mf, mf_null = _window_fano_draws(ds, groups, min(draws, MF_DRAWS), rng)
-        out["mf"], out["_mf_plugin"], out["_mf_null"] = mf_draws, mf, mf_null
+    out["frac_dead"] = _group_sums(dead, groups) / units
+    if "windows" in shared:
+        out["mf"], frame["mf_plugin"], frame["mf_null"] = _window_fano_draws(
+            ds, groups, shared["windows"])
     return frame, out
 
 
@@ -309,15 +374,31 @@ def firing_trajectory(ds: xr.Dataset, *, prob: float = 0.9, dead_below: float = 
     prob = _check_prob(prob, "prob")
     frame, d = trajectory_draws(ds, draws=draws, dead_below=dead_below, method=method,
                                 seed=seed)
+    return summarize_draws(frame, d, prob=prob)
+
+
+def summarize_draws(frame: pd.DataFrame, draws: dict[str, np.ndarray], *, prob: float = 0.9
+                    ) -> pd.DataFrame:
+    """:func:`firing_trajectory`'s table from :func:`trajectory_draws`' groups and draws.
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> frame, d = trajectory_draws(ba.make_dataset([3], 10, network="n", layer="l"))
+    >>> summarize_draws(frame, d)[["mfr_low", "mfr_high"]].round(2).values.tolist()
+    [[0.12, 0.55]]
+    """
+    prob = _check_prob(prob, "prob")
+    frame = frame.copy()
     for q in ("mfr", "frac_dead", "mf"):
-        if q in d:
-            frame[q], frame[f"{q}_low"], frame[f"{q}_high"] = _summaries(d[q], prob)
-    groups = _Groups.of(ds)
-    silent = (ds["count"].values == 0).astype(np.float64)
-    frame["frac_silent"] = np.bincount(groups.index, silent, len(frame)) / frame["units"]
-    if "mf" in d:
-        frame["mf_plugin"], frame["mf_null"] = d["_mf_plugin"], d["_mf_null"]
-    return frame.sort_values(["network", "layer", "epoch"], kind="stable").reset_index(drop=True)
+        if q in draws:
+            frame[q], frame[f"{q}_low"], frame[f"{q}_high"] = _summaries(draws[q], prob)
+    columns = ["network", "layer", "epoch", "units", "inputs", "method", "mfr", "mfr_low",
+               "mfr_high", "frac_dead", "frac_dead_low", "frac_dead_high", "frac_silent"]
+    if "mf" in draws:
+        columns += ["mf", "mf_low", "mf_high", "mf_plugin", "mf_null"]
+    return frame[columns].sort_values(["network", "layer", "epoch"],
+                                      kind="stable").reset_index(drop=True)
 
 
 def _check_direction(direction: Any) -> str:
@@ -399,6 +480,31 @@ def mfr_change(ds: xr.Dataset, *, reference: int | str | None = None, start: int
         raise ArgumentError("reference: 'peak' needs direction 'down' (highest level so far) "
                             "or 'up' (lowest); give an epoch for direction 'either'")
     frame, d = trajectory_draws(ds, draws=draws, method=method, seed=seed)
+    return change_from_draws(frame, d, reference=reference, start=start, margin=margin,
+                             direction=direction, prob=prob)
+
+
+def change_from_draws(frame: pd.DataFrame, draws: dict[str, np.ndarray], *,
+                      reference: int | str | None = None, start: int | None = None,
+                      margin: float = 0.02, direction: str = "down", prob: float = 0.9
+                      ) -> pd.DataFrame:
+    """:func:`mfr_change`'s table from :func:`trajectory_draws`' groups and draws.
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> ds = ba.make_dataset([50, 20], 100, network="n", layer="l", epoch=[0, 1])
+    >>> frame, d = trajectory_draws(ds)
+    >>> change_from_draws(frame, d, margin=0.1)["p_change"].round(2).tolist()
+    [0.0, 1.0]
+    """
+    direction = _check_direction(direction)
+    margin = _check_margin(margin)
+    prob = _check_prob(prob, "prob")
+    if reference == "peak" and direction == "either":
+        raise ArgumentError("reference: 'peak' needs direction 'down' (highest level so far) "
+                            "or 'up' (lowest); give an epoch for direction 'either'")
+    d = draws
     epochs = np.unique(frame["epoch"])
     start = int(epochs[0]) if start is None else start
     for value, name in ((start, "start"), (reference, "reference")):
@@ -409,6 +515,8 @@ def mfr_change(ds: xr.Dataset, *, reference: int | str | None = None, start: int
             raise DatasetError(f"{name}: epoch {value!r} is not in the history (epochs "
                                f"{epochs.tolist()})")
     fixed = start if reference is None else reference
+    if len(frame) == 0:
+        fixed = None
     mean = d["mfr"].mean(axis=0)
     sign = 1.0 if direction == "down" else -1.0
     rows = []
@@ -548,6 +656,20 @@ class FiringAlarm:
         table = mfr_change(ds, reference=self.reference, start=self.start, margin=self.margin,
                            direction=self.direction, draws=self.draws, method=self.method,
                            seed=self.seed)
+        return self.check_table(table)
+
+    def check_table(self, table: pd.DataFrame) -> AlarmResult:
+        """The alarm on a table of :func:`mfr_change` (or :func:`change_from_draws`) made
+        with this alarm's ``reference``, ``start``, ``margin`` and ``direction``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> t = pd.DataFrame({"layer": ["l"] * 3, "epoch": [0, 1, 2],
+        ...                   "p_change": [0.0, 0.97, 0.99]})
+        >>> FiringAlarm(consecutive=2).check_table(t).epoch
+        2
+        """
         if self.layers is not None:
             missing = sorted(set(self.layers) - set(table["layer"]))
             if missing:

@@ -319,6 +319,7 @@ hist_bins, hist_range, attention_mask
         self._training = _History(training_path, {**common, "source": TRAINING_SOURCE},
                                   "training_batches", check_n=False)
         self._counting = False
+        self._indicator_cache: dict[tuple, dict[int, tuple[pd.DataFrame, dict]]] = {}
 
     # ------------------------------------------------------------ the probe
 
@@ -384,6 +385,88 @@ hist_bins, hist_range, attention_mask
         tagged = _tag_epoch(ds, epoch, self._probe.signature, PROBE_SOURCE)
         self._probe.append(tagged, epoch)
         return tagged
+
+    def _posterior(self, draws: int, dead_below: float, method: str | None, seed: int
+                   ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """The indicator's draws of every observed epoch; each epoch is drawn once."""
+        from bayesactiv.monitor.indicator import join_draws, trajectory_draws
+
+        key = (draws, dead_below, method, seed)
+        cache = self._indicator_cache.setdefault(key, {})
+        missing = [e for e in self._probe.epochs if e not in cache]
+        if missing:
+            history = self.dataset()
+            epochs = history["epoch"].values
+            for epoch in missing:
+                # every epoch alone, with the probe's shared weights: what trajectory_draws
+                # of the whole history gives, column for column
+                cache[epoch] = trajectory_draws(
+                    history.isel(unit=np.flatnonzero(epochs == epoch)), draws=draws,
+                    dead_below=dead_below, method=method, seed=seed, epoch_seed=epoch)
+        return join_draws([cache[e][0] for e in self._probe.epochs],
+                          [cache[e][1] for e in self._probe.epochs])
+
+    def trajectory(self, *, prob: float = 0.9, dead_below: float = 0.01, draws: int = 1000,
+                   method: str | None = None, seed: int = 0) -> pd.DataFrame:
+        """The probe's posterior MFR, fraction of dead units and MF per layer and epoch.
+
+        :func:`bayesactiv.monitor.indicator.firing_trajectory` of :meth:`dataset`, with each
+        epoch's draws made once and kept, so that calling it after every epoch costs one
+        epoch's draws.
+
+        Parameters
+        ----------
+        prob, dead_below, draws, method, seed
+            As for :func:`bayesactiv.monitor.indicator.firing_trajectory`.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Examples
+        --------
+        >>> import torch
+        >>> from bayesactiv.monitor import FiringMonitor
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU())
+        >>> mon = FiringMonitor(net, "1", probe=torch.randn(50, 3), keep_events=True)
+        >>> _ = mon.observe(0)
+        >>> mon.trajectory(draws=200)[["epoch", "method", "inputs"]].values.tolist()
+        [[0, 'inputs', 50]]
+        """
+        from bayesactiv.monitor.indicator import summarize_draws
+
+        frame, d = self._posterior(draws, dead_below, method, seed)
+        return summarize_draws(frame, d, prob=prob)
+
+    def check(self, alarm: Any) -> Any:
+        """Look for a :class:`bayesactiv.monitor.FiringAlarm` in the probe's history so far.
+
+        Parameters
+        ----------
+        alarm : FiringAlarm
+
+        Returns
+        -------
+        AlarmResult
+
+        Examples
+        --------
+        >>> import torch
+        >>> from bayesactiv.monitor import FiringAlarm, FiringMonitor
+        >>> net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU())
+        >>> mon = FiringMonitor(net, "1", probe=torch.randn(50, 3), keep_events=True)
+        >>> _ = mon.observe(0), mon.observe(1)
+        >>> mon.check(FiringAlarm(margin=0.05)).fired
+        False
+        """
+        from bayesactiv.monitor.indicator import FiringAlarm, change_from_draws
+
+        if not isinstance(alarm, FiringAlarm):
+            raise TypeError(f"alarm: expected a FiringAlarm, got {alarm!r}")
+        frame, d = self._posterior(alarm.draws, 0.01, alarm.method, alarm.seed)
+        table = change_from_draws(frame, d, reference=alarm.reference, start=alarm.start,
+                                  margin=alarm.margin, direction=alarm.direction)
+        return alarm.check_table(table)
 
     def dataset(self) -> xr.Dataset:
         """The activation dataset of every observed epoch, units tagged with their ``epoch``.

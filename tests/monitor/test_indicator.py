@@ -273,3 +273,26 @@ def test_change_and_alarm_bad_arguments():
     two = combine([ds, _history([np.ones((200, 20), bool)] * 2, network="other")])
     with pytest.raises(ba.DatasetError, match="one network"):
         FiringAlarm().check(two)
+
+
+def test_monitor_trajectory_and_check_equal_the_functions_on_its_history():
+    """The monitor draws each epoch once as it arrives; the result is the whole history's."""
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 12), torch.nn.ReLU(), torch.nn.Linear(12, 3))
+    x, y = torch.randn(60, 5), torch.randint(0, 3, (60,))
+    mon = FiringMonitor(net, "1", probe=x[:30], network="m", keep_events=True, window_size=5)
+    opt = torch.optim.SGD(net.parameters(), lr=1.0)
+    alarm = FiringAlarm(margin=0.01, level=0.9, reference="peak", consecutive=1, draws=300)
+    for epoch in range(5):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+        mon.observe(epoch)
+        step = mon.trajectory(draws=300)  # (drawn epoch by epoch)
+        result = mon.check(alarm)
+    whole = firing_trajectory(mon.dataset(), draws=300)
+    assert step.equals(whole)
+    assert result.table.equals(alarm.check(mon.dataset()).table)
+    assert result.epoch == alarm.check(mon.dataset()).epoch
+    with pytest.raises(TypeError, match="FiringAlarm"):
+        mon.check(0.05)

@@ -123,7 +123,7 @@ def oui(ds: xr.Dataset, *, pairs: int | None = None, seed: int | None = 0) -> pd
     Examples
     --------
     >>> import numpy as np, bayesactiv as ba
-    >>> from bayesactiv.monitor.oui import oui
+    >>> from bayesactiv.monitor.hamming import oui
     >>> fired = np.array([[1, 1, 0, 0],    # input 0
     ...                   [1, 0, 0, 0],    # input 1: d_H = 1/4 from input 0
     ...                   [0, 0, 1, 1]],   # input 2: d_H = 1 and 3/4

@@ -1,4 +1,4 @@
-"""Tests of the Overfitting-Underfitting Indicator (bayesactiv.monitor.oui) against the
+"""Tests of the Overfitting-Underfitting Indicator (bayesactiv.monitor.hamming) against the
 paper's formula (arXiv:2504.17160), written out here pair by pair."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from torch import nn
 import bayesactiv as ba
 from bayesactiv.data.checks import ArgumentError
 from bayesactiv.monitor import FiringMonitor
-from bayesactiv.monitor.oui import _draw_pairs, _unrank_pairs, oui
+from bayesactiv.monitor.hamming import _draw_pairs, _unrank_pairs, oui
 
 COLUMNS = ["network", "layer", "epoch", "units", "pattern", "inputs", "pairs", "hamming", "oui"]
 
@@ -129,7 +129,7 @@ def test_random_patterns_equal_the_reference(seed):
 
 def test_many_inputs_in_blocks_equal_the_reference(monkeypatch):
     # small blocks, so the pairwise distances are assembled from many blocks of rows
-    import bayesactiv.monitor.oui as module
+    import bayesactiv.monitor.hamming as module
 
     monkeypatch.setattr(module, "_BLOCK", 50)
     rng = np.random.default_rng(3)
