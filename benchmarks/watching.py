@@ -13,6 +13,9 @@ scores three signals against the epoch at which held-out accuracy (360 test digi
 * validation-loss early stopping (patience 10; the validation set is the probe's inputs with
   their labels).
 
+Then the same alarm on the shipped checkpoints of ``models/`` (each memorizing network
+against a margin calibrated on its generalizing twin).
+
 Both alarms' margins are calibrated on the true-label runs of the *design* seeds (the largest
 change they show, plus 0.01); every number in the table comes from the other seeds, so the
 false-alarm rate on the true-label runs is measured on runs the margins never saw.
@@ -33,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayesactiv.studies.watching import SCENARIOS, run, study, summary
+from bayesactiv.studies.watching import SCENARIOS, run, study, summary, zoo_check
 
 
 def main() -> None:
@@ -72,6 +75,18 @@ def main() -> None:
     print("|" + "---|" * len(table.columns))
     for row in table.itertuples(index=False):
         print("| " + " | ".join(str(v) for v in row) + " |")
+    print("\nThe shipped checkpoints of models/ (margin calibrated on the generalizing "
+          "network's checkpoints from epoch 10 on; 360 held-out digits):")
+    print("| network | checkpoints | margin | alarm at epoch (layer) | largest fall below peak |"
+          " held-out accuracy at the checkpoints |")
+    print("|---|---|---|---|---|---|")
+    for arch in ("mlp", "cnn", "densenet"):
+        for row in zoo_check(arch).itertuples():
+            fired = "–" if pd.isna(row.alarm_epoch) or row.alarm_epoch is None else \
+                f"{int(row.alarm_epoch)} ({row.alarm_layer})"
+            accs = ", ".join(f"{e}: {a:.2f}" for e, a in row.test_acc.items())
+            print(f"| {row.network} | {len(row.checkpoints)} | {row.margin:.3f} | {fired} | "
+                  f"{row.largest_fall:.3f} | {accs} |")
     print(f"\n{len(runs)} runs in {time.perf_counter() - start:.0f} s; load average at end: "
           f"{os.getloadavg()[0]:.1f}")
 

@@ -43,7 +43,7 @@ import xarray as xr
 from bayesactiv.data.checks import ArgumentError
 
 __all__ = ["SCENARIOS", "SETTINGS", "WATCHED", "Run", "Scenario", "calibrate", "oui_rise", "run",
-           "signals", "splits", "study", "summary"]
+           "signals", "splits", "study", "summary", "zoo_check"]
 
 VALIDATION = 300
 
@@ -427,3 +427,63 @@ def summary(scored: pd.DataFrame) -> pd.DataFrame:
             "restored: epoch": _median(g["es_best"]), "restored: acc": _acc(g["es_acc"]),
         })
     return pd.DataFrame(out)
+
+
+def zoo_check(architecture: str, *, start: int = 10, level: float = 0.95, slack: float = 0.01,
+              draws: int = 1000) -> pd.DataFrame:
+    """The firing alarm on the shipped checkpoints of :mod:`bayesactiv.zoo` (``models/``).
+
+    The generalizing network ``digits-<architecture>`` and its memorizing twin (shuffled
+    labels) are recorded at every checkpoint on the 360 held-out digits (events kept),
+    watching every hidden layer that sees one event per input. The margin is calibrated on
+    the generalizing network's checkpoints from ``start`` on (:func:`calibrate_margin`, plus
+    ``slack``), and the alarm (``reference="peak"``, one checkpoint suffices: they are far
+    apart) then looks at the memorizing one.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per network: ``network``, ``checkpoints``, ``margin``, ``alarm_epoch``,
+        ``alarm_layer``, ``largest_fall`` (the largest posterior-mean fall below the peak
+        in any layer), ``test_acc`` (at each checkpoint, from the model card).
+
+    Examples
+    --------
+    >>> zoo_check("mlp", draws=200)["network"].tolist()
+    ['digits-mlp', 'digits-mlp-memorize']
+    """
+    import bayesactiv as ba
+    from bayesactiv.monitor.indicator import FiringAlarm, calibrate_margin, mfr_change
+    from bayesactiv.zoo.data import dataset
+    from bayesactiv.zoo.loading import card, epochs, hidden_layers, load
+
+    x, _ = dataset("digits", "test")
+    names = [f"digits-{architecture}", f"digits-{architecture}-memorize"]
+    histories = {}
+    for name in names:
+        parts = []
+        for epoch in epochs(name):
+            net = load(name, epoch)
+            layers = hidden_layers(name)
+            ds = ba.record(net, x, layers, network=name, keep_events=False, progress=False)
+            dense = [la for la in layers
+                     if int(ds["n"].values[ds["layer"].values == la][0]) == len(x)]
+            ds = ba.record(net, x, dense, network=name, keep_events=True, progress=False,
+                           summaries=False, topk=0)
+            parts.append(ba.dataset.set_epoch(ds, epoch))
+        histories[name] = ba.combine(parts)
+    margin = calibrate_margin([histories[names[0]]], level=level, start=start, slack=slack,
+                              draws=draws)
+    alarm = FiringAlarm(margin=margin, level=level, reference="peak", start=start,
+                        consecutive=1, draws=draws)
+    rows = []
+    for name in names:
+        found = alarm.check(histories[name])
+        change = mfr_change(histories[name], reference="peak", start=start, margin=margin,
+                            draws=draws)
+        acc = {int(r["epoch"]): r["test_accuracy"] for r in card(name)["checkpoints"]}
+        rows.append({"network": name, "checkpoints": epochs(name), "margin": margin,
+                     "alarm_epoch": found.epoch, "alarm_layer": found.layer,
+                     "largest_fall": float(-change["delta"].min()),
+                     "test_acc": acc})
+    return pd.DataFrame(rows)
