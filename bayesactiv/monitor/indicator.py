@@ -454,7 +454,9 @@ def mfr_change(ds: xr.Dataset, *, reference: int | str | None = None, start: int
     Raises
     ------
     DatasetError
-        No ``epoch`` coordinate, or a reference or start epoch not in the history.
+        No ``epoch`` coordinate, or a reference or start epoch that the history passed by
+        without observing it (one after the last epoch observed gives an empty table: not
+        watched yet).
     ArgumentError
         ``reference="peak"`` with ``direction="either"``; a margin outside [0, 1).
 
@@ -507,16 +509,19 @@ def change_from_draws(frame: pd.DataFrame, draws: dict[str, np.ndarray], *,
     d = draws
     epochs = np.unique(frame["epoch"])
     start = int(epochs[0]) if start is None else start
+    columns = ["network", "layer", "epoch", "reference", "mfr", "delta", "delta_low",
+               "delta_high", "p_change"]
     for value, name in ((start, "start"), (reference, "reference")):
         if value is None or (name == "reference" and value == "peak"):
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-                or value not in epochs:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ArgumentError(f"{name}: expected an epoch (an integer), got {value!r}")
+        if value > epochs[-1]:  # (not reached yet: nothing is watched so far)
+            return pd.DataFrame({c: [] for c in columns})
+        if value not in epochs:
             raise DatasetError(f"{name}: epoch {value!r} is not in the history (epochs "
                                f"{epochs.tolist()})")
     fixed = start if reference is None else reference
-    if len(frame) == 0:
-        fixed = None
     mean = d["mfr"].mean(axis=0)
     sign = 1.0 if direction == "down" else -1.0
     rows = []
@@ -544,8 +549,6 @@ def change_from_draws(frame: pd.DataFrame, draws: dict[str, np.ndarray], *,
                          "reference": int(frame.at[ref, "epoch"]), "mfr": float(mean[i]),
                          "delta": float(dm[0]), "delta_low": float(lo[0]),
                          "delta_high": float(hi[0]), "p_change": float(p)})
-    columns = ["network", "layer", "epoch", "reference", "mfr", "delta", "delta_low",
-               "delta_high", "p_change"]
     return pd.DataFrame(rows, columns=columns).sort_values(
         ["network", "layer", "epoch"], kind="stable").reset_index(drop=True)
 
@@ -670,7 +673,7 @@ class FiringAlarm:
         >>> FiringAlarm(consecutive=2).check_table(t).epoch
         2
         """
-        if self.layers is not None:
+        if self.layers is not None and len(table):
             missing = sorted(set(self.layers) - set(table["layer"]))
             if missing:
                 raise DatasetError(f"layers: {missing} not in the history (layers "

@@ -256,10 +256,10 @@ def test_change_and_alarm_bad_arguments():
     ds = _drifting([0.4, 0.5])
     with pytest.raises(ba.DatasetError, match="epoch"):
         mfr_change(ba.make_dataset([1], 5, network="n", layer="l"))
-    with pytest.raises(ba.DatasetError, match="reference: epoch 7"):
-        mfr_change(ds, reference=7)
-    with pytest.raises(ba.DatasetError, match="start: epoch 9"):
-        mfr_change(ds, start=9)
+    with pytest.raises(ba.DatasetError, match="reference: epoch -1"):
+        mfr_change(ds, reference=-1)
+    with pytest.raises(ba.DatasetError, match="start: epoch -3"):
+        mfr_change(ds, start=-3)
     with pytest.raises(ba.ArgumentError, match="peak"):
         mfr_change(ds, reference="peak", direction="either")
     with pytest.raises(ba.ArgumentError, match="margin"):
@@ -296,3 +296,12 @@ def test_monitor_trajectory_and_check_equal_the_functions_on_its_history():
     assert result.epoch == alarm.check(mon.dataset()).epoch
     with pytest.raises(TypeError, match="FiringAlarm"):
         mon.check(0.05)
+
+
+def test_alarm_before_its_start_epoch_watches_nothing_yet():
+    ds = _drifting([0.6, 0.3, 0.2])
+    found = FiringAlarm(margin=0.05, start=5, layers=["l"]).check(ds)
+    assert not found.fired and len(found.table) == 0
+    assert len(mfr_change(ds, reference=9)) == 0
+    with pytest.raises(ba.ArgumentError, match="reference: expected an epoch"):
+        mfr_change(ds, reference="first")
