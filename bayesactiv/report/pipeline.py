@@ -29,11 +29,18 @@ from bayesactiv.data import check_int, check_prob, check_seed, combine, validate
 from bayesactiv.report.bootstrap import layer_bootstrap
 from bayesactiv.report.document import Report
 from bayesactiv.report.errors import ReportError, check_out_dir
+from bayesactiv.report.markdown import slugify
 from bayesactiv.report.sections import group_frame, layer_section, threshold_rule, unit_frame
 from bayesactiv.report.tables import UNIT_ID_PARTS
 from bayesactiv.viz.layers import forest_figure
+from bayesactiv.viz.trajectory import layer_trajectories_figure
 
-__all__ = ["check_out_dir", "dataset_name", "report_from_datasets", "rules_subtitle"]
+__all__ = ["TRAJECTORY_DRAWS", "check_out_dir", "dataset_name", "report_from_datasets",
+           "rules_subtitle", "training_trajectory"]
+
+#: Posterior draws of the "Training trajectory" section (Monte Carlo error of a 90% bound
+#: about a sixth of the interval's width: enough for a figure, and a report stays fast).
+TRAJECTORY_DRAWS = 400
 
 
 def dataset_name(ds: xr.Dataset, position: int) -> str:
@@ -76,7 +83,11 @@ def report_from_datasets(
     What ``bayesactiv report`` runs on saved activation datasets: per network a layer
     table (posterior MFR/MF/fraction dead beside plug-in values with bootstrap
     intervals) and a per-unit table; per layer the detailed :func:`layer_section`; with
-    two or more networks, their posterior differences against the first.
+    two or more networks, their posterior differences against the first. A history
+    (an ``epoch`` coordinate with more than one epoch, as a
+    :class:`~bayesactiv.monitor.FiringMonitor` saves) adds a "Training trajectory"
+    section: per network, every layer's MFR, fraction of dead units and MF against epoch
+    (:func:`training_trajectory`), and the table behind it (``tables/trajectory.csv``).
 
     Parameters
     ----------
@@ -129,6 +140,9 @@ def report_from_datasets(
     rep = Report("Firing of hidden units", subtitle=rules_subtitle(names, datasets, mismatch))
     settings = {"prob": prob, "seed": seed, "n_resamples": n_resamples}
     _overview(rep, datasets, fit, group_by, mismatch, draws=draws, chains=chains, **settings)
+    if any(_is_history(ds) for ds in datasets):
+        say("training trajectory")
+        _trajectory_section(rep, datasets, prob=prob, seed=seed)
     networks = list(dict.fromkeys(data["network"].values.astype(str)))
     if len(networks) > 1 and "epoch" not in group_by:
         say("compare networks")
@@ -231,3 +245,142 @@ def _network_section(rep: Report, ds: xr.Dataset, fit: Any, network: str, *, pro
         return
     for layer in dict.fromkeys(sub["layer"].values.astype(str)):
         layer_section(rep, sub, units, fit, network, layer, prob=prob)
+
+
+def _is_history(ds: xr.Dataset) -> bool:
+    """True when ``ds`` holds more than one epoch (a monitor's history)."""
+    return "epoch" in ds.coords and len(np.unique(ds["epoch"].values)) > 1
+
+
+def _recording_order(ds: xr.Dataset) -> dict[str, list[str]]:
+    """Each network's layers, networks and layers in the order they first appear."""
+    networks = ds["network"].values.astype(str)
+    layers = ds["layer"].values.astype(str)
+    return {net: list(dict.fromkeys(layers[networks == net])) for net in dict.fromkeys(networks)}
+
+
+def training_trajectory(ds: xr.Dataset, *, prob: float = 0.9, draws: int = TRAJECTORY_DRAWS,
+                        seed: int = 0) -> pd.DataFrame:
+    """:func:`~bayesactiv.monitor.indicator.firing_trajectory` in recording order.
+
+    The rows of each network, then each of its layers, in the order they first appear in
+    ``ds`` (the order the monitor recorded them, not by name), and by epoch.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An activation dataset, usually a monitor's history (``epoch`` coordinate).
+    prob : float
+        Interval mass.
+    draws : int
+        Posterior draws.
+    seed : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of ``firing_trajectory``.
+
+    Examples
+    --------
+    >>> import bayesactiv as ba
+    >>> ds = ba.make_dataset([40, 60, 10, 12, 30, 50, 4, 6], 100, network="net",
+    ...                      layer=["fc2", "fc2", "fc1", "fc1"] * 2, epoch=[0] * 4 + [1] * 4)
+    >>> training_trajectory(ds, draws=100)[["layer", "epoch"]].values.tolist()
+    [['fc2', 0], ['fc2', 1], ['fc1', 0], ['fc1', 1]]
+    """
+    from bayesactiv.monitor.indicator import firing_trajectory  # (bayesactiv.monitor needs torch)
+
+    table = firing_trajectory(ds, prob=prob, draws=draws, seed=seed)
+    order = _recording_order(ds)
+    rank = {(net, layer): (i, j) for i, (net, layers) in enumerate(order.items())
+            for j, layer in enumerate(layers)}
+    keys = [rank[(net, layer)] for net, layer in zip(table["network"], table["layer"],
+                                                      strict=True)]
+    position = pd.DataFrame(keys, columns=["_net", "_layer"], index=table.index)
+    return (pd.concat([table, position], axis=1)
+            .sort_values(["_net", "_layer", "epoch"], kind="stable")
+            .drop(columns=["_net", "_layer"]).reset_index(drop=True))
+
+
+#: Headers of the trajectory table (its ``mfr`` and ``mf`` are posterior means, not the
+#: plug-in values the other tables' columns of these names hold).
+_TRAJECTORY_HEADERS = {
+    "units": "units", "inputs": "probe inputs", "method": "MFR interval",
+    "mfr": "MFR mean", "mfr_low": "MFR low", "mfr_high": "MFR high",
+    "frac_dead": "fraction dead mean", "frac_dead_low": "fraction dead low",
+    "frac_dead_high": "fraction dead high", "frac_silent": "never fired",
+    "mf": "MF mean", "mf_low": "MF low", "mf_high": "MF high", "mf_plugin": "MF plug-in",
+    "mf_null": "MF null",
+}
+
+
+def _section_id(rep: Report, base: str) -> str:
+    """``base`` as a section id, numbered when another section has it already."""
+    base = slugify(base)
+    taken = set(rep.section_ids())
+    slug, k = base, 2
+    while slug in taken:
+        slug, k = f"{base}-{k}", k + 1
+    return slug
+
+
+def _figure_name(network: str, taken: set[str]) -> str:
+    base = "trajectory_" + re.sub(r"[^A-Za-z0-9_.-]", "_", network)
+    name, k = base, 2
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    taken.add(name)
+    return name
+
+
+def _trajectory_section(rep: Report, datasets: Sequence[xr.Dataset], *, prob: float,
+                        seed: int | None) -> None:
+    """Per network of each history, its layers' firing against epoch, and the table."""
+    pct = f"{100 * prob:g}%"
+    seed = 0 if seed is None else seed
+    rep.section("Training trajectory")
+    rep.text(
+        f"Each layer's firing at every observed epoch, from the saved history alone (no "
+        f"model fit; {TRAJECTORY_DRAWS} posterior draws): **MFR**, the fraction of "
+        f"(unit, event) pairs that fired; the **fraction of dead units** (firing probability "
+        f"below 0.01, each unit's rate from its layer's empirical-Bayes beta posterior); and, "
+        f"for histories recorded with `window_size`, **MF**, the mean Fano factor of the "
+        f"window counts, beside its null of independent firing (dashed). Lines are posterior "
+        f"means, bands **{pct} equal-tailed** intervals."
+    )
+    networks = [net for ds in datasets if _is_history(ds) for net in _recording_order(ds)]
+    if any(net.endswith(":train") for net in networks):
+        rep.text("A training-batch history (network `<name>:train`) counts the training "
+                 "batches themselves, while the weights change within the epoch: its epochs "
+                 "see different inputs, unlike the probe's.")
+    tables, taken = [], set()
+    for ds in datasets:
+        if not _is_history(ds):
+            continue
+        table = training_trajectory(ds, prob=prob, seed=seed)
+        tables.append(table)
+        for network, layers in _recording_order(ds).items():
+            rows = table[table["network"] == network]
+            inputs = int(rows["inputs"].iloc[0])
+            how = (f"MFR intervals by the Bayesian bootstrap over the probe's {inputs} inputs "
+                   "(the same weights at every epoch)" if (rows["method"] == "inputs").all()
+                   else "MFR intervals with the units taken as independent (no events kept: "
+                   "too narrow when the units move together)")
+            epochs = rows["epoch"].unique()
+            rep.section(network, level=3, id=_section_id(rep, f"trajectory-{network}"))
+            rep.figure(layer_trajectories_figure(rows, prob=prob, network=network,
+                                                 layers=layers),
+                       _figure_name(network, taken),
+                       caption=f"{network}: {len(layers)} layer{'s' if len(layers) > 1 else ''} "
+                               f"over {len(epochs)} epochs ({int(epochs.min())} to "
+                               f"{int(epochs.max())}); {how}.")
+    table = pd.concat(tables, ignore_index=True)
+    shown = [c for c in ("network", "layer", "epoch", "units", "mfr", "mfr_low", "mfr_high",
+                         "frac_dead", "frac_dead_low", "frac_dead_high", "mf", "mf_low",
+                         "mf_high", "mf_null") if c in table]
+    rep.table(table, "trajectory", max_rows=40, show=shown, headers=_TRAJECTORY_HEADERS,
+              caption=f"Per network, layer and epoch: posterior mean and {pct} ETI of MFR, "
+                      f"fraction of dead units and MF, and MF's null. The CSV also holds the "
+                      f"probe's size, the method of the MFR interval and the fraction of "
+                      f"units that never fired.")
