@@ -36,8 +36,8 @@ def _run(book: nbformat.NotebookNode, path: Path) -> nbformat.NotebookNode:
     return book
 
 
-def test_there_are_five_notebooks_without_outputs():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+def test_there_are_six_notebooks_without_outputs():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
     for path in NOTEBOOKS:
         book = nbformat.read(path, as_version=4)
         assert all(not c.get("outputs") for c in book.cells if c.cell_type == "code"), path.name
