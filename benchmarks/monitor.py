@@ -12,9 +12,10 @@ Three measurements, each side by side in one run:
 2. **observe** relative to one training epoch on the digits (1,437 training inputs in batches
    of 64, the 360 test inputs as the probe, ``window_size=20``), interleaved likewise.
 3. **The store**: a network of 2 x 1,000 ReLU units observed on 500 probe inputs for 50 epochs
-   (``window_size=20``, 2,000 units an epoch), with ``store=`` (the whole history saved after
-   every epoch) against without: the cost per epoch at epochs 1, 10, 25 and 50, and the
-   store's size.
+   (``window_size=20``, 2,000 units an epoch), with ``store=`` (a history store: each epoch
+   saved to a store of its own) against without: the cost per epoch at epochs 1, 10, 25 and
+   50 (it should not grow with the epochs), the history store's size, and the time of
+   ``bayesactiv.open_dataset`` reading the whole history back.
 
 The load average is printed at the start and the end: other work on the machine slows both
 sides of a ratio alike, but makes it noisier.
@@ -24,6 +25,7 @@ Usage::
     .venv/bin/python benchmarks/monitor.py                 # about 2 minutes on 2 cores
     .venv/bin/python benchmarks/monitor.py --quick         # a small run
     .venv/bin/python benchmarks/monitor.py --device cuda   # the training steps on a GPU
+    .venv/bin/python benchmarks/monitor.py --only store    # one of the three parts
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+import bayesactiv as ba
 from bayesactiv.monitor import FiringMonitor
 
 
@@ -174,10 +177,11 @@ def bench_store(epochs: int) -> None:
         memory = FiringMonitor(net, ["1", "3"], probe=probe, network="wide", window_size=20)
         memory.observe(0)  # warm-up
         print(f"\n3. store: {epochs} epochs x 2,000 units, 500 probe inputs, window_size=20 "
-              f"(the whole history saved after each epoch)")
+              f"(each epoch saved to its own store in the history store)")
         print(f"{'epoch':>6s} {'observe ms':>11s} {'with store ms':>14s} {'store cost ms':>14s}")
         shown = {1, 10, 25, 50, epochs}
         total_store = 0.0
+        costs = []
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
             memory.observe(epoch)
@@ -186,12 +190,21 @@ def bench_store(epochs: int) -> None:
             stored.observe(epoch)
             b = time.perf_counter() - start
             total_store += b - a
+            costs.append(b - a)
             if epoch in shown:
                 print(f"{epoch:6d} {1e3 * a:11.1f} {1e3 * b:14.1f} {1e3 * (b - a):14.1f}")
+        tenth = max(1, epochs // 5)
+        print(f"   median store cost, epochs 1-{tenth}: "
+              f"{1e3 * statistics.median(costs[:tenth]):.1f} ms; epochs {epochs - tenth + 1}-"
+              f"{epochs}: {1e3 * statistics.median(costs[-tenth:]):.1f} ms")
         size = sum(p.stat().st_size for p in (folder / "run.zarr").rglob("*") if p.is_file())
+        start = time.perf_counter()
+        history = ba.open_dataset(folder / "run.zarr")
+        t_open = time.perf_counter() - start
         print(f"   store cost over {epochs} epochs: {total_store:.2f} s in all "
               f"({1e3 * total_store / epochs:.0f} ms an epoch on average); store "
-              f"{size / 2**20:.1f} MiB")
+              f"{size / 2**20:.1f} MiB; open_dataset of the whole history "
+              f"({history.sizes['unit']:,} units) {1e3 * t_open:.0f} ms")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -201,16 +214,22 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a small run")
     parser.add_argument("--device", default="cpu", help="device of the training steps (cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--only", choices=("counting", "observe", "store"), default=None,
+                        help="run one part only (default: all three)")
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f"bayesactiv.monitor benchmark; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; {_load()}")
-    bench_counting(device, repeats=5 if args.quick else 15, steps=10 if args.quick else 30)
-    if device.type == "cpu" or not args.quick:
-        bench_observe(repeats=3 if args.quick else 9)
-        bench_store(epochs=10 if args.quick else 50)
+    parts = ("counting", "observe", "store") if args.only is None else (args.only,)
+    if "counting" in parts:
+        bench_counting(device, repeats=5 if args.quick else 15, steps=10 if args.quick else 30)
+    if device.type == "cpu" or not args.quick or args.only is not None:
+        if "observe" in parts:
+            bench_observe(repeats=3 if args.quick else 9)
+        if "store" in parts:
+            bench_store(epochs=10 if args.quick else 50)
     print(f"\n{_load()}")
 
 

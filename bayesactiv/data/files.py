@@ -16,6 +16,11 @@ Events out of core: in a zarr store ``fired_packed`` is chunked along its packed
 (root attribute ``bayesactiv_chunk_checksums``), so a large store can be opened lazily
 (:func:`open_dataset`, ``fired`` a dask array whose chunks are checked as they are
 read) and written while it is recorded (:class:`EventStream`).
+
+A monitor's history store (:class:`bayesactiv.monitor.FiringMonitor`, ``store=``) is a
+``.zarr`` folder holding the marker file :data:`HISTORY_MARKER` and one ordinary store per
+epoch (``epoch_000007.zarr``, each written by :func:`save`); :func:`open_dataset` reads it as
+the combined history (:func:`is_history_store` tells one apart).
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ import xarray as xr
 
 from bayesactiv.data.contract import DatasetError, validate
 
-__all__ = ["EventStream", "check_save_path", "digest", "open_dataset", "packed_chunk_rows", "save"]
+__all__ = ["EventStream", "check_save_path", "digest", "is_history_store", "open_dataset",
+           "packed_chunk_rows", "save"]
 
 _CHECKSUMS = "bayesactiv_checksums"
 _CHUNK_CHECKSUMS = "bayesactiv_chunk_checksums"
@@ -54,6 +60,12 @@ _REPLACED = "replaced"  # where the fallback of _move_into_place keeps the old s
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 _RENAME_EXCHANGE = 2
+#: The marker file of a monitor's history store; its JSON holds ``format``, ``version`` and
+#: ``monitor`` (the signature of the monitor that writes the history).
+HISTORY_MARKER = "bayesactiv_history.json"
+HISTORY_FORMAT = "bayesactiv-history"
+HISTORY_VERSION = 1
+_EPOCH_STORE = re.compile(r"epoch_(\d{6,})\.zarr")
 
 
 def packed_chunk_rows(n_units: int) -> int:
@@ -375,6 +387,9 @@ def check_save_path(path: str | os.PathLike) -> Path:
         if not path.is_dir():
             raise DatasetError(f"path: {shown} is a file, not a zarr store; save refuses to replace it "
                                "(remove it or choose another name)")
+        if is_history_store(path):
+            raise DatasetError(f"path: {shown} is a monitor's history store (a folder of per-epoch "
+                               "stores); save refuses to replace it (remove it or choose another name)")
         if not _written_by_bayesactiv(path):
             raise DatasetError(f"path: {shown} is a folder that is not an activation dataset written by "
                                "bayesactiv; save refuses to replace it (remove it or choose another name)")
@@ -390,6 +405,120 @@ def _written_by_bayesactiv(store: Path) -> bool:
     except (OSError, ValueError, TypeError, KeyError):  # not a zarr group it can read: not ours
         return False
     return _CHECKSUMS in attrs or "bayesactiv_version" in attrs
+
+
+def is_history_store(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a monitor's history store: a folder holding :data:`HISTORY_MARKER`.
+
+    Such a store, written by :class:`bayesactiv.monitor.FiringMonitor`, holds one ordinary
+    zarr store per epoch; :func:`open_dataset` reads it as the whole history.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import bayesactiv as ba, tempfile, os
+    >>> path = ba.save(ba.make_dataset([3], 9, network="a", layer="b"),
+    ...                os.path.join(tempfile.mkdtemp(), "x.zarr"))
+    >>> is_history_store(path)
+    False
+    """
+    path = Path(path)
+    return path.is_dir() and (path / HISTORY_MARKER).is_file()
+
+
+def epoch_store_name(epoch: int) -> str:
+    """The name of epoch ``epoch``'s store in a history store: ``epoch_000007.zarr``."""
+    return f"epoch_{int(epoch):06d}.zarr"
+
+
+def read_history_marker(path: Path) -> dict:
+    """The marker of the history store ``path``, checked (a :class:`DatasetError` names it)."""
+    marker_path = path / HISTORY_MARKER
+    shown = repr(str(marker_path))
+    try:
+        marker = json.loads(marker_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"path: {shown}, the marker of a history store, is unreadable ({err})") from err
+    if not isinstance(marker, dict) or marker.get("format") != HISTORY_FORMAT \
+            or not isinstance(marker.get("monitor"), dict):
+        raise DatasetError(f"path: {shown} is not the marker of a bayesactiv history store (expected "
+                           f"a JSON object with format {HISTORY_FORMAT!r} and a 'monitor' object)")
+    version = marker.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise DatasetError(f"path: {shown} has no valid 'version' (got {version!r})")
+    if version > HISTORY_VERSION:
+        raise DatasetError(f"path: {shown} is a history store of version {version}, written by a newer "
+                           f"bayesactiv (this one reads up to version {HISTORY_VERSION}); upgrade bayesactiv")
+    return marker
+
+
+def history_epochs(path: Path) -> list[tuple[int, Path]]:
+    """The epochs whose store is complete in the history store ``path``, in order, with their stores.
+
+    An epoch's store is there only once :func:`save` has moved it into place; hidden entries
+    (temporary folders of saves, the marker's temporary files) and other names are skipped.
+    """
+    found = []
+    for entry in path.iterdir():
+        match = _EPOCH_STORE.fullmatch(entry.name)
+        if match is not None and entry.name == epoch_store_name(int(match[1])):
+            found.append((int(match[1]), entry))
+    return sorted(found)
+
+
+def _open_history(path: Path, lazy: bool | None) -> xr.Dataset:
+    """The history store ``path``: its epochs' stores, each checked, combined in epoch order."""
+    from bayesactiv.data.combine import combine  # (combine imports this module)
+
+    marker = read_history_marker(path)
+    epochs = history_epochs(path)
+    shown = repr(str(path))
+    if not epochs:
+        raise DatasetError(f"path: {shown} is a history store with no complete epoch yet")
+    if lazy is None:  # as for one store: lazily when the history's events, unpacked, are large
+        lazy = 8 * sum(_packed_size(store) for _, store in epochs) > LAZY_EVENTS_BYTES
+    signature = json.dumps(marker["monitor"], sort_keys=True)
+    parts = []
+    for epoch, store in epochs:
+        ds = open_dataset(store, lazy=lazy)
+        where = f"{str(store)!r} (epoch {epoch} of the history store {shown})"
+        stored = ds.attrs.get("monitor")
+        try:
+            same = stored is not None and json.dumps(json.loads(stored), sort_keys=True) == signature
+        except (TypeError, ValueError):
+            same = False
+        if not same:
+            raise DatasetError(f"path: {where} was not written by the monitor its marker names "
+                               "(its 'monitor' attribute differs)")
+        if "epoch" not in ds.coords or not (ds["epoch"].values == epoch).all():
+            raise DatasetError(f"epoch: the units of {where} are not all tagged with epoch {epoch}")
+        parts.append(ds)
+    try:
+        data = parts[0].copy() if len(parts) == 1 else combine(parts, mismatch="raise")
+    except DatasetError as err:
+        raise DatasetError(f"path: the epochs of the history store {shown} do not line up: {err}") from err
+    data.attrs.pop("epoch", None)
+    data.attrs["source"] = parts[-1].attrs.get("source", "?")  # (not combine's nesting)
+    return validate(data)
+
+
+def _packed_size(store: Path) -> int:
+    """Bytes of the packed events (``fired_packed``) of a zarr store, from its metadata; 0 without."""
+    if not (store / "fired_packed").is_dir():
+        return 0
+    import zarr
+
+    try:
+        return int(np.prod(zarr.open_array(str(store / "fired_packed"), mode="r").shape))
+    except (OSError, ValueError, TypeError, KeyError):
+        return 0  # (open_dataset then names what is wrong)
 
 
 def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
@@ -722,6 +851,13 @@ def open_dataset(path: str | os.PathLike, *, lazy: bool | None = None) -> xr.Dat
     bayesactiv, or by another program) is read without that check; for a zarr
     store, where lost chunks would go unnoticed, a warning says so.
 
+    A monitor's history store (a folder of per-epoch stores, :func:`is_history_store`) is
+    read as the whole history: every epoch's store is checked as above (a damaged one raises
+    :class:`DatasetError` naming its path) and the epochs are combined in order
+    (:func:`bayesactiv.data.combine`, refusing anything that does not line up), their units
+    tagged with their ``epoch``. ``lazy`` applies to every epoch's store; its default looks at
+    the events of the whole history.
+
     A zarr store can be opened lazily: every variable is read but ``fired``, which
     becomes a dask array chunked along ``sample`` (about 1 MiB of packed events a
     chunk), unpacked chunk by chunk when computed; each chunk is checked against its
@@ -731,7 +867,7 @@ def open_dataset(path: str | os.PathLike, *, lazy: bool | None = None) -> xr.Dat
     Parameters
     ----------
     path : str or path-like
-        A ``.nc`` file or ``.zarr`` store.
+        A ``.nc`` file, a ``.zarr`` store or a monitor's ``.zarr`` history store.
     lazy : bool, optional
         Open ``fired`` lazily. Default: for a zarr store whose events take more than
         :data:`LAZY_EVENTS_BYTES` (256 MiB) unpacked. ``True`` needs a zarr store.
@@ -773,6 +909,8 @@ def open_dataset(path: str | os.PathLike, *, lazy: bool | None = None) -> xr.Dat
                            "lazily (save it to a .zarr store first)")
     if not path.exists():
         raise FileNotFoundError(f"path: no such file {str(path)!r}")
+    if fmt == "zarr" and is_history_store(path):
+        return _open_history(path, lazy)
     try:
         raw = _open_lazily(path) if fmt == "zarr" else _read(path, fmt)
         if lazy is None:

@@ -16,17 +16,26 @@ Two sources of firing counts, each kept as a history of per-epoch activation dat
 
 Stores
 ------
-With ``store="run.zarr"`` (and ``training_store=`` for the training-batch counts) the whole
-history is saved after every epoch with :func:`bayesactiv.save`, atomically: a run killed
-between or during two epochs keeps every epoch saved before (a save interrupted by the kill
-leaves the previous store in place and a temporary folder beside it, removed by the next
-save). A new monitor given an existing store *resumes* it when the store holds the history
-of a monitor of the same network, layers and recording options (its ``monitor``
-attribute): the stored epochs stay in :meth:`FiringMonitor.dataset` and later epochs are
-appended (:attr:`FiringMonitor.next_epoch` says where to continue). Any other store is
-refused at construction, before any training, and nothing is ever deleted that is not a
-bayesactiv store (the rules of :func:`bayesactiv.save`). ``bayesactiv report run.zarr``
-draws the history, one group per layer and epoch.
+With ``store="run.zarr"`` (and ``training_store=`` for the training-batch counts) the history
+is kept in a *history store*: a folder holding a marker file, ``bayesactiv_history.json``
+(format, version and the monitor's signature: network, layers and recording options), and
+one ordinary zarr store per epoch, ``epoch_000007.zarr``, written by :func:`bayesactiv.save`
+when the epoch ends. Saving an epoch writes that epoch's store only, so its cost does not grow
+with the epochs. Each save is atomic (a temporary folder moved into place), so a run killed
+between or during two epochs keeps every epoch saved before: an epoch is in the history
+exactly when its store is complete, and a save interrupted by the kill leaves only a
+temporary folder, removed when the store is resumed. ``bayesactiv.open_dataset("run.zarr")``
+reads the whole history (every epoch's store checked, the epochs combined in order), and
+``bayesactiv report run.zarr`` draws it, one group per layer and epoch.
+
+A new monitor given an existing history store *resumes* it when the marker names a monitor
+of the same network, layers and recording options: the stored epochs stay in
+:meth:`FiringMonitor.dataset` and later epochs are added beside them
+(:attr:`FiringMonitor.next_epoch` says where to continue). Any other path that exists is
+refused at construction, before any training, and left as it is, unless it is an empty
+folder: a file, a folder of other things, an activation dataset (a history saved whole, as
+earlier versions did, included), another monitor's history store. Nothing is ever
+deleted but the temporary files of saves that were killed.
 
 On each epoch's histograms: the ``hist_group`` of an epoch is ``network/layer@epoch``, like
 its unit ids, so the histograms of every epoch are kept side by side.
@@ -37,6 +46,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import secrets
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,7 +60,20 @@ import xarray as xr
 from bayesactiv.data.checks import ArgumentError, check_int
 from bayesactiv.data.combine import combine
 from bayesactiv.data.contract import DatasetError, set_epoch, validate
-from bayesactiv.data.files import check_save_path, open_dataset, save
+from bayesactiv.data.files import (
+    HISTORY_FORMAT,
+    HISTORY_MARKER,
+    HISTORY_VERSION,
+    _process_alive,
+    _remove_stale_temps,
+    check_save_path,
+    epoch_store_name,
+    history_epochs,
+    is_history_store,
+    open_dataset,
+    read_history_marker,
+    save,
+)
 from bayesactiv.monitor.training import TRAINING_SOURCE, TrainingBatchCounter, training_network
 from bayesactiv.recording.inputs import (
     Batches,
@@ -60,6 +84,7 @@ from bayesactiv.recording.inputs import (
 )
 from bayesactiv.recording.recorder import default_network_name, record
 from bayesactiv.recording.rules import Fixed, ThresholdRule, as_rule
+from bayesactiv.version import __version__
 
 __all__ = ["PROBE_SOURCE", "FiringMonitor", "firing_scalars"]
 
@@ -68,7 +93,11 @@ PROBE_SOURCE = "probe"
 
 
 class _History:
-    """The per-epoch datasets of one source, combined, and the store they are saved to."""
+    """The per-epoch datasets of one source, combined, and the history store they are saved to.
+
+    With a store, each epoch's dataset is saved on its own (``epoch_000007.zarr`` inside the
+    store, with :func:`bayesactiv.save`), so an epoch costs the same whatever came before.
+    """
 
     def __init__(self, store: Path | None, signature: dict[str, Any], what: str,
                  check_n: bool):
@@ -77,21 +106,20 @@ class _History:
         self.what = what
         self.check_n = check_n
         self._combined: xr.Dataset | None = None
-        self._pending: list[xr.Dataset] = []  # epochs not combined yet (no store: until asked)
+        self._pending: list[xr.Dataset] = []  # epochs not combined yet (until asked)
+        self._unsaved: list[tuple[int, xr.Dataset]] = []  # epochs whose save failed or is due
+        self._created = False  # whether the store holds its marker
         self.epochs: list[int] = []
         self._layout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        if store is not None and store.exists():
+        if store is not None and is_history_store(store):
             self._resume(store)
 
     def _resume(self, store: Path) -> None:
-        ds = open_dataset(store)
-        stored = ds.attrs.get("monitor")
         shown = repr(str(store))
-        if stored is None or "epoch" not in ds.coords:
-            raise ArgumentError(f"{self.what}: {shown} holds an activation dataset that no "
-                                f"FiringMonitor wrote; a monitor resumes only a history of its "
-                                f"own (choose another store, or remove it)")
-        stored = json.loads(stored)
+        try:
+            stored = read_history_marker(store)["monitor"]
+        except DatasetError as err:
+            raise ArgumentError(f"{self.what}: {err}") from None
         if stored != self.signature:
             differ = sorted(k for k in {*stored, *self.signature}
                             if stored.get(k) != self.signature.get(k))
@@ -100,6 +128,11 @@ class _History:
             raise ArgumentError(f"{self.what}: {shown} holds the history of another monitor "
                                 f"({details}); it is not resumed nor replaced (choose another "
                                 f"store, or remove it)")
+        self._created = True
+        _remove_stale_saves(store)
+        if not history_epochs(store):  # (created, but killed before its first epoch was saved)
+            return
+        ds = open_dataset(store)
         self._combined = ds
         self.epochs = sorted(int(e) for e in np.unique(ds["epoch"].values))
         self._layout = _layout(ds.isel(unit=ds["epoch"].values == self.epochs[0]))
@@ -133,7 +166,19 @@ class _History:
         self._layout = self._layout or layout
         self.epochs.append(epoch)
         if self.store is not None:  # (a failed save leaves the epoch here; the next one saves it)
-            save(self.data, self.store)
+            self._unsaved.append((epoch, ds))
+            self._save()
+
+    def _save(self) -> None:
+        """Save every epoch not saved yet, each to its own store (only that store is written)."""
+        assert self.store is not None
+        if not self._created:
+            _create_history(self.store, self.signature, self.what)
+            self._created = True
+        while self._unsaved:
+            epoch, ds = self._unsaved[0]
+            save(ds, self.store / epoch_store_name(epoch))
+            self._unsaved.pop(0)
 
     @property
     def data(self) -> xr.Dataset | None:
@@ -151,7 +196,55 @@ def _layout(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (ds["layer"].values.astype(str), ds["index"].values, ds["n"].values)
 
 
+#: Temporary files of the marker while it is written (``.bayesactiv_history.json.PID.HEX.tmp``).
+_MARKER_TEMP = re.compile(rf"\.{re.escape(HISTORY_MARKER)}\.(\d+)\.[0-9a-f]{{8}}\.tmp")
+#: Temporary folders of :func:`bayesactiv.save` for an epoch's store.
+_EPOCH_SAVE_TEMP = re.compile(r"\.(epoch_\d+\.zarr)\.\d+\.[0-9a-f]{8}\.tmp")
+
+
+def _unfinished(path: Path) -> bool:
+    """Whether the folder ``path`` is empty but for temporary files of a marker being written
+    (a store whose creation was interrupted, or a folder made for it)."""
+    return all(_MARKER_TEMP.fullmatch(entry.name) for entry in path.iterdir())
+
+
+def _create_history(store: Path, signature: dict[str, Any], what: str) -> None:
+    """Make ``store`` a history store: the folder, then its marker written atomically."""
+    store.mkdir(exist_ok=True)
+    if is_history_store(store) or not _unfinished(store):  # (something came meanwhile)
+        raise ArgumentError(f"{what}: {str(store)!r} was created by someone else while this "
+                            f"monitor ran; it is not replaced (choose another store)")
+    marker = {"format": HISTORY_FORMAT, "version": HISTORY_VERSION, "monitor": signature,
+              "bayesactiv_version": __version__}
+    tmp = store / f".{HISTORY_MARKER}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(marker, sort_keys=True, indent=1) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, store / HISTORY_MARKER)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    for entry in store.iterdir():  # marker files left by a creation that was killed
+        match = _MARKER_TEMP.fullmatch(entry.name)
+        if match is not None and not _process_alive(int(match[1])):
+            entry.unlink(missing_ok=True)
+
+
+def _remove_stale_saves(store: Path) -> None:
+    """Remove the temporary folders that killed saves of any epoch left in ``store``."""
+    targets = {m[1] for m in map(_EPOCH_SAVE_TEMP.fullmatch, os.listdir(store)) if m}
+    for name in sorted(targets):
+        _remove_stale_temps(store / name)
+
+
 def _check_store(store: Any, name: str) -> Path | None:
+    """The history store ``store`` checked: a new path, an empty folder or a history store.
+
+    Anything else is refused, and left as it is: a file, a folder of other things, an
+    activation dataset (a history saved whole by an earlier bayesactiv included).
+    """
     if store is None:
         return None
     if not isinstance(store, (str, os.PathLike)):
@@ -159,10 +252,25 @@ def _check_store(store: Any, name: str) -> Path | None:
     path = Path(store)
     if path.suffix.lower() != ".zarr":
         raise ValueError(f"{name}: expected a '.zarr' path, got {str(path)!r}")
+    if is_history_store(path) or (path.is_dir() and _unfinished(path)):
+        return path
     try:
-        return check_save_path(path)
+        check_save_path(path)
     except DatasetError as err:
         raise ArgumentError(f"{name}: {err}") from None
+    if path.exists():  # a zarr store that bayesactiv wrote: an activation dataset
+        import zarr
+
+        shown = repr(str(path))
+        if "monitor" in zarr.open_group(str(path), mode="r").attrs:
+            raise ArgumentError(f"{name}: {shown} holds a monitor's history saved whole, as "
+                                f"earlier versions of bayesactiv did; a monitor now keeps one "
+                                f"store per epoch and does not append to it (choose another "
+                                f"store; bayesactiv.open_dataset still reads the old one)")
+        raise ArgumentError(f"{name}: {shown} holds an activation dataset that no "
+                            f"FiringMonitor wrote; a monitor resumes only a history of its "
+                            f"own (choose another store, or remove it)")
+    return path
 
 
 def _tag_epoch(ds: xr.Dataset, epoch: int, signature: dict[str, Any], source: str) -> xr.Dataset:

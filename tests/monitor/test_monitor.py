@@ -299,8 +299,12 @@ def test_killed_run_keeps_every_epoch_saved_before(tmp_path):
     assert mon.epochs == epochs and mon.next_epoch == max(epochs[-1], train_epochs[-1]) + 1
     mon.observe(mon.next_epoch)
     assert ba.open_dataset(store).sizes["unit"] == 128 * (len(epochs) + 1)
-    # a save that the kill interrupted left a temporary folder; the next save removed it
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run.zarr.")]
+    # each epoch has its own store in the history store; a save that the kill interrupted left
+    # a temporary folder there, removed when the store was resumed
+    assert sorted(p.name for p in store.iterdir()) == ["bayesactiv_history.json"] + [
+        f"epoch_{e:06d}.zarr" for e in [*epochs, mon.next_epoch - 1]]
+    assert sorted(p.name for p in training_store.iterdir()) == ["bayesactiv_history.json"] + [
+        f"epoch_{e:06d}.zarr" for e in train_epochs]
 
 
 def test_report_draws_the_history(tmp_path):
