@@ -6,8 +6,12 @@ epoch (``trainer.current_epoch``) and, with ``count_training=True``, counts firi
 epoch's training batches (the block of :meth:`FiringMonitor.training_batches` opened when the
 epoch starts and closed when it ends; Lightning's validation passes run in eval mode and are
 not counted). With a ``writer`` it writes the epoch's scalars to TensorBoard
-(:func:`bayesactiv.monitor.tensorboard.write_scalars`). One process: under a multi-process
-strategy each rank would observe its own copy.
+(:func:`bayesactiv.monitor.tensorboard.write_scalars`). With an ``alarm``
+(:class:`bayesactiv.monitor.FiringAlarm`) it checks the history after every observe
+(:meth:`FiringMonitor.check`), keeps the result in ``callback.alarm_result``, writes each
+layer's ``p_change`` (tag ``firing_alarm/<network>/<layer>/p_change``) and, with
+``stop_on_alarm=True``, asks the trainer to stop when the alarm fires. One process: under a
+multi-process strategy each rank would observe its own copy.
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ class FiringMonitorCallback(pl.Callback):
         Observe the probe at each epoch's end (the monitor needs a probe then).
     writer : torch.utils.tensorboard.SummaryWriter, optional
         Write each epoch's scalars there (probe and, when counted, training batches).
+    alarm : FiringAlarm, optional
+        Check it after every observe; the last result is ``alarm_result``.
+    stop_on_alarm : bool
+        Set ``trainer.should_stop`` when the alarm fires (needs ``alarm``).
 
     Examples
     --------
@@ -75,10 +83,12 @@ class FiringMonitorCallback(pl.Callback):
     """
 
     def __init__(self, monitor: FiringMonitor, *, count_training: bool = False,
-                 observe: bool = True, writer: Any = None):
+                 observe: bool = True, writer: Any = None, alarm: Any = None,
+                 stop_on_alarm: bool = False):
         if not isinstance(monitor, FiringMonitor):
             raise TypeError(f"monitor: expected a FiringMonitor, got {type(monitor).__name__}")
-        for name, value in (("count_training", count_training), ("observe", observe)):
+        for name, value in (("count_training", count_training), ("observe", observe),
+                            ("stop_on_alarm", stop_on_alarm)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name}: expected True or False, got {value!r}")
         if not (count_training or observe):
@@ -88,6 +98,18 @@ class FiringMonitorCallback(pl.Callback):
                              "training batches only, or give the monitor a probe")
         if writer is not None and not hasattr(writer, "add_scalar"):
             raise TypeError(f"writer: expected a SummaryWriter, got {type(writer).__name__}")
+        if alarm is not None:
+            from bayesactiv.monitor.indicator import FiringAlarm
+
+            if not isinstance(alarm, FiringAlarm):
+                raise TypeError(f"alarm: expected a FiringAlarm, got {type(alarm).__name__}")
+            if not observe:
+                raise ValueError("alarm: watches the probe's history, but observe=False")
+        elif stop_on_alarm:
+            raise ValueError("stop_on_alarm: needs an alarm (alarm=FiringAlarm(...))")
+        self.alarm = alarm
+        self.stop_on_alarm = stop_on_alarm
+        self.alarm_result: Any = None
         self.monitor = monitor
         self.count_training = count_training
         self.observe = observe
@@ -112,6 +134,17 @@ class FiringMonitorCallback(pl.Callback):
             ds = self.monitor.observe(epoch)
             if self.writer is not None:
                 self._write(ds)
+        if self.alarm is not None:
+            self.alarm_result = self.monitor.check(self.alarm)
+            now = self.alarm_result.table
+            now = now[now["epoch"] == epoch]
+            if self.writer is not None:
+                for row in now.itertuples(index=False):
+                    self.writer.add_scalar(f"firing_alarm/{row.network}/{row.layer}/p_change",
+                                           float(row.p_change), global_step=epoch)
+                self.writer.flush()
+            if self.stop_on_alarm and self.alarm_result.fired:
+                trainer.should_stop = True
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         self._close(exception)

@@ -98,6 +98,33 @@ def test_lightning_callback_observes_and_counts_each_epoch(tmp_path, monkeypatch
     assert "firing/clf:train/body.3/mf" not in scalars  # no windows on training batches
 
 
+def test_lightning_callback_alarm_stops_training(tmp_path):
+    """An alarm whose margin any change exceeds fires at its first watched epochs; the
+    trainer stops there, and the p_change of each epoch is written."""
+    from bayesactiv.monitor import FiringAlarm
+
+    torch.manual_seed(3)
+    model = Classifier()
+    probe = torch.randn(40, 6, generator=torch.Generator().manual_seed(9))
+    mon = FiringMonitor(model, ["body.1"], probe=probe, network="clf", keep_events=True)
+    alarm = FiringAlarm(margin=0.0, level=0.5, direction="either", consecutive=1, draws=200)
+    log_dir = tmp_path / "tb"
+    with SummaryWriter(str(log_dir)) as writer:
+        callback = FiringMonitorCallback(mon, writer=writer, alarm=alarm, stop_on_alarm=True)
+        trainer = pl.Trainer(max_epochs=20, accelerator="cpu", logger=False,
+                             enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, default_root_dir=str(tmp_path / "pl"),
+                             callbacks=[callback])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trainer.fit(model, _loader(80, 1, shuffle=True))
+    result = callback.alarm_result
+    assert result.fired and mon.epochs[-1] == result.epoch < 19
+    assert result.table.equals(alarm.check(mon.dataset()).table)
+    steps = [step for step, _ in _scalars(log_dir)["firing_alarm/clf/body.1/p_change"]]
+    assert steps == mon.epochs
+
+
 def test_lightning_callback_checks_its_arguments():
     model = Classifier()
     with pytest.raises(TypeError, match="expected a FiringMonitor"):
@@ -109,6 +136,11 @@ def test_lightning_callback_checks_its_arguments():
     with pytest.raises(TypeError, match="writer"):
         FiringMonitorCallback(FiringMonitor(model, "body.1", probe=torch.randn(4, 6)),
                               writer="tb")
+    with_probe = FiringMonitor(model, "body.1", probe=torch.randn(4, 6))
+    with pytest.raises(TypeError, match="alarm: expected a FiringAlarm"):
+        FiringMonitorCallback(with_probe, alarm=0.05)
+    with pytest.raises(ValueError, match="stop_on_alarm: needs an alarm"):
+        FiringMonitorCallback(with_probe, stop_on_alarm=True)
 
 
 def test_tensorboard_scalars_read_back(tmp_path):
