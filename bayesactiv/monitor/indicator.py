@@ -414,6 +414,16 @@ def _check_margin(margin: Any) -> float:
     return float(margin)
 
 
+def _check_change(reference: Any, direction: Any, margin: Any, prob: Any
+                  ) -> tuple[str, float, float]:
+    """The checked ``direction``, ``margin`` and ``prob`` of a change (before any draw)."""
+    direction = _check_direction(direction)
+    if reference == "peak" and direction == "either":
+        raise ArgumentError("reference: 'peak' needs direction 'down' (highest level so far) "
+                            "or 'up' (lowest); give an epoch for direction 'either'")
+    return direction, _check_margin(margin), _check_prob(prob, "prob")
+
+
 def mfr_change(ds: xr.Dataset, *, reference: int | str | None = None, start: int | None = None,
                margin: float = 0.02, direction: str = "down", prob: float = 0.9,
                draws: int = 1000, method: str | None = None, seed: int = 0) -> pd.DataFrame:
@@ -475,12 +485,7 @@ def mfr_change(ds: xr.Dataset, *, reference: int | str | None = None, start: int
     if "epoch" not in ds.coords:
         raise DatasetError("epoch: mfr_change needs a history with an 'epoch' coordinate "
                            "(FiringMonitor.dataset(), or ba.dataset.set_epoch and combine)")
-    direction = _check_direction(direction)
-    margin = _check_margin(margin)
-    prob = _check_prob(prob, "prob")
-    if reference == "peak" and direction == "either":
-        raise ArgumentError("reference: 'peak' needs direction 'down' (highest level so far) "
-                            "or 'up' (lowest); give an epoch for direction 'either'")
+    direction, margin, prob = _check_change(reference, direction, margin, prob)
     frame, d = trajectory_draws(ds, draws=draws, method=method, seed=seed)
     return change_from_draws(frame, d, reference=reference, start=start, margin=margin,
                              direction=direction, prob=prob)
@@ -500,12 +505,7 @@ def change_from_draws(frame: pd.DataFrame, draws: dict[str, np.ndarray], *,
     >>> change_from_draws(frame, d, margin=0.1)["p_change"].round(2).tolist()
     [0.0, 1.0]
     """
-    direction = _check_direction(direction)
-    margin = _check_margin(margin)
-    prob = _check_prob(prob, "prob")
-    if reference == "peak" and direction == "either":
-        raise ArgumentError("reference: 'peak' needs direction 'down' (highest level so far) "
-                            "or 'up' (lowest); give an epoch for direction 'either'")
+    direction, margin, prob = _check_change(reference, direction, margin, prob)
     d = draws
     epochs = np.unique(frame["epoch"])
     start = int(epochs[0]) if start is None else start
