@@ -107,7 +107,8 @@ def test_lightning_callback_alarm_stops_training(tmp_path):
     model = Classifier()
     probe = torch.randn(40, 6, generator=torch.Generator().manual_seed(9))
     mon = FiringMonitor(model, ["body.1"], probe=probe, network="clf", keep_events=True)
-    alarm = FiringAlarm(margin=0.0, level=0.5, direction="either", consecutive=1, draws=200)
+    alarm = FiringAlarm(margin=0.0, level=0.5, direction="either", reference=None, start=0,
+                        consecutive=1, draws=200)
     log_dir = tmp_path / "tb"
     with SummaryWriter(str(log_dir)) as writer:
         callback = FiringMonitorCallback(mon, writer=writer, alarm=alarm, stop_on_alarm=True)

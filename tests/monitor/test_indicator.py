@@ -183,7 +183,7 @@ def test_calibrated_margin_does_not_fire_on_its_runs():
     hist = [_drifting([0.5, 0.55, 0.53, 0.52, 0.54], seed=s) for s in range(3)]
     m = calibrate_margin(hist, slack=0.0, draws=300)
     for ds in hist:
-        assert not FiringAlarm(margin=m, draws=300, reference="peak").check(ds).fired
+        assert not FiringAlarm(margin=m, draws=300, reference="peak", start=None).check(ds).fired
     assert m >= 0.02 and m % 0.005 < 1e-9 or abs(m % 0.005 - 0.005) < 1e-9
 
 
@@ -268,6 +268,8 @@ def test_change_and_alarm_bad_arguments():
         FiringAlarm(direction="sideways")
     with pytest.raises(ba.ArgumentError, match="consecutive"):
         FiringAlarm(consecutive=0)
+    with pytest.raises(ba.ArgumentError, match="peak"):
+        FiringAlarm(direction="either")
     with pytest.raises(ba.DatasetError, match=r"layers: \['nope'\]"):
         FiringAlarm(layers=["nope"]).check(ds)
     two = combine([ds, _history([np.ones((200, 20), bool)] * 2, network="other")])
@@ -282,7 +284,8 @@ def test_monitor_trajectory_and_check_equal_the_functions_on_its_history():
     x, y = torch.randn(60, 5), torch.randint(0, 3, (60,))
     mon = FiringMonitor(net, "1", probe=x[:30], network="m", keep_events=True, window_size=5)
     opt = torch.optim.SGD(net.parameters(), lr=1.0)
-    alarm = FiringAlarm(margin=0.01, level=0.9, reference="peak", consecutive=1, draws=300)
+    alarm = FiringAlarm(margin=0.01, level=0.9, reference="peak", start=0, consecutive=1,
+                        draws=300)
     for epoch in range(5):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(net(x), y).backward()
