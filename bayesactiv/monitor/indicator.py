@@ -63,31 +63,19 @@ import pandas as pd
 import xarray as xr
 from scipy import special
 
-from bayesactiv.data.checks import ArgumentError
+from bayesactiv.data.checks import ArgumentError, check_choice, check_int, check_number, check_prob
 from bayesactiv.data.contract import DatasetError, validate
 from bayesactiv.data.grouping import group_units
 
 __all__ = ["DIRECTIONS", "AlarmResult", "FiringAlarm", "calibrate_margin", "change_from_draws",
-           "firing_trajectory", "join_draws", "mfr_change", "summarize_draws", "trajectory_draws"]
+           "consecutive_runs", "firing_trajectory", "join_draws", "mfr_change", "round_up_margin",
+           "summarize_draws", "trajectory_draws"]
 
 #: Directions of change an alarm can watch.
 DIRECTIONS = ("down", "up", "either")
 _KEYS = ("network", "layer", "epoch")
 #: at most this many draws of MF (each costs windows x units; its interval is a guide)
 MF_DRAWS = 200
-
-
-def _check_prob(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
-            or not 0.0 < float(value) < 1.0:
-        raise ArgumentError(f"{name}: expected a probability in (0, 1), got {value!r}")
-    return float(value)
-
-
-def _check_count(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ArgumentError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_method(method: Any, ds: xr.Dataset) -> str:
@@ -227,21 +215,19 @@ def trajectory_draws(ds: xr.Dataset, *, draws: int = 1000, dead_below: float = 0
     ([0, 1], (50, 2))
     """
     validate(ds)
-    draws = _check_count(draws, "draws", 2)
-    if isinstance(dead_below, bool) or not isinstance(dead_below, (int, float)) \
-            or not 0.0 < float(dead_below) < 1.0:
-        raise ArgumentError(f"dead_below: expected a firing probability in (0, 1), got "
-                            f"{dead_below!r}")
+    draws = check_int(draws, "draws", minimum=2)
+    dead_below = check_number(dead_below, "dead_below", minimum=0, maximum=1, exclusive=True)
     method = _check_method(method, ds)
     shared = _shared_weights(ds, method, draws, seed)
     if "epoch" not in ds.coords or epoch_seed is not None:  # (one epoch, as the monitor draws)
         stream = 0 if epoch_seed is None else int(epoch_seed) + 1
-        return _epoch_draws(ds, shared, method, dead_below, np.random.default_rng([seed, stream]))
+        return _epoch_draws(ds, shared, draws, method, dead_below,
+                            np.random.default_rng([seed, stream]))
     epochs = ds["epoch"].values
     frames, parts = [], []
     for epoch in pd.unique(epochs):  # (each epoch alone: what the monitor caches is the same)
-        f, d = _epoch_draws(ds.isel(unit=np.flatnonzero(epochs == epoch)), shared, method,
-                            dead_below, np.random.default_rng([seed, int(epoch) + 1]))
+        f, d = _epoch_draws(ds.isel(unit=np.flatnonzero(epochs == epoch)), shared, draws,
+                            method, dead_below, np.random.default_rng([seed, int(epoch) + 1]))
         frames.append(f)
         parts.append(d)
     return join_draws(frames, parts)
@@ -260,7 +246,6 @@ def _shared_weights(ds: xr.Dataset, method: str, draws: int, seed: int
         out["inputs"] = rng.dirichlet(np.ones(n_inputs), size=draws)
     if "window_count" in ds.data_vars and "window_size" in ds.attrs:
         out["windows"] = rng.dirichlet(np.ones(ds.sizes["window"]), size=min(draws, MF_DRAWS))
-    out["draws"] = np.array(draws)
     return out
 
 
@@ -282,10 +267,9 @@ def join_draws(frames: Sequence[pd.DataFrame], parts: Sequence[dict[str, np.ndar
     return frame, {k: np.concatenate([p[k] for p in parts], axis=-1) for k in sorted(keys)}
 
 
-def _epoch_draws(ds: xr.Dataset, shared: dict[str, np.ndarray], method: str,
+def _epoch_draws(ds: xr.Dataset, shared: dict[str, np.ndarray], draws: int, method: str,
                  dead_below: float, rng: np.random.Generator
                  ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    draws = int(shared["draws"])
     groups = _Groups.of(ds)
     frame = groups.frame.copy()
     frame["method"] = method
@@ -371,7 +355,7 @@ def firing_trajectory(ds: xr.Dataset, *, prob: float = 0.9, dead_below: float = 
     >>> round(float(row["mfr"]), 2), float(row["frac_silent"]), bool(0.4 < row["frac_dead"] <= 0.5)
     (0.13, 0.5, True)
     """
-    prob = _check_prob(prob, "prob")
+    prob = check_prob(prob, "prob")
     frame, d = trajectory_draws(ds, draws=draws, dead_below=dead_below, method=method,
                                 seed=seed)
     return summarize_draws(frame, d, prob=prob)
@@ -388,7 +372,7 @@ def summarize_draws(frame: pd.DataFrame, draws: dict[str, np.ndarray], *, prob: 
     >>> summarize_draws(frame, d)[["mfr_low", "mfr_high"]].round(2).values.tolist()
     [[0.12, 0.55]]
     """
-    prob = _check_prob(prob, "prob")
+    prob = check_prob(prob, "prob")
     frame = frame.copy()
     for q in ("mfr", "frac_dead", "mf"):
         if q in draws:
@@ -401,27 +385,58 @@ def summarize_draws(frame: pd.DataFrame, draws: dict[str, np.ndarray], *, prob: 
                                       kind="stable").reset_index(drop=True)
 
 
-def _check_direction(direction: Any) -> str:
-    if direction not in DIRECTIONS:
-        raise ArgumentError(f"direction: expected one of {DIRECTIONS}, got {direction!r}")
-    return direction
-
-
 def _check_margin(margin: Any) -> float:
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) \
-            or not 0.0 <= float(margin) < 1.0:
+    margin = check_number(margin, "margin", minimum=0)
+    if margin >= 1:
         raise ArgumentError(f"margin: expected a change of MFR in [0, 1), got {margin!r}")
-    return float(margin)
+    return margin
 
 
-def _check_change(reference: Any, direction: Any, margin: Any, prob: Any
-                  ) -> tuple[str, float, float]:
+def _check_change(reference: Any, direction: Any, margin: Any, prob: Any,
+                  prob_name: str = "prob") -> tuple[str, float, float]:
     """The checked ``direction``, ``margin`` and ``prob`` of a change (before any draw)."""
-    direction = _check_direction(direction)
+    direction = check_choice(direction, "direction", DIRECTIONS)
     if reference == "peak" and direction == "either":
         raise ArgumentError("reference: 'peak' needs direction 'down' (highest level so far) "
                             "or 'up' (lowest); give an epoch for direction 'either'")
-    return direction, _check_margin(margin), _check_prob(prob, "prob")
+    return direction, _check_margin(margin), check_prob(prob, prob_name)
+
+
+def _check_layers(watched: Sequence[str] | None, present: Any) -> None:
+    """Refuse watched layers that are not among ``present``, naming them."""
+    if watched is None:
+        return
+    present = sorted(set(np.asarray(present).astype(str)))
+    missing = sorted(set(watched) - set(present))
+    if missing:
+        raise DatasetError(f"layers: {missing} not in the history (layers {present})")
+
+
+def round_up_margin(value: float) -> float:
+    """``value`` rounded up to a multiple of 0.005 (how calibrated margins are stated).
+
+    Examples
+    --------
+    >>> round_up_margin(0.0412), round_up_margin(0.045)
+    (0.045, 0.045)
+    """
+    return float(np.ceil(value / 0.005 - 1e-9) * 0.005)
+
+
+def consecutive_runs(hit: Sequence[bool], consecutive: int) -> np.ndarray:
+    """Where ``hit`` has held for ``consecutive`` entries in a row, ending there.
+
+    Examples
+    --------
+    >>> consecutive_runs([True, True, False, True, True, True], 2).tolist()
+    [False, True, False, False, True, True]
+    """
+    out = np.zeros(len(hit), dtype=bool)
+    run = 0
+    for i, h in enumerate(hit):
+        run = run + 1 if h else 0
+        out[i] = run >= consecutive
+    return out
 
 
 def mfr_change(ds: xr.Dataset, *, reference: int | str | None = None, start: int | None = None,
@@ -506,7 +521,6 @@ def change_from_draws(frame: pd.DataFrame, draws: dict[str, np.ndarray], *,
     [0.0, 1.0]
     """
     direction, margin, prob = _check_change(reference, direction, margin, prob)
-    d = draws
     epochs = np.unique(frame["epoch"])
     start = int(epochs[0]) if start is None else start
     columns = ["network", "layer", "epoch", "reference", "mfr", "delta", "delta_low",
@@ -522,22 +536,22 @@ def change_from_draws(frame: pd.DataFrame, draws: dict[str, np.ndarray], *,
             raise DatasetError(f"{name}: epoch {value!r} is not in the history (epochs "
                                f"{epochs.tolist()})")
     fixed = start if reference is None else reference
-    mean = d["mfr"].mean(axis=0)
+    mfr = draws["mfr"]
+    mean = mfr.mean(axis=0)
     sign = 1.0 if direction == "down" else -1.0
     rows = []
     for (net, layer), sub in frame.groupby(["network", "layer"], sort=True):
         sub = sub[sub["epoch"] >= start].sort_values("epoch")
-        if fixed != "peak" and not (sub["epoch"] == fixed).any():
-            continue
-        best = None
+        ref = None
+        if fixed != "peak":
+            at = sub.index[sub["epoch"] == fixed]
+            if len(at) == 0:
+                continue
+            ref = at[0]
         for i in sub.index:
-            if fixed == "peak":
-                if best is None or sign * mean[i] > sign * mean[best]:
-                    best = i
-                ref = best
-            else:
-                ref = sub.index[sub["epoch"] == fixed][0]
-            delta = d["mfr"][:, i] - d["mfr"][:, ref]
+            if fixed == "peak" and (ref is None or sign * mean[i] > sign * mean[ref]):
+                ref = i
+            delta = mfr[:, i] - mfr[:, ref]
             if direction == "down":
                 p = np.mean(delta < -margin)
             elif direction == "up":
@@ -630,13 +644,9 @@ class FiringAlarm:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self.margin = _check_margin(self.margin)
-        self.level = _check_prob(self.level, "level")
-        self.direction = _check_direction(self.direction)
-        self.consecutive = _check_count(self.consecutive, "consecutive", 1)
-        if self.reference == "peak" and self.direction == "either":
-            raise ArgumentError("reference: 'peak' needs direction 'down' (highest level so "
-                                "far) or 'up' (lowest); give an epoch for direction 'either'")
+        self.direction, self.margin, self.level = _check_change(
+            self.reference, self.direction, self.margin, self.level, "level")
+        self.consecutive = check_int(self.consecutive, "consecutive", minimum=1)
         if self.layers is not None:
             if isinstance(self.layers, str):
                 self.layers = [self.layers]
@@ -663,11 +673,7 @@ class FiringAlarm:
         if len(networks) != 1:
             raise DatasetError(f"network: an alarm watches one network; the history holds "
                                f"{networks.tolist()}")
-        if self.layers is not None:
-            missing = sorted(set(self.layers) - set(ds["layer"].values.astype(str)))
-            if missing:
-                raise DatasetError(f"layers: {missing} not in the history (layers "
-                                   f"{sorted(set(ds['layer'].values.astype(str)))})")
+        _check_layers(self.layers, ds["layer"].values)
         table = mfr_change(ds, reference=self.reference, start=self.start, margin=self.margin,
                            direction=self.direction, draws=self.draws, method=self.method,
                            seed=self.seed)
@@ -686,18 +692,13 @@ class FiringAlarm:
         2
         """
         if self.layers is not None and len(table):
-            missing = sorted(set(self.layers) - set(table["layer"]))
-            if missing:
-                raise DatasetError(f"layers: {missing} not in the history (layers "
-                                   f"{sorted(set(table['layer']))})")
+            _check_layers(self.layers, table["layer"])
             table = table[table["layer"].isin(self.layers)].reset_index(drop=True)
         hit = (table["p_change"] >= self.level).to_numpy()
         alarm = np.zeros(len(table), dtype=bool)
         for idx in table.groupby("layer", sort=False).groups.values():
-            run = 0
-            for i in sorted(idx, key=lambda j: table.at[j, "epoch"]):
-                run = run + 1 if hit[i] else 0
-                alarm[i] = run >= self.consecutive
+            idx = sorted(idx, key=lambda j: table.at[j, "epoch"])
+            alarm[idx] = consecutive_runs(hit[idx], self.consecutive)
         table = table.assign(alarm=alarm)
         if not alarm.any():
             return AlarmResult(None, None, table)
@@ -743,11 +744,10 @@ def calibrate_margin(histories: Sequence[xr.Dataset], *, level: float = 0.95,
     >>> FiringAlarm(margin=m, start=None).check(ds).fired
     False
     """
-    level = _check_prob(level, "level")
+    level = check_prob(level, "level")
     if direction == "either":
         raise ArgumentError("direction: calibrate 'down' and 'up' apart")
-    if isinstance(slack, bool) or not isinstance(slack, (int, float)) or slack < 0:
-        raise ArgumentError(f"slack: expected a change >= 0, got {slack!r}")
+    slack = check_number(slack, "slack", minimum=0)
     if isinstance(histories, xr.Dataset) or len(histories) == 0:
         raise ArgumentError("histories: expected a non-empty sequence of histories")
     worst = 0.0
@@ -757,4 +757,4 @@ def calibrate_margin(histories: Sequence[xr.Dataset], *, level: float = 0.95,
         # P(delta < -m) >= level  <=>  the level-quantile of delta is below -m
         bound = -table["delta_high"] if direction == "down" else table["delta_low"]
         worst = max(worst, float(bound.max()))
-    return float(np.ceil((worst + slack) / 0.005 - 1e-9) * 0.005)
+    return round_up_margin(worst + slack)
