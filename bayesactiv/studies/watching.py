@@ -247,15 +247,6 @@ def run(scenario: str | Scenario, seed: int = 0, *, architecture: str = "digits-
                time.perf_counter() - start)
 
 
-def _first_run(hit: np.ndarray, epochs: np.ndarray, consecutive: int) -> int | None:
-    run = 0
-    for e, h in zip(epochs, hit, strict=True):
-        run = run + 1 if h else 0
-        if run >= consecutive:
-            return int(e)
-    return None
-
-
 def oui_rise(history: xr.Dataset, *, start: int = 5) -> pd.DataFrame:
     """The network's OUI (:func:`bayesactiv.monitor.hamming`, mean over layers) per epoch from
     ``start``, and its rise above the lowest value since ``start`` (``rise``).
@@ -309,7 +300,7 @@ def signals(r: Run, *, alarm: Any = None, patience: int = 10, oui_margin: float 
     >>> out["alarm_epoch"], out["oui_epoch"], out["peak_epoch"] <= 4
     (None, None, True)
     """
-    from bayesactiv.monitor.indicator import FiringAlarm
+    from bayesactiv.monitor.indicator import FiringAlarm, consecutive_runs
 
     alarm = FiringAlarm() if alarm is None else alarm
     m = r.metrics.set_index("epoch")
@@ -332,8 +323,9 @@ def signals(r: Run, *, alarm: Any = None, patience: int = 10, oui_margin: float 
            "oui_epoch": None, "oui_acc": None}
     if oui_margin is not None:
         rise = oui_rise(r.history, start=alarm.start or 0)
-        e = _first_run(rise["rise"].to_numpy() > oui_margin, rise["epoch"].to_numpy(),
-                       consecutive)
+        fired = rise["epoch"].to_numpy()[consecutive_runs(rise["rise"].to_numpy() > oui_margin,
+                                                           consecutive)]
+        e = int(fired[0]) if len(fired) else None
         out["oui_epoch"], out["oui_acc"] = e, None if e is None else float(acc.loc[e])
     return out
 
@@ -351,13 +343,13 @@ def calibrate(runs: list[Run], *, start: int = 5, level: float = 0.95, slack: fl
     >>> sorted(calibrate([r], start=2))
     ['mfr_margin', 'oui_margin']
     """
-    from bayesactiv.monitor.indicator import calibrate_margin
+    from bayesactiv.monitor.indicator import calibrate_margin, round_up_margin
 
     mfr = calibrate_margin([r.history for r in runs], level=level, reference="peak",
                            start=start, slack=slack, draws=draws)
     worst = max(float(oui_rise(r.history, start=start)["rise"].max()) for r in runs)
     return {"mfr_margin": mfr,
-            "oui_margin": float(np.ceil((worst + slack) / 0.005 - 1e-9) * 0.005)}
+            "oui_margin": round_up_margin(worst + slack)}
 
 
 def study(runs: list[Run], *, design_seeds: tuple[int, ...], start: int = 5,

@@ -102,3 +102,13 @@ def test_bad_scenario_and_architecture():
         run("weird")
     with pytest.raises(ba.ArgumentError, match="architecture"):
         run("true", architecture="resnet")
+
+
+def test_the_oui_alarm_fires_after_its_rise_holds_two_epochs(monkeypatch):
+    acc = [0.1, 0.5, 0.8, 0.9, 0.92, 0.91, 0.85, 0.8, 0.75, 0.7]
+    flat = [0.5] * 10
+    val = [2.0 - 0.1 * e for e in range(10)]
+    monkeypatch.setattr(watching, "oui_rise", lambda h, start=5: pd.DataFrame(
+        {"epoch": [5, 6, 7, 8, 9], "oui": 0.0, "rise": [0.0, 0.2, 0.05, 0.2, 0.3]}))
+    out = signals(_fake("noise-40", 0, acc, flat, val), oui_margin=0.1)
+    assert (out["oui_epoch"], out["oui_acc"]) == (9, 0.7)
