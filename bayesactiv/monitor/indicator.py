@@ -67,13 +67,15 @@ from bayesactiv.data.checks import ArgumentError, check_choice, check_int, check
 from bayesactiv.data.contract import DatasetError, validate
 from bayesactiv.data.grouping import group_units
 
-__all__ = ["DIRECTIONS", "AlarmResult", "FiringAlarm", "calibrate_margin", "change_from_draws",
+__all__ = ["DEAD_BELOW", "DIRECTIONS", "AlarmResult", "FiringAlarm", "calibrate_margin", "change_from_draws",
            "consecutive_runs", "firing_trajectory", "join_draws", "mfr_change", "round_up_margin",
            "summarize_draws", "trajectory_draws"]
 
 #: Directions of change an alarm can watch.
 DIRECTIONS = ("down", "up", "either")
 _KEYS = ("network", "layer", "epoch")
+#: The default rate below which a unit is dead (``dead_below``).
+DEAD_BELOW = 0.01
 #: at most this many draws of MF (each costs windows x units; its interval is a guide)
 MF_DRAWS = 200
 
@@ -178,7 +180,7 @@ def _window_fano_draws(ds: xr.Dataset, groups: _Groups, weights: np.ndarray
     return mean_over_active(unit_fano), mean_over_active(fano(wc)), mean_over_active(null)
 
 
-def trajectory_draws(ds: xr.Dataset, *, draws: int = 1000, dead_below: float = 0.01,
+def trajectory_draws(ds: xr.Dataset, *, draws: int = 1000, dead_below: float = DEAD_BELOW,
                      method: str | None = None, seed: int = 0, epoch_seed: int | None = None
                      ) -> tuple[pd.DataFrame, dict]:
     """The groups of :func:`firing_trajectory` and the posterior draws behind it.
@@ -306,7 +308,7 @@ def _summaries(values: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray,
         return np.nanmean(values, axis=0), lo, hi
 
 
-def firing_trajectory(ds: xr.Dataset, *, prob: float = 0.9, dead_below: float = 0.01,
+def firing_trajectory(ds: xr.Dataset, *, prob: float = 0.9, dead_below: float = DEAD_BELOW,
                       draws: int = 1000, method: str | None = None, seed: int = 0
                       ) -> pd.DataFrame:
     """Posterior MFR, fraction of dead units and MF per network, layer and epoch.

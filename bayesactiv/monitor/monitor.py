@@ -74,6 +74,14 @@ from bayesactiv.data.files import (
     read_history_marker,
     save,
 )
+from bayesactiv.monitor.indicator import (
+    DEAD_BELOW,
+    FiringAlarm,
+    change_from_draws,
+    join_draws,
+    summarize_draws,
+    trajectory_draws,
+)
 from bayesactiv.monitor.training import TRAINING_SOURCE, TrainingBatchCounter, training_network
 from bayesactiv.recording.inputs import (
     Batches,
@@ -497,13 +505,13 @@ hist_bins, hist_range, attention_mask
     def _posterior(self, draws: int, dead_below: float, method: str | None, seed: int
                    ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
         """The indicator's draws of every observed epoch; each epoch is drawn once."""
-        from bayesactiv.monitor.indicator import join_draws, trajectory_draws
-
+        if not self._probe.epochs:
+            raise ValueError("observe: no epoch observed yet; call observe(epoch) first")
         key = (draws, dead_below, method, seed)
         cache = self._indicator_cache.setdefault(key, {})
         missing = [e for e in self._probe.epochs if e not in cache]
         if missing:
-            history = self.dataset()
+            history = self._probe.data  # (read only: no copy; each epoch is validated below)
             epochs = history["epoch"].values
             for epoch in missing:
                 # every epoch alone, with the probe's shared weights: what trajectory_draws
@@ -514,7 +522,7 @@ hist_bins, hist_range, attention_mask
         return join_draws([cache[e][0] for e in self._probe.epochs],
                           [cache[e][1] for e in self._probe.epochs])
 
-    def trajectory(self, *, prob: float = 0.9, dead_below: float = 0.01, draws: int = 1000,
+    def trajectory(self, *, prob: float = 0.9, dead_below: float = DEAD_BELOW, draws: int = 1000,
                    method: str | None = None, seed: int = 0) -> pd.DataFrame:
         """The probe's posterior MFR, fraction of dead units and MF per layer and epoch.
 
@@ -541,8 +549,6 @@ hist_bins, hist_range, attention_mask
         >>> mon.trajectory(draws=200)[["epoch", "method", "inputs"]].values.tolist()
         [[0, 'inputs', 50]]
         """
-        from bayesactiv.monitor.indicator import summarize_draws
-
         frame, d = self._posterior(draws, dead_below, method, seed)
         return summarize_draws(frame, d, prob=prob)
 
@@ -567,11 +573,14 @@ hist_bins, hist_range, attention_mask
         >>> mon.check(FiringAlarm(margin=0.05)).fired
         False
         """
-        from bayesactiv.monitor.indicator import FiringAlarm, change_from_draws
-
         if not isinstance(alarm, FiringAlarm):
             raise TypeError(f"alarm: expected a FiringAlarm, got {alarm!r}")
-        frame, d = self._posterior(alarm.draws, 0.01, alarm.method, alarm.seed)
+        if alarm.layers is not None:
+            missing = sorted(set(alarm.layers) - set(self.layers))
+            if missing:
+                raise ValueError(f"alarm: watches layers {missing} that this monitor does not "
+                                 f"record (layers {self.layers})")
+        frame, d = self._posterior(alarm.draws, DEAD_BELOW, alarm.method, alarm.seed)
         table = change_from_draws(frame, d, reference=alarm.reference, start=alarm.start,
                                   margin=alarm.margin, direction=alarm.direction)
         return alarm.check_table(table)

@@ -308,3 +308,15 @@ def test_alarm_before_its_start_epoch_watches_nothing_yet():
     assert len(mfr_change(ds, reference=9)) == 0
     with pytest.raises(ba.ArgumentError, match="reference: expected an epoch"):
         mfr_change(ds, reference="first")
+
+
+def test_monitor_trajectory_and_check_before_any_epoch_and_unknown_layers():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU())
+    mon = FiringMonitor(net, "1", probe=torch.randn(20, 3), keep_events=True)
+    with pytest.raises(ValueError, match="no epoch observed yet"):
+        mon.trajectory()
+    with pytest.raises(ValueError, match="no epoch observed yet"):
+        mon.check(FiringAlarm())
+    mon.observe(0)
+    with pytest.raises(ValueError, match=r"alarm: watches layers \['2'\]"):
+        mon.check(FiringAlarm(layers=["2"]))
