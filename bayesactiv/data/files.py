@@ -20,7 +20,8 @@ read) and written while it is recorded (:class:`EventStream`).
 A monitor's history store (:class:`bayesactiv.monitor.FiringMonitor`, ``store=``) is a
 ``.zarr`` folder holding the marker file :data:`HISTORY_MARKER` and one ordinary store per
 epoch (``epoch_000007.zarr``, each written by :func:`save`); :func:`open_dataset` reads it as
-the combined history (:func:`is_history_store` tells one apart).
+the combined history (:func:`is_history_store` tells one apart). The layout is written here
+too (:func:`create_history_store`, :func:`remove_stale_epoch_saves`), so one module knows it.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ import xarray as xr
 
 from bayesactiv.data.contract import DatasetError, validate
 
-__all__ = ["EventStream", "check_save_path", "digest", "is_history_store", "open_dataset",
-           "packed_chunk_rows", "save"]
+__all__ = ["EventStream", "check_save_path", "create_history_store", "digest", "epoch_store_name",
+           "history_epochs", "history_store_unfinished", "is_history_store", "open_dataset",
+           "packed_chunk_rows", "read_history_marker", "remove_stale_epoch_saves", "save"]
 
 _CHECKSUMS = "bayesactiv_checksums"
 _CHUNK_CHECKSUMS = "bayesactiv_chunk_checksums"
@@ -457,6 +459,57 @@ def read_history_marker(path: Path) -> dict:
         raise DatasetError(f"path: {shown} is a history store of version {version}, written by a newer "
                            f"bayesactiv (this one reads up to version {HISTORY_VERSION}); upgrade bayesactiv")
     return marker
+
+
+#: Temporary files of the marker while it is written (``.bayesactiv_history.json.PID.HEX.tmp``).
+_MARKER_TEMP = re.compile(rf"\.{re.escape(HISTORY_MARKER)}\.(\d+)\.[0-9a-f]{{8}}\.tmp")
+#: Temporary folders of :func:`save` for an epoch's store.
+_EPOCH_SAVE_TEMP = re.compile(r"\.(epoch_\d+\.zarr)\.\d+\.[0-9a-f]{8}\.tmp")
+
+
+def history_store_unfinished(path: Path) -> bool:
+    """Whether the folder ``path`` is empty but for temporary files of a marker being written
+    (a history store whose creation was interrupted, or a folder made for it)."""
+    return all(_MARKER_TEMP.fullmatch(entry.name) for entry in path.iterdir())
+
+
+def create_history_store(store: Path, signature: dict[str, Any]) -> None:
+    """Make ``store`` a history store: the folder, then its marker written atomically.
+
+    Raises
+    ------
+    DatasetError
+        When something else appeared at ``store`` meanwhile (it is not replaced).
+    """
+    from bayesactiv.version import __version__
+
+    store.mkdir(exist_ok=True)
+    if is_history_store(store) or not history_store_unfinished(store):  # (something came)
+        raise DatasetError(f"path: {str(store)!r} was created by someone else while this "
+                           f"monitor ran; it is not replaced (choose another store)")
+    marker = {"format": HISTORY_FORMAT, "version": HISTORY_VERSION, "monitor": signature,
+              "bayesactiv_version": __version__}
+    tmp = store / f".{HISTORY_MARKER}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(marker, sort_keys=True, indent=1) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, store / HISTORY_MARKER)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    for entry in store.iterdir():  # marker files left by a creation that was killed
+        match = _MARKER_TEMP.fullmatch(entry.name)
+        if match is not None and not _process_alive(int(match[1])):
+            entry.unlink(missing_ok=True)
+
+
+def remove_stale_epoch_saves(store: Path) -> None:
+    """Remove the temporary folders that killed saves of any epoch left in ``store``."""
+    targets = {m[1] for m in map(_EPOCH_SAVE_TEMP.fullmatch, os.listdir(store)) if m}
+    for name in sorted(targets):
+        _remove_stale_temps(store / name)
 
 
 def history_epochs(path: Path) -> list[tuple[int, Path]]:

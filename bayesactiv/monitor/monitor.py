@@ -46,8 +46,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
-import secrets
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,17 +59,15 @@ from bayesactiv.data.checks import ArgumentError, check_int
 from bayesactiv.data.combine import combine
 from bayesactiv.data.contract import DatasetError, set_epoch, validate
 from bayesactiv.data.files import (
-    HISTORY_FORMAT,
-    HISTORY_MARKER,
-    HISTORY_VERSION,
-    _process_alive,
-    _remove_stale_temps,
     check_save_path,
+    create_history_store,
     epoch_store_name,
     history_epochs,
+    history_store_unfinished,
     is_history_store,
     open_dataset,
     read_history_marker,
+    remove_stale_epoch_saves,
     save,
 )
 from bayesactiv.monitor.indicator import (
@@ -92,7 +88,6 @@ from bayesactiv.recording.inputs import (
 )
 from bayesactiv.recording.recorder import default_network_name, record
 from bayesactiv.recording.rules import Fixed, ThresholdRule, as_rule
-from bayesactiv.version import __version__
 
 __all__ = ["PROBE_SOURCE", "FiringMonitor", "firing_scalars"]
 
@@ -137,7 +132,7 @@ class _History:
                                 f"({details}); it is not resumed nor replaced (choose another "
                                 f"store, or remove it)")
         self._created = True
-        _remove_stale_saves(store)
+        remove_stale_epoch_saves(store)
         if not history_epochs(store):  # (created, but killed before its first epoch was saved)
             return
         ds = open_dataset(store)
@@ -181,7 +176,10 @@ class _History:
         """Save every epoch not saved yet, each to its own store (only that store is written)."""
         assert self.store is not None
         if not self._created:
-            _create_history(self.store, self.signature, self.what)
+            try:
+                create_history_store(self.store, self.signature)
+            except DatasetError as err:
+                raise ArgumentError(f"{self.what}: {err}") from None
             self._created = True
         while self._unsaved:
             epoch, ds = self._unsaved[0]
@@ -204,49 +202,6 @@ def _layout(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (ds["layer"].values.astype(str), ds["index"].values, ds["n"].values)
 
 
-#: Temporary files of the marker while it is written (``.bayesactiv_history.json.PID.HEX.tmp``).
-_MARKER_TEMP = re.compile(rf"\.{re.escape(HISTORY_MARKER)}\.(\d+)\.[0-9a-f]{{8}}\.tmp")
-#: Temporary folders of :func:`bayesactiv.save` for an epoch's store.
-_EPOCH_SAVE_TEMP = re.compile(r"\.(epoch_\d+\.zarr)\.\d+\.[0-9a-f]{8}\.tmp")
-
-
-def _unfinished(path: Path) -> bool:
-    """Whether the folder ``path`` is empty but for temporary files of a marker being written
-    (a store whose creation was interrupted, or a folder made for it)."""
-    return all(_MARKER_TEMP.fullmatch(entry.name) for entry in path.iterdir())
-
-
-def _create_history(store: Path, signature: dict[str, Any], what: str) -> None:
-    """Make ``store`` a history store: the folder, then its marker written atomically."""
-    store.mkdir(exist_ok=True)
-    if is_history_store(store) or not _unfinished(store):  # (something came meanwhile)
-        raise ArgumentError(f"{what}: {str(store)!r} was created by someone else while this "
-                            f"monitor ran; it is not replaced (choose another store)")
-    marker = {"format": HISTORY_FORMAT, "version": HISTORY_VERSION, "monitor": signature,
-              "bayesactiv_version": __version__}
-    tmp = store / f".{HISTORY_MARKER}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(marker, sort_keys=True, indent=1) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, store / HISTORY_MARKER)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    for entry in store.iterdir():  # marker files left by a creation that was killed
-        match = _MARKER_TEMP.fullmatch(entry.name)
-        if match is not None and not _process_alive(int(match[1])):
-            entry.unlink(missing_ok=True)
-
-
-def _remove_stale_saves(store: Path) -> None:
-    """Remove the temporary folders that killed saves of any epoch left in ``store``."""
-    targets = {m[1] for m in map(_EPOCH_SAVE_TEMP.fullmatch, os.listdir(store)) if m}
-    for name in sorted(targets):
-        _remove_stale_temps(store / name)
-
-
 def _check_store(store: Any, name: str) -> Path | None:
     """The history store ``store`` checked: a new path, an empty folder or a history store.
 
@@ -260,7 +215,7 @@ def _check_store(store: Any, name: str) -> Path | None:
     path = Path(store)
     if path.suffix.lower() != ".zarr":
         raise ValueError(f"{name}: expected a '.zarr' path, got {str(path)!r}")
-    if is_history_store(path) or (path.is_dir() and _unfinished(path)):
+    if is_history_store(path) or (path.is_dir() and history_store_unfinished(path)):
         return path
     try:
         check_save_path(path)
