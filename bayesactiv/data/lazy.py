@@ -29,7 +29,8 @@ import xarray as xr
 
 from bayesactiv.data.contract import DatasetError
 
-__all__ = ["EventBlock", "event_blocks", "is_lazy", "map_blocks", "reduce_blocks"]
+__all__ = ["EventBlock", "event_blocks", "input_starts", "is_lazy", "map_blocks",
+           "reduce_blocks"]
 
 #: Events x units per block when ``fired`` is not chunked (about 8 MiB of bool).
 BLOCK_CELLS = 2**23
@@ -73,8 +74,25 @@ def is_lazy(ds: xr.Dataset | xr.DataArray, var: str = "fired") -> bool:
     return not isinstance(array.variable._data, np.ndarray) and hasattr(array.data, "dask")
 
 
-def _input_runs(ds: xr.Dataset) -> np.ndarray | None:
-    """The event where each input's events start (ascending, 0 first); None when unclustered."""
+def input_starts(ds: xr.Dataset, hint: str = "") -> np.ndarray | None:
+    """The event where each input's events start (ascending, 0 first); None when unclustered.
+
+    Unclustered: no ``input`` coordinate on ``sample``, no events, or one event per input.
+
+    Raises
+    ------
+    DatasetError
+        When the events of an input are not consecutive along ``sample`` (``hint`` is added
+        to the message: what the caller's user can do).
+
+    Examples
+    --------
+    >>> import numpy as np, bayesactiv as ba
+    >>> ds = ba.make_dataset([2], 4, network="n", layer="l", fired=np.array([[1], [0], [1], [0]],
+    ...                      dtype=bool)).assign_coords(input=("sample", [0, 0, 1, 1]))
+    >>> input_starts(ds).tolist()
+    [0, 2]
+    """
     if "input" not in ds.coords or ds["input"].dims != ("sample",):
         return None
     values = np.asarray(ds["input"].values)
@@ -85,10 +103,9 @@ def _input_runs(ds: xr.Dataset) -> np.ndarray | None:
         return None  # one event per input: unclustered
     n_inputs = pd.unique(values).size
     if n_inputs != starts.size:
-        raise DatasetError(
-            "input: the events of an input are not consecutive along 'sample'; the statistics "
-            "that read events block by block need each input's events together (load the "
-            "dataset into memory with .load() instead)")
+        raise DatasetError("input: the events of an input are not consecutive along 'sample'; "
+                           "statistics over whole inputs need each input's events together"
+                           + hint)
     return starts
 
 
@@ -143,7 +160,8 @@ def event_blocks(ds: xr.Dataset, *, events_per_block: int | None = None) -> list
     else:
         per = max(1, BLOCK_CELLS // max(1, fired.sizes["unit"]))
         bounds = np.arange(0, n_events, per)
-    starts = _input_runs(ds)
+    starts = input_starts(ds, hint=" (load the dataset into memory with .load() to read its "
+                                   "events whole instead)")
     if starts is not None:  # move every boundary to the next input start
         moved = starts[np.minimum(np.searchsorted(starts, bounds), starts.size - 1)]
         moved = np.where(bounds > starts[-1], n_events, moved)

@@ -66,6 +66,7 @@ from scipy import special
 from bayesactiv.data.checks import ArgumentError, check_choice, check_int, check_number, check_prob
 from bayesactiv.data.contract import DatasetError, validate
 from bayesactiv.data.grouping import group_units
+from bayesactiv.data.lazy import input_starts
 
 __all__ = ["DEAD_BELOW", "DIRECTIONS", "AlarmResult", "FiringAlarm", "calibrate_margin", "change_from_draws",
            "consecutive_runs", "firing_trajectory", "join_draws", "mfr_change", "round_up_margin",
@@ -124,12 +125,9 @@ def _group_sums(values: np.ndarray, groups: _Groups) -> np.ndarray:
 def _input_sums(ds: xr.Dataset, groups: _Groups) -> tuple[np.ndarray, np.ndarray]:
     """Per input, each group's firing events ``S`` (inputs, groups) and (unit, event) pairs ``E``."""
     fired = np.asarray(ds["fired"].values)
-    if "input" in ds["fired"].coords:
-        inputs = np.asarray(ds["input"].values)
-        starts = np.flatnonzero(np.r_[True, inputs[1:] != inputs[:-1]])
-        if len(np.unique(inputs)) != len(starts):
-            raise DatasetError("input: the events of an input are not contiguous on 'sample'")
-        events = np.diff(np.r_[starts, len(inputs)])
+    starts = input_starts(ds)
+    if starts is not None:
+        events = np.diff(np.r_[starts, fired.shape[0]])
         per_input = np.add.reduceat(fired.astype(np.int64), starts, axis=0)
     else:
         events = np.ones(fired.shape[0], dtype=np.int64)
@@ -241,10 +239,8 @@ def _shared_weights(ds: xr.Dataset, method: str, draws: int, seed: int
     rng = np.random.default_rng(seed)
     out = {}
     if method == "inputs":
-        if "input" in ds["fired"].coords:
-            n_inputs = len(pd.unique(ds["input"].values))
-        else:
-            n_inputs = ds.sizes["sample"]
+        starts = input_starts(ds)
+        n_inputs = ds.sizes["sample"] if starts is None else len(starts)
         out["inputs"] = rng.dirichlet(np.ones(n_inputs), size=draws)
     if "window_count" in ds.data_vars and "window_size" in ds.attrs:
         out["windows"] = rng.dirichlet(np.ones(ds.sizes["window"]), size=min(draws, MF_DRAWS))

@@ -320,3 +320,10 @@ def test_monitor_trajectory_and_check_before_any_epoch_and_unknown_layers():
     mon.observe(0)
     with pytest.raises(ValueError, match=r"alarm: watches layers \['2'\]"):
         mon.check(FiringAlarm(layers=["2"]))
+
+
+def test_inputs_whose_events_are_not_together_are_refused():
+    fired = np.array([[1], [0], [1], [1]], dtype=bool)
+    ds = _history([fired], inputs=[0, 1, 0, 1])
+    with pytest.raises(ba.DatasetError, match="events of an input are not consecutive"):
+        firing_trajectory(ds)
