@@ -92,6 +92,10 @@ def input_starts(ds: xr.Dataset, hint: str = "") -> np.ndarray | None:
     ...                      dtype=bool)).assign_coords(input=("sample", [0, 0, 1, 1]))
     >>> input_starts(ds).tolist()
     [0, 2]
+    >>> input_starts(ds.assign_coords(input=("sample", [0, 1, 0, 1])))
+    Traceback (most recent call last):
+    ...
+    bayesactiv.data.contract.DatasetError: input: the events of an input are not consecutive along 'sample'; statistics over whole inputs need each input's events together
     """
     if "input" not in ds.coords or ds["input"].dims != ("sample",):
         return None
@@ -99,13 +103,12 @@ def input_starts(ds: xr.Dataset, hint: str = "") -> np.ndarray | None:
     if values.size == 0:
         return None
     starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
-    if starts.size == values.size:
-        return None  # one event per input: unclustered
-    n_inputs = pd.unique(values).size
-    if n_inputs != starts.size:
+    if pd.unique(values).size != starts.size:  # (before the shortcut: [0, 1, 0, 1] is split)
         raise DatasetError("input: the events of an input are not consecutive along 'sample'; "
                            "statistics over whole inputs need each input's events together"
                            + hint)
+    if starts.size == values.size:
+        return None  # one event per input: unclustered
     return starts
 
 
