@@ -11,6 +11,7 @@ import bayesactiv as ba
 from bayesactiv.data.combine import combine
 from bayesactiv.data.contract import set_epoch
 from bayesactiv.monitor import FiringAlarm, FiringMonitor, firing_trajectory, mfr_change
+from bayesactiv.monitor.coverage import dead_replicates, mfr_replicates
 from bayesactiv.monitor.indicator import calibrate_margin, trajectory_draws
 
 
@@ -31,91 +32,46 @@ def _history(fired_by_epoch, network="net", layer="l", inputs=None, window_size=
     return combine(parts) if len(parts) > 1 else parts[0]
 
 
-def _correlated_firing(rng, n_inputs, bias, loading):
-    """Units firing with probability sigmoid(bias + loading * z), z ~ N(0, 1) per input."""
-    z = rng.standard_normal(n_inputs)
-    p = special.expit(bias[None, :] + loading * z[:, None])
-    return rng.random(p.shape) < p
-
-
-def _population_mfr(bias, loading):
-    nodes, weights = np.polynomial.hermite_e.hermegauss(80)
-    weights = weights / weights.sum()
-    return float(weights @ special.expit(bias[None, :] + loading * nodes[:, None]).mean(1))
-
-
 # ---------------------------------------------------------------- coverage against the truth
 
 @pytest.mark.parametrize("loading", [0.0, 1.5])
 def test_mfr_interval_over_inputs_covers_the_population_mfr(loading):
     """Units that move together (one latent factor per input): the interval over inputs
     covers the layer's population MFR at about its nominal 90%."""
-    rng = np.random.default_rng(7)
-    bias = rng.normal(0.0, 1.0, 40)
-    truth = _population_mfr(bias, loading)
-    covered = []
-    for rep in range(200):
-        ds = _history([_correlated_firing(rng, 120, bias, loading)])
-        row = firing_trajectory(ds, draws=400, seed=rep).iloc[0]
-        assert row["method"] == "inputs"
-        covered.append(row["mfr_low"] <= truth <= row["mfr_high"])
-    assert 0.83 <= np.mean(covered) <= 0.96
+    reps = mfr_replicates(loading=loading, reps=200, seed=7)
+    assert (reps["method"] == "inputs").all()
+    assert 0.83 <= reps["covered"].mean() <= 0.96
 
 
 def test_units_method_is_too_narrow_when_units_move_together():
     """The documented failure of treating units as independent: far below 90%."""
-    rng = np.random.default_rng(8)
-    bias = rng.normal(0.0, 1.0, 40)
-    truth = _population_mfr(bias, 1.5)
-    covered = []
-    for rep in range(100):
-        ds = _history([_correlated_firing(rng, 120, bias, 1.5)])
-        row = firing_trajectory(ds, draws=400, method="units", seed=rep).iloc[0]
-        covered.append(row["mfr_low"] <= truth <= row["mfr_high"])
-    assert np.mean(covered) < 0.6
+    reps = mfr_replicates(loading=1.5, reps=100, method="units", seed=8)
+    assert reps["covered"].mean() < 0.6
 
 
 def test_clustered_events_use_whole_inputs():
     """Per-position events (an ``input`` coordinate): inputs are resampled whole, so the
     interval covers even when the positions of one input fire together."""
-    rng = np.random.default_rng(9)
-    bias = rng.normal(0.0, 0.7, 10)
-    truth = _population_mfr(bias, 2.0)
-    covered, covered_events = [], []
-    for rep in range(150):
-        per_input = _correlated_firing(rng, 60, bias, 2.0)
-        fired = np.repeat(per_input, 8, axis=0)  # 8 positions that copy their input
-        ds = _history([fired], inputs=np.repeat(np.arange(60), 8))
-        row = firing_trajectory(ds, draws=400, seed=rep).iloc[0]
-        covered.append(row["mfr_low"] <= truth <= row["mfr_high"])
-        assert row["inputs"] == 60
-        flat = _history([fired])  # the same events taken as 480 independent inputs
-        row = firing_trajectory(flat, draws=400, seed=rep).iloc[0]
-        covered_events.append(row["mfr_low"] <= truth <= row["mfr_high"])
-    assert 0.83 <= np.mean(covered) <= 0.97
-    assert np.mean(covered_events) < 0.7
+    setting = {"loading": 2.0, "n_units": 10, "n_inputs": 60, "positions": 8, "bias_sd": 0.7,
+               "reps": 150, "seed": 9}
+    whole = mfr_replicates(**setting)
+    assert (whole["inputs"] == 60).all()
+    events = mfr_replicates(**setting, events_as_inputs=True)  # 480 independent "inputs"
+    assert 0.83 <= whole["covered"].mean() <= 0.97
+    assert events["covered"].mean() < 0.7
 
 
 @pytest.mark.parametrize("population, least", [("beta", 0.85), ("mixture", 0.78)])
 def test_fraction_dead_interval_covers_the_units_dead_fraction(population, least):
     """Rare units, 300 events, dead = rate below 0.01. ``beta``: rates ~ Beta(0.3, 3), the
     prior's own family (many units near zero); ``mixture``: a third of the units at 0.002,
-    the rest ~ Beta(2, 3) above 0.03, which a beta prior fits badly (measured: about 0.83
-    at nominal 0.90). The plug-in "never fired" misses dead units that fired once."""
-    rng = np.random.default_rng(10)
-    covered, plug_in_wrong = [], 0
-    for rep in range(150):
-        if population == "beta":
-            p = rng.beta(0.3, 3.0, 60)
-        else:
-            p = np.where(np.arange(60) < 20, 0.002, np.maximum(rng.beta(2, 3, 60), 0.03))
-        truth = np.mean(p < 0.01)
-        fired = rng.random((300, 60)) < p
-        row = firing_trajectory(_history([fired]), draws=500, seed=rep).iloc[0]
-        covered.append(row["frac_dead_low"] <= truth <= row["frac_dead_high"])
-        plug_in_wrong += row["frac_silent"] != truth
-    assert np.mean(covered) >= least
-    assert plug_in_wrong > 100
+    the rest ~ Beta(2, 3) above 0.03, which a beta prior fits badly (78.7% at nominal
+    90%, benchmarks/indicator_coverage.py). The plug-in "never fired" misses dead units that fired once."""
+    reps = dead_replicates(population, reps=150, seed=10)
+    assert reps["covered"].mean() >= least
+    assert reps["plug_in_wrong"].sum() > 100
+    with pytest.raises(ValueError, match="population"):
+        dead_replicates("uniform")
 
 
 # ---------------------------------------------------------------- paired changes
